@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs every Debian package that ubp needs to build, test and run, and nothing else.
+# Packages already installed are skipped; the script says what it installs.
+# Works as root, or through sudo for an ordinary user.
+set -euo pipefail
+
+packages=(
+  # toolchain
+  build-essential cmake ninja-build pkg-config git
+  # libraries the code links against
+  libtorch-dev libgloo-dev libopenblas0-openmp
+  libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev
+  # tests and benchmarks
+  libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  # dpkg-query reports "install ok installed" only for a fully installed package.
+  if [ "$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null)" != "install ok installed" ]; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} Debian packages are already installed."
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+  as_root=()
+elif command -v sudo >/dev/null 2>&1; then
+  as_root=(sudo)
+else
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  echo "install-deps: run this script as root, or install sudo." >&2
+  exit 1
+fi
+
+echo "install-deps: installing ${#missing[@]} package(s): ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+"${as_root[@]}" apt-get update -qq
+"${as_root[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "install-deps: done."
