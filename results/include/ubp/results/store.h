@@ -1,0 +1,164 @@
+// The results store: one SQLite database per experiment campaign.
+//
+// SQLite in WAL mode with a busy timeout; the schema version lives in PRAGMA user_version and
+// forward migrations run once, inside a transaction, when a database is opened for writing.
+// Every write that belongs together (a run's end: status, metrics and layers) is one
+// transaction, so a crash, a SIGKILL or a full disk leaves either the old or the new state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+struct sqlite3;
+
+namespace ubp::results {
+
+// Thrown for every store failure; the message names the database file and what to do.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class RunStatus { kPending, kRunning, kDone, kFailed };
+const char* to_string(RunStatus status);
+RunStatus run_status_from_string(const std::string& text);  // throws StoreError if unknown
+
+// One flattened config entry: dotted key and its value as canonical JSON text
+// ("0.8", "\"aligned\"", "[4,1]"). `number` is set when the value is numeric.
+struct Param {
+  std::string key;
+  std::string json_value;
+  std::optional<double> number;
+};
+
+struct Metric {
+  std::string key;
+  int64_t step = 0;  // 0 for final values
+  double value = 0.0;
+};
+
+// One pruned layer of a run (DESIGN.md: shape, block, method, kept blocks, sparsity, retained
+// importance, selection seconds).
+struct LayerRecord {
+  std::string layer;  // e.g. "pw13" or "layer1.0.conv1"
+  int64_t rows = 0;
+  int64_t cols = 0;
+  int block_rows = 1;
+  int block_cols = 1;
+  std::string method;
+  int64_t kept_blocks = 0;
+  double sparsity = 0.0;             // achieved fraction of zero weights
+  double retained_importance = 0.0;  // sum of kept importance
+  double total_importance = 0.0;     // sum of all importance
+  double selection_seconds = 0.0;
+};
+
+// A latency measurement (filled by the device issue; the table exists from schema v1).
+struct LatencyRecord {
+  std::string model;  // packed model file or label
+  std::string device;
+  std::string kernel;
+  int threads = 1;
+  double p50_ms = 0, p90_ms = 0, p99_ms = 0, min_ms = 0, mean_ms = 0;
+  bool valid = true;
+  std::string detail_json = "{}";
+};
+
+// Everything a run records when it ends; written in one transaction with status `done`.
+struct RunResult {
+  std::vector<Metric> metrics;
+  std::vector<LayerRecord> layers;
+  std::vector<LatencyRecord> latency;
+};
+
+struct RunRow {
+  std::string run_id;
+  std::string kind;
+  RunStatus status = RunStatus::kPending;
+  std::string config_json;
+  std::string created_at;   // ISO-8601 UTC
+  std::string started_at;   // empty until running
+  std::string finished_at;  // empty until done or failed
+  std::string host;
+  std::string error;
+  int attempts = 0;
+};
+
+struct StoreInfo {
+  std::string path;
+  int schema_version = 0;
+  int64_t runs_pending = 0, runs_running = 0, runs_done = 0, runs_failed = 0;
+  std::vector<std::pair<std::string, int64_t>> runs_by_kind;
+  int64_t metric_rows = 0, layer_rows = 0, latency_rows = 0, param_rows = 0;
+  std::string first_created_at, last_finished_at;
+  int64_t file_bytes = 0;
+};
+
+enum class OpenMode {
+  kReadWrite,  // creates the file and its directory entry if missing, migrates
+  kReadOnly,   // never writes; refuses a missing file and an older schema is read as is
+};
+
+class Store {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  // Opens (and for kReadWrite creates and migrates) the database at `path`.
+  // Errors: not a SQLite file, newer schema than kSchemaVersion, unreadable file, directory
+  // not writable; each message names `path`.
+  static Store open(const std::string& path, OpenMode mode = OpenMode::kReadWrite);
+
+  Store(Store&&) noexcept;
+  Store& operator=(Store&&) noexcept;
+  ~Store();
+
+  const std::string& path() const;
+  int schema_version() const;
+
+  // Inserts the run as pending with its params if it is not there; an existing run is left
+  // untouched whatever its status. Returns the run's status after the call.
+  RunStatus register_run(const std::string& run_id, const std::string& kind,
+                         const std::string& config_json, const std::vector<Param>& params);
+
+  // pending/failed/running -> running; sets started_at, host, attempts+1, clears error.
+  void mark_running(const std::string& run_id, const std::string& host);
+
+  // Deletes any earlier metrics/layers/latency of the run, writes `result`, sets status done
+  // and finished_at; all in one transaction.
+  void finish_done(const std::string& run_id, const RunResult& result);
+
+  // Sets status failed, finished_at and the error text (one transaction).
+  void mark_failed(const std::string& run_id, const std::string& error);
+
+  std::optional<RunRow> find_run(const std::string& run_id) const;
+  std::vector<RunRow> list_runs() const;  // ordered by created_at, run_id
+  std::vector<Param> params_of(const std::string& run_id) const;
+  std::vector<Metric> metrics_of(const std::string& run_id) const;
+  std::vector<LayerRecord> layers_of(const std::string& run_id) const;
+  std::vector<LatencyRecord> latency_of(const std::string& run_id) const;
+
+  StoreInfo info() const;
+
+  // Folds `source` into this store, without duplicating runs: a run missing here is copied
+  // with all its rows; a run present here is replaced only when the source's copy is further
+  // along (done > failed > running > pending; among two `done`, the later finished_at wins).
+  // One transaction per source. Returns the number of runs copied or replaced.
+  int64_t merge_from(const std::string& source_path);
+
+  // For tests (crash and full-disk simulation) and advanced queries.
+  sqlite3* raw_handle() const;
+
+ private:
+  struct Impl;
+  explicit Store(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Current time as ISO-8601 UTC with milliseconds, e.g. 2026-11-28T04:37:31.123Z.
+std::string utc_now_iso8601();
+
+}  // namespace ubp::results
