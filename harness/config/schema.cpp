@@ -1,0 +1,298 @@
+#include "config/schema.h"
+
+#include <algorithm>
+#include <cmath>
+#include <regex>
+#include <set>
+#include <sstream>
+
+namespace ubp::config {
+
+namespace {
+
+std::string number_text(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+std::string range_text(const KeySpec& spec) {
+  if (spec.min && spec.max) return " in [" + number_text(*spec.min) + ", " + number_text(*spec.max) + "]";
+  if (spec.min) return " >= " + number_text(*spec.min);
+  if (spec.max) return " <= " + number_text(*spec.max);
+  return "";
+}
+
+bool in_range(const KeySpec& spec, double v) {
+  return !(spec.min && v < *spec.min) && !(spec.max && v > *spec.max);
+}
+
+std::string join(const std::vector<std::string>& items, const std::string& sep) {
+  std::string out;
+  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
+  return out;
+}
+
+// Parses "4x1" into {4, 1}.
+std::optional<std::pair<int64_t, int64_t>> parse_shape_text(const std::string& text) {
+  static const std::regex shape(R"(\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*)");
+  std::smatch m;
+  if (!std::regex_match(text, m, shape)) return std::nullopt;
+  try {
+    return std::make_pair(std::stoll(m[1]), std::stoll(m[2]));
+  } catch (const std::out_of_range&) {
+    return std::nullopt;
+  }
+}
+
+std::optional<std::pair<int64_t, int64_t>> block_shape_of(const Json& value) {
+  if (value.is_string()) return parse_shape_text(value.get<std::string>());
+  if (value.is_array() && value.size() == 2 && value[0].is_number_integer() &&
+      value[1].is_number_integer()) {
+    return std::make_pair(value[0].get<int64_t>(), value[1].get<int64_t>());
+  }
+  return std::nullopt;
+}
+
+bool kind_matches(const KeySpec& spec, const std::string& kind) {
+  return spec.kinds.empty() ||
+         std::find(spec.kinds.begin(), spec.kinds.end(), kind) != spec.kinds.end();
+}
+
+void set_path(nlohmann::json& root, const std::string& dotted, nlohmann::json value) {
+  nlohmann::json* node = &root;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    const std::string part = dotted.substr(start, dot - start);
+    if (dot == std::string::npos) {
+      (*node)[part] = std::move(value);
+      return;
+    }
+    node = &(*node)[part];
+    start = dot + 1;
+  }
+}
+
+}  // namespace
+
+size_t edit_distance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t substitute = prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, substitute});
+    }
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+const Json* lookup(const Json& tree, const std::string& dotted) {
+  const Json* node = &tree;
+  for (const auto& part : split_key(dotted)) {
+    if (!node->is_object()) return nullptr;
+    auto it = node->find(part);
+    if (it == node->end()) return nullptr;
+    node = &*it;
+  }
+  return node;
+}
+
+Schema& Schema::add(KeySpec spec) {
+  keys_.push_back(std::move(spec));
+  return *this;
+}
+
+const KeySpec* Schema::find(const std::string& path) const {
+  for (const auto& spec : keys_) {
+    if (spec.path == path) return &spec;
+  }
+  return nullptr;
+}
+
+std::string Schema::describe_accepted(const KeySpec& spec) {
+  switch (spec.type) {
+    case ValueType::kBool:
+      return "true or false";
+    case ValueType::kInt:
+      return "an integer" + range_text(spec);
+    case ValueType::kFloat:
+      return "a number" + range_text(spec);
+    case ValueType::kString:
+      if (spec.allowed) return "one of: " + join(spec.allowed(), ", ");
+      return "a string";
+    case ValueType::kBlockShape:
+      return "a block shape [rows, cols] or \"RxC\" with each side" + range_text(spec);
+  }
+  return "";
+}
+
+std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json& value,
+                                                const SourceLocation& where) const {
+  auto issue = [&](const std::string& what) {
+    return std::vector<ConfigIssue>{
+        ConfigIssue{where, spec.path, what + "; accepted: " + describe_accepted(spec)}};
+  };
+  const std::string shown = value.dump();
+  switch (spec.type) {
+    case ValueType::kBool:
+      if (!value.is_boolean()) return issue("wrong type: " + shown + " is not a boolean");
+      break;
+    case ValueType::kInt:
+      if (!value.is_number_integer()) return issue("wrong type: " + shown + " is not an integer");
+      if (!in_range(spec, static_cast<double>(value.get<int64_t>())))
+        return issue("value " + shown + " is out of range");
+      break;
+    case ValueType::kFloat:
+      if (!value.is_number()) return issue("wrong type: " + shown + " is not a number");
+      if (!std::isfinite(value.get<double>()) || !in_range(spec, value.get<double>()))
+        return issue("value " + shown + " is out of range");
+      break;
+    case ValueType::kString: {
+      if (!value.is_string()) return issue("wrong type: " + shown + " is not a string");
+      if (spec.allowed) {
+        const auto allowed = spec.allowed();
+        if (std::find(allowed.begin(), allowed.end(), value.get<std::string>()) == allowed.end()) {
+          std::string hint;
+          for (const auto& candidate : allowed) {
+            if (edit_distance(candidate, value.get<std::string>()) <= 2) {
+              hint = " (did you mean '" + candidate + "'?)";
+              break;
+            }
+          }
+          return issue("value " + shown + " is not allowed" + hint);
+        }
+      }
+      break;
+    }
+    case ValueType::kBlockShape: {
+      const auto shape = block_shape_of(value);
+      if (!shape) return issue("wrong type: " + shown + " is not a block shape");
+      if (!in_range(spec, static_cast<double>(shape->first)) ||
+          !in_range(spec, static_cast<double>(shape->second)))
+        return issue("value " + shown + " is out of range");
+      break;
+    }
+  }
+  return {};
+}
+
+ConfigIssue Schema::unknown_key(const std::string& path, const SourceLocation& where) const {
+  // Candidates: every declared key and every section name.
+  std::set<std::string> candidates;
+  for (const auto& spec : keys_) {
+    candidates.insert(spec.path);
+    for (size_t dot = spec.path.find('.'); dot != std::string::npos;
+         dot = spec.path.find('.', dot + 1)) {
+      candidates.insert(spec.path.substr(0, dot));
+    }
+  }
+  std::string best;
+  size_t best_distance = std::string::npos;
+  for (const auto& candidate : candidates) {
+    const size_t d = edit_distance(path, candidate);
+    if (d < best_distance) {
+      best_distance = d;
+      best = candidate;
+    }
+  }
+  std::string message = "unknown key";
+  // Allow about one typo per two letters of the unknown key's own name, so 'prunning' finds
+  // 'prune' but a short unrelated key does not match anything.
+  const size_t leaf_length = path.size() - (path.find_last_of('.') == std::string::npos ? 0 : path.find_last_of('.') + 1);
+  const size_t budget = std::max<size_t>(2, leaf_length / 2);
+  if (!best.empty() && best_distance <= budget) message += "; did you mean '" + best + "'?";
+  // List the keys of the enclosing section, so the user sees what is accepted there.
+  const size_t dot = path.find_last_of('.');
+  const std::string parent = dot == std::string::npos ? "" : path.substr(0, dot);
+  std::set<std::string> siblings;
+  for (const auto& candidate : candidates) {
+    const size_t cdot = candidate.find_last_of('.');
+    const std::string cparent = cdot == std::string::npos ? "" : candidate.substr(0, cdot);
+    if (cparent == parent) siblings.insert(candidate.substr(cdot == std::string::npos ? 0 : cdot + 1));
+  }
+  if (parent.empty()) siblings.insert("sweep");
+  if (parent.empty()) siblings.insert("include");
+  message += " (accepted " + (parent.empty() ? std::string("top-level keys") : "keys of '" + parent + "'") +
+             ": " + join({siblings.begin(), siblings.end()}, ", ") + ")";
+  return ConfigIssue{where, path, message};
+}
+
+std::vector<ConfigIssue> Schema::validate(const Json& tree, const ConfigDocument& doc) const {
+  std::vector<ConfigIssue> issues;
+  auto is_section = [&](const std::string& path) {
+    for (const auto& spec : keys_) {
+      if (spec.path.rfind(path + ".", 0) == 0) return true;
+    }
+    return false;
+  };
+  std::function<void(const Json&, const std::string&)> walk = [&](const Json& node,
+                                                                  const std::string& prefix) {
+    for (auto it = node.begin(); it != node.end(); ++it) {
+      const std::string path = prefix.empty() ? it.key() : prefix + "." + it.key();
+      if (prefix.empty() && it.key() == "sweep") continue;
+      if (const KeySpec* spec = find(path)) {
+        if (it.value().is_null() && !spec->required) continue;  // `key:` with no value = default
+        auto found = validate_value(*spec, it.value(), doc.value_location(path));
+        issues.insert(issues.end(), found.begin(), found.end());
+      } else if (is_section(path)) {
+        if (it.value().is_object()) {
+          walk(it.value(), path);
+        } else if (!it.value().is_null()) {
+          issues.push_back(ConfigIssue{doc.value_location(path), path,
+                                       "wrong type: " + it.value().dump() +
+                                           " is not a section; accepted: a mapping of keys"});
+        }
+      } else {
+        issues.push_back(unknown_key(path, doc.key_location(path)));
+      }
+    }
+  };
+  if (tree.is_object()) walk(tree, "");
+  for (const auto& spec : keys_) {
+    if (!spec.required) continue;
+    const Json* value = lookup(tree, spec.path);
+    if (value == nullptr || value->is_null()) {
+      SourceLocation where = doc.key_location(spec.path);
+      issues.push_back(ConfigIssue{where, spec.path,
+                                   "required key is missing; accepted: " + describe_accepted(spec)});
+    }
+  }
+  return issues;
+}
+
+nlohmann::json Schema::resolve(const Json& tree, const std::string& kind) const {
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& spec : keys_) {
+    if (!kind_matches(spec, kind)) continue;
+    const Json* given = lookup(tree, spec.path);
+    const Json& value = (given != nullptr && !given->is_null()) ? *given : spec.default_value;
+    nlohmann::json canonical;
+    switch (spec.type) {
+      case ValueType::kBool:
+        canonical = value.get<bool>();
+        break;
+      case ValueType::kInt:
+        canonical = value.get<int64_t>();
+        break;
+      case ValueType::kFloat:
+        canonical = value.get<double>();
+        break;
+      case ValueType::kString:
+        canonical = value.get<std::string>();
+        break;
+      case ValueType::kBlockShape: {
+        const auto shape = block_shape_of(value);
+        canonical = nlohmann::json::array({shape->first, shape->second});
+        break;
+      }
+    }
+    set_path(out, spec.path, std::move(canonical));
+  }
+  return out;
+}
+
+}  // namespace ubp::config

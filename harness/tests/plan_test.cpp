@@ -1,0 +1,165 @@
+#include "config/plan.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <set>
+
+#include "support/temp_dir.h"
+
+namespace ubp::config {
+namespace {
+
+using ubp::testing::TempDir;
+
+const char* kSweep =
+    "experiment:\n  kind: selection\n  name: demo\n"
+    "prune:\n  method: aligned\n"
+    "selection:\n  rows: 32\n  cols: 16\n"
+    "sweep:\n  prune.sparsity: [0.5, 0.8, 0.9]\n  prune.block: [[2, 1], [4, 1]]\n";
+
+TEST(SweepPlan, IsTheCartesianProductInWrittenOrder) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("s.yaml", kSweep), {});
+  ASSERT_EQ(plan.runs.size(), 6u);
+  // The last key varies fastest, like nested loops.
+  EXPECT_EQ(plan.runs[0].label(), "prune.sparsity=0.5 prune.block=[2,1]");
+  EXPECT_EQ(plan.runs[1].label(), "prune.sparsity=0.5 prune.block=[4,1]");
+  EXPECT_EQ(plan.runs[5].label(), "prune.sparsity=0.9 prune.block=[4,1]");
+  std::set<std::string> ids;
+  for (const auto& run : plan.runs) {
+    ids.insert(run.run_id);
+    EXPECT_EQ(run.run_id.size(), 16u);
+    EXPECT_EQ(run.kind, "selection");
+  }
+  EXPECT_EQ(ids.size(), 6u);
+  EXPECT_EQ(plan.runs[4].resolved["prune"]["sparsity"], 0.9);
+  EXPECT_EQ(plan.runs[4].resolved["prune"]["block"], nlohmann::json::parse("[2,1]"));
+}
+
+TEST(SweepPlan, TheSameExperimentGetsTheSameIdWhereverItComesFrom) {
+  TempDir dir;
+  const Plan swept = make_plan(dir.write("s.yaml", kSweep), {});
+  // Written out by hand, in another key order, through an include, with an int sparsity
+  // written as a float and a block shape written as text.
+  dir.write("base.yaml", "selection:\n  cols: 16\n  rows: 32\nprune:\n  block: 4x1\n");
+  const Plan single = make_plan(
+      dir.write("one.yaml", "include: base.yaml\nprune:\n  sparsity: 0.80\nexperiment:\n  kind: selection\n"),
+      {});
+  ASSERT_EQ(single.runs.size(), 1u);
+  EXPECT_EQ(single.runs[0].run_id, swept.runs[3].run_id);
+  EXPECT_EQ(single.runs[0].label(), "(no sweep)");
+}
+
+TEST(SweepPlan, TheNameDoesNotChangeTheRunIdButTheSeedDoes) {
+  TempDir dir;
+  const auto path = dir.write("s.yaml", kSweep);
+  const std::string base = make_plan(path, {}).runs[0].run_id;
+  EXPECT_EQ(make_plan(path, {"experiment.name=other"}).runs[0].run_id, base);
+  EXPECT_NE(make_plan(path, {"experiment.seed=1"}).runs[0].run_id, base);
+  EXPECT_NE(make_plan(path, {"prune.norm=l2"}).runs[0].run_id, base);
+}
+
+TEST(SweepPlan, AnOverridePinsASweptKey) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("s.yaml", kSweep), {"prune.sparsity=0.7"});
+  ASSERT_EQ(plan.runs.size(), 2u);
+  for (const auto& run : plan.runs) EXPECT_EQ(run.resolved["prune"]["sparsity"], 0.7);
+}
+
+TEST(SweepPlan, AnOverrideCanReplaceASweepDimension) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("s.yaml", kSweep), {"sweep.prune.sparsity=[0.6]"});
+  ASSERT_EQ(plan.runs.size(), 2u);
+  EXPECT_EQ(plan.runs[0].resolved["prune"]["sparsity"], 0.6);
+}
+
+TEST(SweepPlan, DuplicatePointsAreDroppedAndCounted) {
+  TempDir dir;
+  const Plan plan = make_plan(
+      dir.write("d.yaml", "experiment: {kind: selection}\nsweep:\n  experiment.name: [a, b, c]\n"), {});
+  EXPECT_EQ(plan.runs.size(), 1u);
+  EXPECT_EQ(plan.duplicates_dropped, 2u);
+}
+
+TEST(SweepPlan, SweepValuesAreValidatedWithTheirOwnLocation) {
+  TempDir dir;
+  const auto path = dir.write(
+      "bad.yaml",
+      "experiment: {kind: selection}\nsweep:\n  prune.sparsity: [0.5, 7]\n  prune.sparsty: [0.1]\n"
+      "  output.db: [a.db]\n  prune.block: 4\n");
+  try {
+    make_plan(path, {});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.issues().size(), 4u) << e.what();
+    EXPECT_EQ(e.issues()[0].key, "sweep.prune.sparsity[1]");
+    EXPECT_EQ(e.issues()[0].where.describe(), path + ":3:25");
+    EXPECT_NE(e.issues()[1].message.find("did you mean 'prune.sparsity'"), std::string::npos);
+    EXPECT_NE(e.issues()[2].message.find("cannot be swept"), std::string::npos);
+    EXPECT_NE(e.issues()[3].message.find("not a list"), std::string::npos);
+  }
+}
+
+TEST(SweepPlan, ARequiredKeyMaySolelyComeFromTheSweep) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("k.yaml", "sweep:\n  experiment.kind: [selection]\n"), {});
+  EXPECT_EQ(plan.runs.size(), 1u);
+}
+
+TEST(SweepPlan, ConfigAndOverrideErrorsAreReportedTogether) {
+  TempDir dir;
+  const auto path = dir.write("e.yaml", "experiment: {kind: selection}\nprune: {sparsity: 3}\n");
+  try {
+    make_plan(path, {"nonsense", "prune.metod=bed"});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.issues().size(), 3u) << e.what();
+    EXPECT_NE(e.issues()[0].where.file.find("nonsense"), std::string::npos);
+    bool named_override = false;
+    for (const auto& issue : e.issues()) {
+      named_override |= issue.key == "prune.metod" && issue.where.file.find("command line") != std::string::npos;
+    }
+    EXPECT_TRUE(named_override) << e.what();
+  }
+}
+
+TEST(SweepPlan, CampaignKeysComeFromTheBaseConfig) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("c.yaml", "experiment: {kind: selection}\noutput: {db: x/y.db}\n"), {});
+  EXPECT_EQ(plan.campaign["output.db"], "x/y.db");
+  EXPECT_EQ(plan.campaign["output.report"], "");
+  EXPECT_EQ(plan.runs[0].resolved["output"]["db"], "x/y.db");
+}
+
+TEST(RunId, IsAHashOfTheCanonicalJson) {
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Flatten, GivesDottedKeysWithListsAsValues) {
+  const auto flat = flatten(nlohmann::json::parse(R"({"a":{"b":1,"c":[4,1]},"d":"x"})"));
+  ASSERT_EQ(flat.size(), 3u);
+  EXPECT_EQ(flat[0].first, "a.b");
+  EXPECT_EQ(flat[1].second, nlohmann::json::parse("[4,1]"));
+  EXPECT_EQ(flat[2].first, "d");
+}
+
+TEST(ShippedConfigs, AllPlanWithoutErrors) {
+  size_t checked = 0;
+  const std::filesystem::path root = std::filesystem::path(UBP_SOURCE_DIR) / "configs";
+  for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
+    if (entry.path().extension() != ".yaml") continue;
+    // Files under base/ are fragments meant to be included, not run on their own.
+    if (entry.path().parent_path().filename() == "base") continue;
+    EXPECT_NO_THROW({
+      const Plan plan = make_plan(entry.path().string(), {});
+      EXPECT_GT(plan.runs.size(), 0u) << entry.path();
+    }) << entry.path();
+    ++checked;
+  }
+  EXPECT_GE(checked, 3u);
+}
+
+}  // namespace
+}  // namespace ubp::config

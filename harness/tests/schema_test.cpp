@@ -1,0 +1,128 @@
+#include "config/schema.h"
+
+#include <gtest/gtest.h>
+
+#include "config/plan.h"
+#include "support/temp_dir.h"
+
+namespace ubp::config {
+namespace {
+
+using ubp::testing::TempDir;
+
+std::vector<ConfigIssue> issues_of(const std::string& yaml) {
+  const ConfigDocument doc = load_config_text(yaml, "test.yaml");
+  Json tree = doc.tree;
+  tree.erase("sweep");
+  return ubp_schema().validate(tree, doc);
+}
+
+const ConfigIssue* issue_for(const std::vector<ConfigIssue>& issues, const std::string& key) {
+  for (const auto& issue : issues) {
+    if (issue.key == key) return &issue;
+  }
+  return nullptr;
+}
+
+TEST(ConfigSchema, AcceptsAMinimalValidConfig) {
+  EXPECT_TRUE(issues_of("experiment:\n  kind: selection\n").empty());
+}
+
+TEST(ConfigSchema, AnUnknownKeySuggestsTheClosestKnownKey) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprune:\n  sparsty: 0.5\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "prune.sparsty");
+  EXPECT_EQ(issues[0].where.describe(), "test.yaml:4:3");
+  EXPECT_NE(issues[0].message.find("did you mean 'prune.sparsity'?"), std::string::npos) << issues[0].message;
+  EXPECT_NE(issues[0].message.find("block, method"), std::string::npos) << "lists the section's keys";
+}
+
+TEST(ConfigSchema, AnUnknownSectionIsReportedOnce) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprunning:\n  sparsity: 0.5\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "prunning");
+  EXPECT_NE(issues[0].message.find("did you mean 'prune'?"), std::string::npos);
+}
+
+TEST(ConfigSchema, AWrongTypeNamesTheValueAndWhatIsAccepted) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprune:\n  sparsity: high\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].where.describe(), "test.yaml:4:13");
+  EXPECT_NE(issues[0].message.find("\"high\" is not a number"), std::string::npos);
+  EXPECT_NE(issues[0].message.find("accepted: a number in [0, 1]"), std::string::npos);
+}
+
+TEST(ConfigSchema, AValueOutOfRangeIsRejected) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprune:\n  sparsity: 1.5\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("1.5 is out of range"), std::string::npos);
+}
+
+TEST(ConfigSchema, AValueNotAmongTheAllowedOnesListsThem) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprune:\n  method: alignd\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("not allowed (did you mean 'aligned'?)"), std::string::npos)
+      << issues[0].message;
+  EXPECT_NE(issues[0].message.find("one of: "), std::string::npos);
+}
+
+TEST(ConfigSchema, AMissingRequiredKeyIsReported) {
+  const auto issues = issues_of("prune:\n  sparsity: 0.5\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_EQ(issues[0].key, "experiment.kind");
+  EXPECT_NE(issues[0].message.find("required key is missing"), std::string::npos);
+  EXPECT_NE(issues[0].message.find("selection"), std::string::npos);
+}
+
+TEST(ConfigSchema, ReportsEveryProblemTogether) {
+  const auto issues = issues_of(
+      "prune:\n  sparsity: 2\n  block: [0, 1]\n  norm: l3\n  colour: red\nselection:\n  rows: 1.5\n");
+  EXPECT_NE(issue_for(issues, "experiment.kind"), nullptr);
+  EXPECT_NE(issue_for(issues, "prune.sparsity"), nullptr);
+  EXPECT_NE(issue_for(issues, "prune.block"), nullptr);
+  EXPECT_NE(issue_for(issues, "prune.norm"), nullptr);
+  EXPECT_NE(issue_for(issues, "prune.colour"), nullptr);
+  EXPECT_NE(issue_for(issues, "selection.rows"), nullptr);
+  EXPECT_EQ(issues.size(), 6u);
+}
+
+TEST(ConfigSchema, ASectionGivenAsAScalarIsAWrongType) {
+  const auto issues = issues_of("experiment:\n  kind: selection\nprune: 0.5\n");
+  ASSERT_EQ(issues.size(), 1u);
+  EXPECT_NE(issues[0].message.find("is not a section"), std::string::npos);
+}
+
+TEST(ConfigSchema, BlockShapesAcceptAListOrAText) {
+  EXPECT_TRUE(issues_of("experiment: {kind: selection}\nprune: {block: 2x1}\n").empty());
+  EXPECT_TRUE(issues_of("experiment: {kind: selection}\nprune: {block: [8, 2]}\n").empty());
+  EXPECT_FALSE(issues_of("experiment: {kind: selection}\nprune: {block: [4]}\n").empty());
+  EXPECT_FALSE(issues_of("experiment: {kind: selection}\nprune: {block: 4x}\n").empty());
+  EXPECT_FALSE(issues_of("experiment: {kind: selection}\nprune: {block: [4, 1.5]}\n").empty());
+}
+
+TEST(ConfigSchema, IntegersAreNotAcceptedWhereAStringIsExpectedAndViceVersa) {
+  EXPECT_FALSE(issues_of("experiment: {kind: 3}\n").empty());
+  EXPECT_FALSE(issues_of("experiment: {kind: selection, seed: \"3\"}\n").empty());
+  EXPECT_FALSE(issues_of("experiment: {kind: selection, seed: -1}\n").empty());
+}
+
+TEST(ConfigSchema, ResolveFillsDefaultsAndCanonicalisesTypes) {
+  const ConfigDocument doc =
+      load_config_text("experiment: {kind: selection}\nprune: {sparsity: 1, block: 2x1}\n", "t.yaml");
+  const nlohmann::json resolved = ubp_schema().resolve(doc.tree, "selection");
+  EXPECT_TRUE(resolved["prune"]["sparsity"].is_number_float()) << "an int for a float key becomes a float";
+  EXPECT_EQ(resolved["prune"]["block"], nlohmann::json::parse("[2,1]"));
+  EXPECT_EQ(resolved["prune"]["method"], "aligned");
+  EXPECT_EQ(resolved["selection"]["rows"], 512);
+  EXPECT_EQ(resolved["experiment"]["seed"], 0);
+}
+
+TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
+  EXPECT_EQ(edit_distance("", ""), 0u);
+  EXPECT_EQ(edit_distance("abc", ""), 3u);
+  EXPECT_EQ(edit_distance("sparsity", "sparsty"), 1u);
+  EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
+}
+
+}  // namespace
+}  // namespace ubp::config
