@@ -1,0 +1,106 @@
+// ubp db info DB | ubp db merge A.db B.db ... --into C.db
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "cli/commands.h"
+#include "ubp/results/store.h"
+
+namespace ubp::cli {
+
+namespace {
+
+struct DbArgs {
+  std::string info_db;
+  bool info_json = false;
+  std::vector<std::string> merge_sources;
+  std::string merge_into;
+};
+
+int info(const DbArgs& args) {
+  const auto store = results::Store::open(args.info_db, results::OpenMode::kReadOnly);
+  const results::StoreInfo i = store.info();
+  const int64_t total = i.runs_pending + i.runs_running + i.runs_done + i.runs_failed;
+  if (args.info_json) {
+    nlohmann::json out = {
+        {"path", i.path},
+        {"schema_version", i.schema_version},
+        {"runs", {{"total", total}, {"pending", i.runs_pending}, {"running", i.runs_running},
+                  {"done", i.runs_done}, {"failed", i.runs_failed}}},
+        {"runs_by_kind", nlohmann::json::object()},
+        {"rows", {{"params", i.param_rows}, {"metrics", i.metric_rows}, {"layers", i.layer_rows},
+                  {"latency", i.latency_rows}}},
+        {"first_created_at", i.first_created_at},
+        {"last_finished_at", i.last_finished_at},
+        {"file_bytes", i.file_bytes}};
+    for (const auto& [kind, count] : i.runs_by_kind) out["runs_by_kind"][kind] = count;
+    std::printf("%s\n", out.dump(2).c_str());
+    return 0;
+  }
+  std::printf("database   %s (schema v%d, %.1f KiB)\n", i.path.c_str(), i.schema_version,
+              static_cast<double>(i.file_bytes) / 1024.0);
+  std::printf("runs       %lld: %lld done, %lld failed, %lld running, %lld pending\n",
+              static_cast<long long>(total), static_cast<long long>(i.runs_done),
+              static_cast<long long>(i.runs_failed), static_cast<long long>(i.runs_running),
+              static_cast<long long>(i.runs_pending));
+  for (const auto& [kind, count] : i.runs_by_kind) {
+    std::printf("  kind     %s: %lld\n", kind.c_str(), static_cast<long long>(count));
+  }
+  std::printf("rows       %lld params, %lld metrics, %lld layers, %lld latency\n",
+              static_cast<long long>(i.param_rows), static_cast<long long>(i.metric_rows),
+              static_cast<long long>(i.layer_rows), static_cast<long long>(i.latency_rows));
+  if (!i.first_created_at.empty()) {
+    std::printf("first run  %s\nlast end   %s\n", i.first_created_at.c_str(),
+                i.last_finished_at.empty() ? "-" : i.last_finished_at.c_str());
+  }
+  return 0;
+}
+
+int merge(const DbArgs& args) {
+  // Check every source before writing anything, so a bad file leaves the destination as it was.
+  for (const auto& source : args.merge_sources) {
+    results::Store::open(source, results::OpenMode::kReadOnly);
+  }
+  auto into = results::Store::open(args.merge_into, results::OpenMode::kReadWrite);
+  int64_t changed = 0;
+  for (const auto& source : args.merge_sources) {
+    const int64_t n = into.merge_from(source);
+    std::printf("%s: %lld run%s copied or updated\n", source.c_str(), static_cast<long long>(n),
+                n == 1 ? "" : "s");
+    changed += n;
+  }
+  const auto i = into.info();
+  std::printf("%s now holds %lld runs (%lld done); %lld changed by this merge\n", args.merge_into.c_str(),
+              static_cast<long long>(i.runs_pending + i.runs_running + i.runs_done + i.runs_failed),
+              static_cast<long long>(i.runs_done), static_cast<long long>(changed));
+  return 0;
+}
+
+}  // namespace
+
+Command add_db_command(CLI::App& app) {
+  auto args = std::make_shared<DbArgs>();
+  CLI::App* db = app.add_subcommand("db", "Inspect and combine results databases");
+  db->require_subcommand(1);
+  CLI::App* info_cmd = db->add_subcommand("info", "Summarise a database: runs by status and kind, row counts");
+  info_cmd->add_option("db", args->info_db, "Database file")->required();
+  info_cmd->add_flag("--json", args->info_json, "Print the summary as JSON");
+  CLI::App* merge_cmd = db->add_subcommand(
+      "merge",
+      "Merge databases from separate machines or shards into one, without duplicating runs: a run\n"
+      "missing from the destination is copied, one present is replaced only by a more advanced copy\n"
+      "(done > failed > running > pending).");
+  merge_cmd->add_option("sources", args->merge_sources, "Databases to merge from")->required();
+  merge_cmd->add_option("--into", args->merge_into, "Destination database (created if missing)")->required();
+  return {db, [args, info_cmd, merge_cmd] {
+            try {
+              if (info_cmd->parsed()) return info(*args);
+              if (merge_cmd->parsed()) return merge(*args);
+            } catch (const results::StoreError& e) {
+              return fail(e.what(), 2);
+            }
+            return 2;
+          }};
+}
+
+}  // namespace ubp::cli

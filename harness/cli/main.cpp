@@ -1,0 +1,58 @@
+// ubp: compare aligned and unaligned block pruning (ABP, optimal UBP, BED), from config to report.
+#include <spdlog/version.h>
+#include <sqlite3.h>
+#include <torch/version.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "runner/logging.h"
+
+namespace ubp::cli {
+
+int fail(const std::string& message, int code) {
+  std::fflush(stdout);
+  std::cerr << "error: " << message << std::endl;
+  return code;
+}
+
+}  // namespace ubp::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "ubp: aligned vs. unaligned block pruning (ABP, optimal UBP, BED) - run experiments from YAML\n"
+      "configs, store results in SQLite, and report them.",
+      "ubp"};
+  app.fallthrough();  // global flags may follow the subcommand
+  app.require_subcommand(1);
+  bool verbose = false, quiet = false;
+  app.add_flag("-v,--verbose", verbose, "Show each run's own log lines and debug detail");
+  app.add_flag("-q,--quiet", quiet, "Show only warnings and errors");
+  app.set_version_flag("--version",
+                       "ubp " + std::string(UBP_VERSION) + " (LibTorch " + TORCH_VERSION +
+                           ", SQLite " + SQLITE_VERSION + ", spdlog " +
+                           std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
+                           ")");
+  app.footer("Run `ubp SUBCOMMAND --help` for each subcommand's options.");
+
+  const ubp::cli::Command commands[] = {ubp::cli::add_run_command(app), ubp::cli::add_db_command(app),
+                                         ubp::cli::add_report_command(app)};
+  try {
+    app.parse(argc, argv);
+    if (verbose && quiet) throw CLI::ValidationError("--verbose and --quiet exclude each other");
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  ubp::runner::set_verbosity(verbose  ? ubp::runner::Verbosity::kVerbose
+                             : quiet ? ubp::runner::Verbosity::kQuiet
+                                     : ubp::runner::Verbosity::kNormal);
+  try {
+    for (const auto& [subcommand, handler] : commands) {
+      if (subcommand->parsed()) return handler();
+    }
+  } catch (const std::exception& e) {
+    return ubp::cli::fail(e.what(), 1);
+  }
+  return 0;
+}

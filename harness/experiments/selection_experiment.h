@@ -1,0 +1,17 @@
+// `kind: selection`: run one block selector on a set of weight matrices and record, per
+// matrix, the kept blocks, the achieved sparsity, the retained importance and the time.
+#pragma once
+
+#include "experiments/experiment.h"
+
+namespace ubp::experiments {
+
+class SelectionExperiment : public Experiment {
+ public:
+  results::RunResult run(const nlohmann::json& resolved, spdlog::logger& log) override;
+};
+
+// Deterministic per-matrix seed from the run's seed and the matrix name.
+uint64_t derive_seed(uint64_t base, const std::string& salt);
+
+}  // namespace ubp::experiments

@@ -1,0 +1,110 @@
+#include "runner/runner.h"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "experiments/experiment.h"
+#include "runner/logging.h"
+
+namespace ubp::runner {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string seconds_text(double s) {
+  char buffer[32];
+  if (s < 60) {
+    std::snprintf(buffer, sizeof buffer, "%.1f s", s);
+  } else if (s < 3600) {
+    std::snprintf(buffer, sizeof buffer, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
+  } else {
+    std::snprintf(buffer, sizeof buffer, "%dh%02dm", static_cast<int>(s) / 3600,
+                  static_cast<int>(s) % 3600 / 60);
+  }
+  return buffer;
+}
+
+}  // namespace
+
+std::string host_name() {
+  char buffer[256] = {};
+  if (gethostname(buffer, sizeof buffer - 1) != 0) return "unknown";
+  return buffer;
+}
+
+std::string log_file_for(const std::string& db_path, const std::string& run_id) {
+  const fs::path dir = fs::absolute(db_path).parent_path() / "logs";
+  return (dir / (run_id + ".log")).string();
+}
+
+std::vector<results::Param> params_of(const config::PlannedRun& run) {
+  std::vector<results::Param> params;
+  for (const auto& [key, value] : config::flatten(run.resolved)) {
+    results::Param p{key, value.dump(), std::nullopt};
+    if (value.is_number()) p.number = value.get<double>();
+    params.push_back(std::move(p));
+  }
+  return params;
+}
+
+RunSummary execute_plan(const config::Plan& plan, results::Store& store) {
+  auto log = console();
+  RunSummary summary;
+  summary.planned = plan.runs.size();
+
+  std::vector<const config::PlannedRun*> to_run;
+  for (const auto& run : plan.runs) {
+    const auto status = store.register_run(run.run_id, run.kind, run.resolved_json, params_of(run));
+    if (status == results::RunStatus::kDone) {
+      ++summary.already_done;
+    } else {
+      if (status == results::RunStatus::kRunning) {
+        log->warn("run {} was left running by an interrupted ubp; running it again", run.run_id);
+      }
+      to_run.push_back(&run);
+    }
+  }
+  log->info("{} run{} planned: {} already done, {} to run", summary.planned,
+            summary.planned == 1 ? "" : "s", summary.already_done, to_run.size());
+  if (to_run.empty()) return summary;
+
+  const std::string host = host_name();
+  fs::create_directories(fs::path(log_file_for(store.path(), "x")).parent_path());
+  const auto sweep_start = std::chrono::steady_clock::now();
+  for (size_t i = 0; i < to_run.size(); ++i) {
+    const config::PlannedRun& run = *to_run[i];
+    const std::string log_path = log_file_for(store.path(), run.run_id);
+    auto run_log = run_logger(run.run_id, log_path);
+    run_log->debug("run {} on {}: {}", run.run_id, host, run.resolved_json);
+    const auto start = std::chrono::steady_clock::now();
+    store.mark_running(run.run_id, host);
+    std::string outcome;
+    try {
+      const results::RunResult result = experiments::make_experiment(run.kind)->run(run.resolved, *run_log);
+      store.finish_done(run.run_id, result);
+      ++summary.succeeded;
+      outcome = "done";
+    } catch (const results::StoreError&) {
+      throw;  // the database itself failed: stop rather than lose results
+    } catch (const std::exception& e) {
+      store.mark_failed(run.run_id, e.what());
+      ++summary.failed;
+      outcome = "FAILED";
+      run_log->error("run {} failed: {}", run.run_id, e.what());
+      log->error("run {} failed: {} (log: {})", run.run_id, e.what(), log_path);
+    }
+    const auto now = std::chrono::steady_clock::now();
+    const double took = std::chrono::duration<double>(now - start).count();
+    const double elapsed = std::chrono::duration<double>(now - sweep_start).count();
+    const double left = elapsed / static_cast<double>(i + 1) * static_cast<double>(to_run.size() - i - 1);
+    log->info("[{}/{}] {} {} {} in {} | elapsed {}, about {} left", i + 1, to_run.size(), run.run_id,
+              run.label(), outcome, seconds_text(took), seconds_text(elapsed), seconds_text(left));
+    run_log->flush();
+  }
+  return summary;
+}
+
+}  // namespace ubp::runner

@@ -1,0 +1,81 @@
+#include "experiments/selection_experiment.h"
+
+#include <gtest/gtest.h>
+#include <spdlog/sinks/null_sink.h>
+
+#include "config/plan.h"
+#include "experiments/layer_shapes.h"
+
+namespace ubp::experiments {
+namespace {
+
+nlohmann::json resolved(const std::string& yaml) {
+  const auto doc = config::load_config_text(yaml, "t.yaml");
+  return config::ubp_schema().resolve(doc.tree, "selection");
+}
+
+spdlog::logger& quiet_logger() {
+  static spdlog::logger logger("test", std::make_shared<spdlog::sinks::null_sink_mt>());
+  return logger;
+}
+
+TEST(LayerShapes, MobileNetV1HasThirteenPointwiseLayers) {
+  const auto layers = model_layers("mobilenet_v1", "pointwise");
+  ASSERT_EQ(layers.size(), 13u);
+  EXPECT_EQ(layers.front().rows, 64);
+  EXPECT_EQ(layers.front().cols, 32);
+  EXPECT_EQ(layers.back().rows, 1024);
+  EXPECT_EQ(layers.back().cols, 1024);
+  EXPECT_THROW(model_layers("mobilenet_v1", "conv"), std::invalid_argument);
+}
+
+TEST(LayerShapes, ResNet50HasItsBottleneckAndShortcutConvolutions) {
+  const auto pointwise = model_layers("resnet50", "pointwise");
+  const auto conv = model_layers("resnet50", "conv");
+  EXPECT_EQ(conv.size(), 16u);                   // one 3x3 per bottleneck
+  EXPECT_EQ(pointwise.size(), 16u * 2 + 4);      // two 1x1 per bottleneck + 4 shortcuts
+  EXPECT_EQ(model_layers("resnet50", "all").size(), conv.size() + pointwise.size());
+  EXPECT_EQ(conv.front().name, "layer1.0.conv2");
+  EXPECT_EQ(conv.front().cols, 64 * 9);
+  EXPECT_EQ(pointwise.back().name, "layer4.2.conv3");
+  EXPECT_EQ(pointwise.back().rows, 2048);
+}
+
+TEST(SelectionExperiment, RecordsEveryMatrixWithTheRequestedSparsity) {
+  SelectionExperiment experiment;
+  const auto result = experiment.run(
+      resolved("experiment: {kind: selection, seed: 3}\nprune: {sparsity: 0.75, block: [4, 1]}\n"
+               "selection: {rows: 64, cols: 40, matrices: 3}\n"),
+      quiet_logger());
+  ASSERT_EQ(result.layers.size(), 3u);
+  for (const auto& layer : result.layers) {
+    EXPECT_EQ(layer.rows, 64);
+    EXPECT_EQ(layer.kept_blocks, 64 * 40 / 4 / 4);
+    EXPECT_NEAR(layer.sparsity, 0.75, 1e-12);
+    EXPECT_GT(layer.retained_importance, 0.25 * layer.total_importance)
+        << "the best quarter of the blocks holds more than a quarter of the importance";
+    EXPECT_LE(layer.retained_importance, layer.total_importance);
+  }
+  EXPECT_NE(result.layers[0].total_importance, result.layers[1].total_importance)
+      << "each matrix has its own seed";
+}
+
+TEST(SelectionExperiment, IsDeterministicForAGivenSeed) {
+  const auto cfg = resolved("experiment: {kind: selection, seed: 11}\nselection: {rows: 32, cols: 32}\n");
+  SelectionExperiment experiment;
+  const auto a = experiment.run(cfg, quiet_logger());
+  const auto b = experiment.run(cfg, quiet_logger());
+  EXPECT_EQ(a.layers[0].retained_importance, b.layers[0].retained_importance);
+}
+
+TEST(SelectionExperiment, UsesTheModelsLayerShapes) {
+  SelectionExperiment experiment;
+  const auto result = experiment.run(
+      resolved("experiment: {kind: selection}\nselection: {source: model, model: mobilenet_v1}\n"),
+      quiet_logger());
+  ASSERT_EQ(result.layers.size(), 13u);
+  EXPECT_EQ(result.layers.back().layer, "model.13.pointwise");
+}
+
+}  // namespace
+}  // namespace ubp::experiments
