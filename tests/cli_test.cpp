@@ -112,6 +112,7 @@ TEST_F(CommandLine, EachKindOfBadInputGivesAClearErrorAndANonZeroExit) {
     EXPECT_EQ(result.exit_code, 2) << c.name;
     EXPECT_TRUE(contains(result.err, c.expected)) << c.name << ": " << result.err;
     EXPECT_TRUE(contains(result.err, c.name)) << "names the file: " << result.err;
+    EXPECT_EQ(line_count(result.err), 1u) << "one problem, one line: " << result.err;
   }
   const auto override_result = ubp({"run", sweep_config("s.yaml", "[0.5]"), "--db", "r.db", "prune.blok=4x1"});
   EXPECT_EQ(override_result.exit_code, 2);

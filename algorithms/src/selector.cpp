@@ -53,10 +53,11 @@ void SelectorRegistry::add(const std::string& name, SelectorFactory factory) {
   entries_.emplace_back(name, std::move(factory));
 }
 
-std::unique_ptr<Selector> SelectorRegistry::create(const std::string& name) const {
+std::unique_ptr<Selector> SelectorRegistry::create(const std::string& name,
+                                                   const SelectorOptions& options) const {
   for (const auto& entry : entries_) {
     if (entry.first == name) {
-      auto selector = entry.second();
+      auto selector = entry.second(options);
       if (!selector) throw SelectionError("selector factory for '" + name + "' returned null");
       return selector;
     }

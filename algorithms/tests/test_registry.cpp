@@ -53,7 +53,7 @@ class ConstantSelector : public Selector {
 
 TEST(SelectorRegistry, AddsNewSelectorsAndRefusesDuplicateNames) {
   auto& registry = SelectorRegistry::instance();
-  const auto factory = [] { return std::unique_ptr<Selector>(new ConstantSelector()); };
+  const auto factory = [](const SelectorOptions&) { return std::unique_ptr<Selector>(new ConstantSelector()); };
   if (!registry.contains("test-constant")) registry.add("test-constant", factory);
   EXPECT_TRUE(registry.contains("test-constant"));
   EXPECT_EQ(registry.create("test-constant")->name(), "test-constant");

@@ -24,6 +24,10 @@ struct RunArgs {
 int print_config_errors(const config::ConfigError& e) {
   std::fflush(stdout);
   const auto& issues = e.issues();
+  if (issues.size() == 1) {  // one problem, one line
+    std::cerr << "error: " << issues[0].format() << " (invalid config; nothing was run)\n";
+    return 2;
+  }
   std::cerr << "error: invalid config (" << issues.size() << " problem" << (issues.size() == 1 ? "" : "s")
             << "; nothing was run):\n";
   for (const auto& issue : issues) std::cerr << "  " << issue.format() << "\n";

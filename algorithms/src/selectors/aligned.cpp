@@ -39,6 +39,7 @@ class AlignedSelector final : public Selector {
     }
 
     SelectionResult result;
+    result.block_shape = shape;
     if (budget > 0) {
       const int64_t bh = shape.rows, bw = shape.cols;
       std::vector<double> score(static_cast<size_t>(num_tiles), 0.0);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "ubp/algorithms/blocks.h"
@@ -19,6 +20,9 @@
 namespace ubp::algorithms {
 
 struct SelectionResult {
+  // Shape of the returned blocks: the requested shape, except for `unstructured`, which keeps
+  // single weights (1x1 blocks, budget * bh * bw of them) as its reference point.
+  BlockShape block_shape;
   std::vector<Block> blocks;        // exactly m, sorted by (col_group, start_row)
   double retained_importance = 0;   // sum of importance over kept real cells
   double total_importance = 0;      // sum over the whole matrix
@@ -29,6 +33,12 @@ struct SelectionResult {
 class SelectionError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// Settings a selector may read; every selector gets them, most ignore them.
+struct SelectorOptions {
+  // `optimal-dp` estimates the memory of its tables first and refuses inputs above this.
+  int64_t memory_limit_bytes = int64_t{2} << 30;  // 2 GiB
 };
 
 class Selector {
@@ -42,14 +52,14 @@ class Selector {
   virtual SelectionResult select(MatrixView importance, BlockShape shape, int64_t budget) const = 0;
 };
 
-using SelectorFactory = std::function<std::unique_ptr<Selector>()>;
+using SelectorFactory = std::function<std::unique_ptr<Selector>(const SelectorOptions&)>;
 
 class SelectorRegistry {
  public:
   static SelectorRegistry& instance();
   void add(const std::string& name, SelectorFactory factory);
   // Throws SelectionError naming the known selectors when `name` is unknown.
-  std::unique_ptr<Selector> create(const std::string& name) const;
+  std::unique_ptr<Selector> create(const std::string& name, const SelectorOptions& options = {}) const;
   std::vector<std::string> names() const;  // sorted
   bool contains(const std::string& name) const;
 
@@ -58,6 +68,17 @@ class SelectorRegistry {
 };
 
 namespace detail {
+// Builds a selector with the options when it has a constructor taking them.
+template <typename T>
+std::unique_ptr<Selector> make_selector(const SelectorOptions& options) {
+  if constexpr (std::is_constructible_v<T, const SelectorOptions&>) {
+    return std::unique_ptr<Selector>(new T(options));
+  } else {
+    (void)options;
+    return std::unique_ptr<Selector>(new T());
+  }
+}
+
 struct SelectorRegistration {
   SelectorRegistration(const char* name, SelectorFactory factory) {
     SelectorRegistry::instance().add(name, std::move(factory));
@@ -67,7 +88,7 @@ struct SelectorRegistration {
 
 #define UBP_REGISTER_SELECTOR(NAME, TYPE)                                          \
   static const ::ubp::algorithms::detail::SelectorRegistration ubp_selector_reg_##TYPE{ \
-      NAME, [] { return std::unique_ptr<::ubp::algorithms::Selector>(new TYPE()); }}
+      NAME, ::ubp::algorithms::detail::make_selector<TYPE>}
 
 // Mask of kept real cells (1 kept, 0 pruned), rows x cols of `grid`.
 std::vector<uint8_t> block_mask(const BlockGrid& grid, const std::vector<Block>& blocks);
