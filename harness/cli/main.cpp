@@ -37,12 +37,28 @@ int main(int argc, char** argv) {
   app.footer("Run `ubp SUBCOMMAND --help` for each subcommand's options.");
 
   const ubp::cli::Command commands[] = {ubp::cli::add_run_command(app), ubp::cli::add_db_command(app),
-                                         ubp::cli::add_report_command(app)};
+                                         ubp::cli::add_report_command(app),
+                                         ubp::cli::add_select_command(app)};
+  if (argc == 1) {  // bare `ubp`: show what it can do
+    std::cout << app.help();
+    return 2;
+  }
+  std::string known;
+  bool is_known = false;
+  for (const auto* sub : app.get_subcommands({})) {
+    known += (known.empty() ? "" : ", ") + sub->get_name();
+    is_known = is_known || sub->get_name() == argv[1];
+  }
+  if (argv[1][0] != '-' && !is_known) {
+    return ubp::cli::fail("unknown command '" + std::string(argv[1]) + "' (accepted: " + known + ")", 2);
+  }
   try {
     app.parse(argc, argv);
     if (verbose && quiet) throw CLI::ValidationError("--verbose and --quiet exclude each other");
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version print through CLI11; a usage error is one line and exit status 2.
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    return ubp::cli::fail(std::string(e.what()) + " (see `ubp --help` or `ubp SUBCOMMAND --help`)", 2);
   }
   ubp::runner::set_verbosity(verbose  ? ubp::runner::Verbosity::kVerbose
                              : quiet ? ubp::runner::Verbosity::kQuiet
