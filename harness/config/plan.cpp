@@ -192,7 +192,8 @@ Plan make_plan(ConfigDocument doc, const std::vector<std::string>& overrides, co
                                                        : nlohmann::json::parse(spec.default_value.dump());
     plan.campaign[spec.path] = value;
   }
-  std::set<std::string> seen;
+  std::set<std::string> seen, rule_messages;
+  std::vector<ConfigIssue> rule_issues;
   std::vector<size_t> odometer(dims.size(), 0);
   for (size_t point = 0; point < total; ++point) {
     Json tree = base;
@@ -211,6 +212,11 @@ Plan make_plan(ConfigDocument doc, const std::vector<std::string>& overrides, co
     run.resolved = schema.resolve(tree, run.kind);
     run.resolved_json = run.resolved.dump();
     run.run_id = run_id_of(run.resolved, schema);
+    for (const auto& rule : schema.rules()) {
+      const std::string problem = rule.check(run.resolved);
+      if (problem.empty() || !rule_messages.insert(problem).second) continue;  // once per distinct problem
+      rule_issues.push_back(ConfigIssue{doc.value_location(rule.keys.front()), rule.keys.front(), problem});
+    }
     if (!seen.insert(run.run_id).second) {
       ++plan.duplicates_dropped;
       continue;
@@ -218,6 +224,7 @@ Plan make_plan(ConfigDocument doc, const std::vector<std::string>& overrides, co
     run.index = plan.runs.size();
     plan.runs.push_back(std::move(run));
   }
+  if (!rule_issues.empty()) throw ConfigError(std::move(rule_issues));
   return plan;
 }
 

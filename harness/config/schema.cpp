@@ -106,6 +106,11 @@ Schema& Schema::add(KeySpec spec) {
   return *this;
 }
 
+Schema& Schema::add_rule(CrossKeyRule rule) {
+  rules_.push_back(std::move(rule));
+  return *this;
+}
+
 const KeySpec* Schema::find(const std::string& path) const {
   for (const auto& spec : keys_) {
     if (spec.path == path) return &spec;

@@ -60,9 +60,18 @@ struct KeySpec {
   KeySpec& campaign_wide() { affects_id = false; sweepable = false; return *this; }
 };
 
+// A check that spans several keys (e.g. min <= max), run on each resolved run. `check` returns
+// an empty string when the run is fine, otherwise what is wrong and what is accepted.
+struct CrossKeyRule {
+  std::vector<std::string> keys;  // the first one locates the error in the file
+  std::function<std::string(const nlohmann::json& resolved)> check;
+};
+
 class Schema {
  public:
   Schema& add(KeySpec spec);
+  Schema& add_rule(CrossKeyRule rule);
+  const std::vector<CrossKeyRule>& rules() const { return rules_; }
   const KeySpec* find(const std::string& path) const;
   const std::vector<KeySpec>& keys() const { return keys_; }
 
@@ -82,6 +91,7 @@ class Schema {
 
  private:
   std::vector<KeySpec> keys_;
+  std::vector<CrossKeyRule> rules_;
 };
 
 // Levenshtein distance, for did-you-mean suggestions.

@@ -28,8 +28,25 @@ Schema build_schema() {
             .range(1, 256));
   s.add(KeySpec("prune.sparsity", T::kFloat, 0.8, "target fraction of pruned weights per layer").range(0, 1));
   s.add(KeySpec("prune.norm", T::kString, "l1", "importance: |w| (l1) or w^2 (l2)").one_of({"l1", "l2"}));
-  s.add(KeySpec("prune.allocation", T::kString, "uniform", "how the block budget is spread over layers")
-            .one_of({"uniform"}));
+  s.add(KeySpec("prune.memory_limit_mib", T::kInt, 2048,
+                "MiB that optimal-dp may use for its tables; it refuses larger layers")
+            .range(1, int64_t{1} << 30)
+            .not_identity());
+  s.add(KeySpec("prune.allocation", T::kString, "uniform",
+                "how the block budget is spread over layers: the same sparsity everywhere (uniform), or "
+                "one importance threshold over all layers' blocks (global)")
+            .one_of({"uniform", "global"}));
+  s.add(KeySpec("prune.min_sparsity", T::kFloat, 0.0, "no layer is pruned less than this (global allocation)")
+            .range(0, 1));
+  s.add(KeySpec("prune.max_sparsity", T::kFloat, 1.0, "no layer is pruned more than this (global allocation)")
+            .range(0, 1));
+
+  s.add_rule({{"prune.min_sparsity", "prune.max_sparsity"}, [](const Json& run) -> std::string {
+                 const double lo = run["prune"]["min_sparsity"], hi = run["prune"]["max_sparsity"];
+                 if (lo <= hi) return "";
+                 return "min_sparsity " + Json(lo).dump() + " is above max_sparsity " + Json(hi).dump() +
+                        " (accepted: min_sparsity <= max_sparsity)";
+               }});
 
   // selection: the matrices a `selection` run prunes.
   const std::vector<std::string> selection{"selection"};
@@ -49,6 +66,9 @@ Schema build_schema() {
             .only_for(selection));
   s.add(KeySpec("selection.model", T::kString, "mobilenet_v1", "model whose layer shapes are used (source: model)")
             .one_of([] { return experiments::model_names(); })
+            .only_for(selection));
+  s.add(KeySpec("selection.compare_to_optimal", T::kBool, true,
+                "also run `optimal` on every matrix and record retained_vs_optimal")
             .only_for(selection));
   s.add(KeySpec("selection.layers", T::kString, "pointwise",
                 "which layers of the model: 1x1 convolutions, k x k convolutions, or both")

@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include "experiments/layer_shapes.h"
+#include "ubp/algorithms/allocation.h"
 #include "ubp/algorithms/blocks.h"
 #include "ubp/algorithms/importance.h"
 #include "ubp/algorithms/random_matrix.h"
@@ -40,29 +41,61 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, spdlog::l
     }
   }
 
-  const auto selector = alg::SelectorRegistry::instance().create(method);
+  alg::SelectorOptions options;
+  options.memory_limit_bytes = prune.at("memory_limit_mib").get<int64_t>() << 20;
+  const auto& registry = alg::SelectorRegistry::instance();
+  const auto selector = registry.create(method, options);
+  // The optimum is the yardstick for every other method; for `optimal` itself it is the result.
+  const bool compare = sel.at("compare_to_optimal").get<bool>() && method != "optimal" && registry.contains("optimal");
+  const auto optimal = compare ? registry.create("optimal", options) : nullptr;
+  // Every layer's importance first: a global allocation ranks blocks across all of them.
+  std::vector<alg::Matrix> importances;
+  std::vector<alg::AllocationLayer> allocation_layers;
+  importances.reserve(layers.size());
+  for (const LayerShape& layer : layers) {
+    const alg::Matrix weights = alg::random_matrix(layer.rows, layer.cols, dist, derive_seed(seed, layer.name));
+    importances.push_back(alg::importance(weights.view(), norm));
+    allocation_layers.push_back({layer.name, importances.back().view()});
+  }
+  alg::AllocationOptions allocation_options;
+  allocation_options.mode = alg::allocation_mode_from_string(prune.at("allocation"));
+  allocation_options.shape = shape;
+  allocation_options.sparsity = sparsity;
+  allocation_options.min_sparsity = prune.at("min_sparsity");
+  allocation_options.max_sparsity = prune.at("max_sparsity");
+  const alg::Allocation allocation = alg::allocate_blocks(allocation_layers, allocation_options);
+  if (allocation.status != alg::AllocationStatus::kExact) {
+    log.warn("the per-layer sparsity limits [{}, {}] make the target unreachable ({}): {} blocks instead of {}",
+             allocation_options.min_sparsity, allocation_options.max_sparsity, alg::to_string(allocation.status),
+             allocation.total_budget, allocation.target_budget);
+  }
+
   results::RunResult result;
-  double retained = 0, total = 0, seconds = 0;
+  double retained = 0, total = 0, seconds = 0, optimum = 0;
   int64_t kept_cells = 0, cells = 0, kept_blocks = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
     const LayerShape& layer = layers[i];
-    const alg::Matrix weights =
-        alg::random_matrix(layer.rows, layer.cols, dist, derive_seed(seed, layer.name));
-    const alg::Matrix scores = alg::importance(weights.view(), norm);
-    const int64_t budget = alg::block_budget(layer.rows, layer.cols, shape, sparsity);
+    const alg::Matrix& scores = importances[i];
+    const int64_t budget = allocation.layers[i].budget;
 
     const auto start = std::chrono::steady_clock::now();
     const alg::SelectionResult chosen = selector->select(scores.view(), shape, budget);
     const double elapsed =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 
+    if (optimal) {
+      optimum += optimal->select(scores.view(), shape, budget).retained_importance;
+    } else {
+      optimum += chosen.retained_importance;
+    }
+
     const int64_t layer_cells = layer.rows * layer.cols;
     results::LayerRecord record;
     record.layer = layer.name;
     record.rows = layer.rows;
     record.cols = layer.cols;
-    record.block_rows = shape.rows;
-    record.block_cols = shape.cols;
+    record.block_rows = chosen.block_shape.rows;  // 1x1 for unstructured
+    record.block_cols = chosen.block_shape.cols;
     record.method = method;
     record.kept_blocks = static_cast<int64_t>(chosen.blocks.size());
     record.sparsity = 1.0 - static_cast<double>(chosen.kept_cells) / static_cast<double>(layer_cells);
@@ -79,7 +112,7 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, spdlog::l
     kept_blocks += record.kept_blocks;
     log.debug("layer {}/{} {} {}x{}: {} blocks, sparsity {:.4f}, retained {:.4f} in {:.3f} ms", i + 1,
               layers.size(), layer.name, layer.rows, layer.cols, record.kept_blocks, record.sparsity,
-              total > 0 ? chosen.retained_importance / chosen.total_importance : 0.0, elapsed * 1e3);
+              chosen.total_importance > 0 ? chosen.retained_importance / chosen.total_importance : 0.0, elapsed * 1e3);
   }
 
   result.metrics = {
@@ -89,6 +122,9 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, spdlog::l
       {"selection_seconds", 0, seconds},
       {"layers", 0, static_cast<double>(layers.size())},
   };
+  if (method == "optimal" || optimal) {
+    result.metrics.push_back({"retained_vs_optimal", 0, optimum > 0 ? retained / optimum : 1.0});
+  }
   log.info("{} on {} matrices: retained {:.4f} of the importance at sparsity {:.4f} ({:.3f} s)",
            method, layers.size(), result.metrics[0].value, result.metrics[1].value, seconds);
   return result;

@@ -101,6 +101,24 @@ TEST(SweepPlan, SweepValuesAreValidatedWithTheirOwnLocation) {
   }
 }
 
+TEST(SweepPlan, AConflictBetweenKeysIsReportedOnceWithItsLocation) {
+  TempDir dir;
+  const auto path = dir.write("clamps.yaml",
+                              "experiment: {kind: selection}\nprune:\n  allocation: global\n"
+                              "  min_sparsity: 0.9\n  max_sparsity: 0.5\nsweep:\n  prune.sparsity: [0.5, 0.8]\n");
+  try {
+    make_plan(path, {});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    ASSERT_EQ(e.issues().size(), 1u) << "one problem, not one per run: " << e.what();
+    EXPECT_EQ(e.issues()[0].key, "prune.min_sparsity");
+    EXPECT_EQ(e.issues()[0].where.describe(), path + ":4:17");
+    EXPECT_NE(e.issues()[0].message.find("min_sparsity 0.9 is above max_sparsity 0.5"), std::string::npos)
+        << e.what();
+  }
+  EXPECT_EQ(make_plan(path, {"prune.max_sparsity=0.95"}).runs.size(), 2u);
+}
+
 TEST(SweepPlan, ARequiredKeyMaySolelyComeFromTheSweep) {
   TempDir dir;
   const Plan plan = make_plan(dir.write("k.yaml", "sweep:\n  experiment.kind: [selection]\n"), {});

@@ -68,6 +68,83 @@ TEST(SelectionExperiment, IsDeterministicForAGivenSeed) {
   EXPECT_EQ(a.layers[0].retained_importance, b.layers[0].retained_importance);
 }
 
+double metric(const results::RunResult& result, const std::string& key) {
+  for (const auto& m : result.metrics) {
+    if (m.key == key) return m.value;
+  }
+  ADD_FAILURE() << "no metric " << key;
+  return -1;
+}
+
+bool has_metric(const results::RunResult& result, const std::string& key) {
+  for (const auto& m : result.metrics) {
+    if (m.key == key) return true;
+  }
+  return false;
+}
+
+TEST(SelectionExperiment, RunsEveryUnalignedSelectorAndComparesItWithTheOptimum) {
+  for (const std::string method : {"bed", "greedy", "optimal-dp", "aligned"}) {
+    SelectionExperiment experiment;
+    const auto result = experiment.run(
+        resolved("experiment: {kind: selection, seed: 5}\nprune: {method: " + method +
+                 ", sparsity: 0.8, block: [4, 1]}\nselection: {rows: 48, cols: 40, matrices: 2}\n"),
+        quiet_logger());
+    ASSERT_EQ(result.layers.size(), 2u) << method;
+    EXPECT_EQ(result.layers[0].method, method);
+    EXPECT_EQ(result.layers[0].kept_blocks, 48 * 40 / 5 / 4) << method;
+    const double ratio = metric(result, "retained_vs_optimal");
+    EXPECT_LE(ratio, 1.0 + 1e-12) << method;
+    EXPECT_GT(ratio, 0.8) << method;
+    if (method == "optimal-dp") EXPECT_NEAR(ratio, 1.0, 1e-12) << "the reference DP is exact too";
+    if (method == "aligned") EXPECT_LT(ratio, 1.0) << "aligned tiles lose to free placement on random data";
+  }
+}
+
+TEST(SelectionExperiment, OptimalIsItsOwnYardstickAndTheComparisonCanBeTurnedOff) {
+  SelectionExperiment experiment;
+  const auto optimal = experiment.run(
+      resolved("experiment: {kind: selection}\nprune: {method: optimal}\nselection: {rows: 16, cols: 16}\n"),
+      quiet_logger());
+  EXPECT_EQ(metric(optimal, "retained_vs_optimal"), 1.0);
+  const auto without = experiment.run(
+      resolved("experiment: {kind: selection}\nprune: {method: bed}\n"
+               "selection: {rows: 16, cols: 16, compare_to_optimal: false}\n"),
+      quiet_logger());
+  EXPECT_FALSE(has_metric(without, "retained_vs_optimal"));
+}
+
+TEST(SelectionExperiment, RecordsUnstructuredSelectionAsSingleWeights) {
+  SelectionExperiment experiment;
+  const auto result = experiment.run(
+      resolved("experiment: {kind: selection}\nprune: {method: unstructured, sparsity: 0.5, block: [4, 1]}\n"
+               "selection: {rows: 16, cols: 8}\n"),
+      quiet_logger());
+  EXPECT_EQ(result.layers[0].block_rows, 1);
+  EXPECT_EQ(result.layers[0].kept_blocks, 64);
+  EXPECT_GE(metric(result, "retained_vs_optimal"), 1.0) << "single weights keep at least the block optimum";
+}
+
+TEST(SelectionExperiment, AGlobalAllocationKeepsTheOverallSparsityAndRespectsTheLimits) {
+  SelectionExperiment experiment;
+  // ResNet-50's 3x3 layers differ in size; the total must still come out at 80%.
+  const auto result = experiment.run(
+      resolved("experiment: {kind: selection}\n"
+               "prune: {method: bed, sparsity: 0.8, allocation: global, min_sparsity: 0.6, max_sparsity: 0.95}\n"
+               "selection: {source: model, model: resnet50, layers: conv, dist: laplace, "
+               "compare_to_optimal: false}\n"),
+      quiet_logger());
+  int64_t cells = 0, kept = 0;
+  for (const auto& layer : result.layers) {
+    cells += layer.rows * layer.cols;
+    kept += layer.kept_blocks * 4;
+    EXPECT_GE(layer.sparsity, 0.6 - 1e-9) << layer.layer;
+    EXPECT_LE(layer.sparsity, 0.95 + 1e-3) << layer.layer;
+  }
+  EXPECT_NEAR(1.0 - static_cast<double>(kept) / static_cast<double>(cells), 0.8, 1e-5);
+  EXPECT_NEAR(metric(result, "sparsity"), 0.8, 1e-5);
+}
+
 TEST(SelectionExperiment, UsesTheModelsLayerShapes) {
   SelectionExperiment experiment;
   const auto result = experiment.run(

@@ -52,6 +52,47 @@ struct KindTable {
   std::map<std::string, std::map<std::string, double>> metrics;      // run -> key -> last value
 };
 
+// When runs compare selectors, the question is "how does each method do on average": one row
+// per method with the mean of every metric over its finished runs.
+void write_method_summary(std::ostream& out, const KindTable& table, const std::vector<std::string>& varying,
+                          const std::set<std::string>& metric_keys) {
+  const std::string method_key = "prune.method";
+  if (std::find(varying.begin(), varying.end(), method_key) == varying.end()) return;
+  struct Sums {
+    size_t runs = 0;
+    std::map<std::string, std::pair<double, size_t>> metrics;  // key -> (sum, count)
+  };
+  std::map<std::string, Sums> by_method;
+  for (const auto& run : table.runs) {
+    if (run.status != results::RunStatus::kDone) continue;
+    const auto& params = table.params.at(run.run_id);
+    const auto it = params.find(method_key);
+    if (it == params.end()) continue;
+    Sums& sums = by_method[param_text(it->second)];
+    ++sums.runs;
+    const auto metrics = table.metrics.find(run.run_id);
+    if (metrics == table.metrics.end()) continue;
+    for (const auto& [key, value] : metrics->second) {
+      sums.metrics[key].first += value;
+      ++sums.metrics[key].second;
+    }
+  }
+  if (by_method.empty()) return;
+  out << "\nMean over each method's finished runs:\n\n| method | runs |";
+  for (const auto& key : metric_keys) out << " " << cell(key) << " |";
+  out << "\n|---|---:|";
+  for (size_t i = 0; i < metric_keys.size(); ++i) out << "---:|";
+  out << "\n";
+  for (const auto& [method, sums] : by_method) {
+    out << "| " << cell(method) << " | " << sums.runs << " |";
+    for (const auto& key : metric_keys) {
+      const auto it = sums.metrics.find(key);
+      out << " " << (it == sums.metrics.end() ? "" : format_number(it->second.first / it->second.second)) << " |";
+    }
+    out << "\n";
+  }
+}
+
 void write_table(std::ostream& out, const std::string& kind, const KindTable& table) {
   out << "## " << kind << " (" << table.runs.size() << " run" << (table.runs.size() == 1 ? "" : "s")
       << ")\n\n";
@@ -132,6 +173,7 @@ void write_table(std::ostream& out, const std::string& kind, const KindTable& ta
     }
     out << "\n";
   }
+  write_method_summary(out, table, varying, metric_keys);
   bool any_failed = false;
   for (const auto& run : table.runs) {
     if (run.status != results::RunStatus::kFailed) continue;

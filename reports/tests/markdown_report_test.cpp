@@ -93,6 +93,28 @@ TEST(MarkdownReport, SortsRowsByTheVaryingParametersNumerically) {
   EXPECT_EQ(cells_of(rows[2])[0], "`r10`");
 }
 
+TEST(MarkdownReport, SummarisesEachMethodWhenMethodsAreCompared) {
+  TempDir dir;
+  auto store = results::Store::open(dir.file("r.db"));
+  const auto add = [&](const std::string& id, const std::string& method, double ratio) {
+    store.register_run(id, "selection", "{}", {param("prune.method", "\"" + method + "\"")});
+    store.mark_running(id, "host");
+    results::RunResult result;
+    result.metrics = {{"retained_vs_optimal", 0, ratio}};
+    store.finish_done(id, result);
+  };
+  add("a1", "bed", 0.998);
+  add("a2", "bed", 0.996);
+  add("b1", "aligned", 0.92);
+  write_markdown_report(store, dir.file("out"));
+  const std::string md = read_bytes(dir.file("out/report.md"));
+  ASSERT_NE(md.find("Mean over each method's finished runs"), std::string::npos) << md;
+  const auto bed = lines_starting_with(md, "| bed |");
+  ASSERT_EQ(bed.size(), 1u) << md;
+  EXPECT_EQ(cells_of(bed[0]), (std::vector<std::string>{"bed", "2", "0.9970"}));
+  EXPECT_EQ(lines_starting_with(md, "| aligned |").size(), 1u);
+}
+
 TEST(MarkdownReport, GivesEachExperimentKindItsOwnTableAndListsFailures) {
   TempDir dir;
   auto store = results::Store::open(dir.file("r.db"));
