@@ -10,6 +10,11 @@ packages=(
   # libraries the code links against
   libtorch-dev libgloo-dev libopenblas0-openmp
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libsqlite3-dev libcli11-dev libssl-dev
+  # block-sparse kernels: SIMD (Highway), threads, BLAS headers (the OpenMP OpenBLAS build:
+  # the pthread one fights the OpenMP pool LibTorch uses), XNNPACK for comparison
+  libhwy-dev libpthreadpool-dev libopenblas-openmp-dev libxnnpack-dev
+  # aarch64: cross compiler and user-mode emulator for the kernel tests
+  g++-aarch64-linux-gnu qemu-user
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
 )
