@@ -22,6 +22,13 @@ TEST_F(KillAndResume, ASweepKilledAtRandomPointsFinishesOnTheNextRunWithEveryRun
                               "sweep:\n  experiment.seed: [0, 1, 2, 3, 4, 5]\n"
                               "  prune.sparsity: [0.5, 0.7, 0.8, 0.9]\n");
   const auto db = work.file("k.db");
+  // What one uninterrupted run records, to check that every run done after a kill is whole.
+  const auto reference = run_process({UBP_BIN, "run", cfg, "--db", work.file("ref.db"), "--quiet",
+                                      "experiment.seed=0", "prune.sparsity=0.5"},
+                                     work.path().string());
+  ASSERT_EQ(reference.exit_code, 0) << reference.err;
+  const auto metrics_per_run = query(work.file("ref.db"), "SELECT count(*) FROM metrics");
+  ASSERT_GE(std::stoi(metrics_per_run.at(0)), 5);
   std::mt19937 rng(20261128);
   std::uniform_int_distribution<int> delay_ms(5, 150);
   std::set<std::string> done_before;
@@ -40,7 +47,7 @@ TEST_F(KillAndResume, ASweepKilledAtRandomPointsFinishesOnTheNextRunWithEveryRun
     // A done run has all of its rows: the end of a run is one transaction.
     for (const auto& id : done_now) {
       EXPECT_EQ(query(db, "SELECT count(*) FROM layers WHERE run_id='" + id + "'"), std::vector<std::string>{"4"});
-      EXPECT_EQ(query(db, "SELECT count(*) FROM metrics WHERE run_id='" + id + "'"), std::vector<std::string>{"5"});
+      EXPECT_EQ(query(db, "SELECT count(*) FROM metrics WHERE run_id='" + id + "'"), metrics_per_run);
     }
     done_before = done_now;
   }
