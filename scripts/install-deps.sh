@@ -13,6 +13,8 @@ packages=(
   # block-sparse kernels: SIMD (Highway), threads, BLAS headers (the OpenMP OpenBLAS build:
   # the pthread one fights the OpenMP pool LibTorch uses), XNNPACK for comparison
   libhwy-dev libpthreadpool-dev libopenblas-openmp-dev libxnnpack-dev
+  # training: the built-in Fashion-MNIST dataset and zlib to read its .gz files
+  dataset-fashion-mnist zlib1g-dev
   # aarch64: cross compiler and user-mode emulator for the kernel tests
   g++-aarch64-linux-gnu qemu-user
   # tests and benchmarks

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "heuristic_reference.h"
+#include "structure_checks.h"
 #include "ubp/algorithms/blocks.h"
 #include "ubp/algorithms/matrix.h"
 #include "ubp/algorithms/selector.h"
@@ -25,32 +26,6 @@ using heuristic_reference::column;
 using heuristic_reference::columns;
 
 std::unique_ptr<Selector> bed() { return SelectorRegistry::instance().create("bed"); }
-
-// Every structural promise of a selection: exactly m sorted, valid, non-overlapping blocks of
-// the requested shape, with consistent bookkeeping.
-void check_structure(const Matrix& imp, BlockShape shape, int64_t m, const SelectionResult& res) {
-  const BlockGrid grid = make_grid(imp.rows, imp.cols, shape);
-  EXPECT_EQ(res.block_shape.rows, shape.rows);
-  EXPECT_EQ(res.block_shape.cols, shape.cols);
-  EXPECT_EQ(static_cast<int64_t>(res.blocks.size()), m);
-  EXPECT_TRUE(std::is_sorted(res.blocks.begin(), res.blocks.end()));
-  EXPECT_NO_THROW(validate_blocks(grid, res.blocks, /*require_aligned=*/false));
-  double total = 0;
-  for (float v : imp.values) total += v;
-  const double tol = 1e-9 * std::max(1.0, total);
-  EXPECT_NEAR(res.total_importance, total, tol);
-  EXPECT_NEAR(res.retained_importance, heuristic_reference::covered(imp, shape, res.blocks), tol);
-  const std::vector<uint8_t> mask = block_mask(grid, res.blocks);
-  int64_t ones = 0;
-  for (uint8_t v : mask) ones += v;
-  EXPECT_EQ(res.kept_cells, ones);
-}
-
-Matrix integer_matrix(int64_t rows, int64_t cols, int max_value, std::mt19937_64& rng) {
-  Matrix m(rows, cols);
-  for (float& v : m.values) v = static_cast<float>(rng() % static_cast<uint64_t>(max_value + 1));
-  return m;
-}
 
 TEST(BedSelector, IsNamedBedAndIsUnaligned) {
   const auto sel = bed();

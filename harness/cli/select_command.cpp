@@ -140,7 +140,6 @@ int run_select(const SelectArgs& args) {
   std::optional<double> optimum;
   Json entries = Json::array();
   Json chosen_blocks = Json::object();
-  int exit_code = 0;
   for (const auto& method : methods) {
     Json entry;
     entry["method"] = method;
@@ -195,7 +194,7 @@ int run_select(const SelectArgs& args) {
 
   if (args.json) {
     std::printf("%s\n", report.dump(2).c_str());
-    return exit_code;
+    return 0;
   }
   std::printf("%s %lldx%lld, block %s, sparsity %g (%s importance): budget %lld blocks\n",
               args.weights.empty() ? ("random " + args.dist + " seed " + std::to_string(args.seed)).c_str()
@@ -217,7 +216,7 @@ int run_select(const SelectArgs& args) {
                 static_cast<long long>(e["blocks"].get<int64_t>()), e["retained_fraction"].get<double>(),
                 versus.c_str(), time);
   }
-  return exit_code;
+  return 0;
 }
 
 }  // namespace
