@@ -38,22 +38,15 @@
 #include "ubp/algorithms/blocks.h"
 #include "ubp/algorithms/matrix.h"
 #include "ubp/algorithms/selector.h"
+#include "selection_input.h"
 
 namespace ubp::algorithms::window_tournament {
 
 constexpr double kInactive = -std::numeric_limits<double>::infinity();
 
-// Same budget range as the aligned selector: [0, col_groups * Rp / bh].
+// Same budget range as the aligned selector, and the grid must fit the int32 indices used here.
 inline void check_budget(const BlockGrid& grid, int64_t budget, const std::string& who) {
-  const int64_t per_group = grid.aligned_tiles_per_group;
-  const int64_t max_blocks = grid.col_groups * per_group;
-  if (budget < 0 || budget > max_blocks) {
-    throw SelectionError(who + ": budget " + std::to_string(budget) + " outside [0, " +
-                         std::to_string(max_blocks) + "] blocks (" +
-                         std::to_string(grid.col_groups) + " column groups x " +
-                         std::to_string(per_group) + " blocks of " + to_string(grid.shape) +
-                         " per group)");
-  }
+  internal::check_unaligned_budget(grid, budget, who);
   // Rows and groups are stored as int32.
   constexpr int64_t kMax = std::numeric_limits<int32_t>::max() - 1;
   if (grid.padded_rows > kMax || grid.col_groups > kMax) {
@@ -62,24 +55,7 @@ inline void check_budget(const BlockGrid& grid, int64_t budget, const std::strin
   }
 }
 
-// Names the first non-finite cell (cold path).
-[[noreturn]] inline void throw_non_finite(MatrixView imp, const std::string& who) {
-  for (int64_t r = 0; r < imp.rows; ++r) {
-    for (int64_t c = 0; c < imp.cols; ++c) {
-      const float v = imp(r, c);
-      if (std::isnan(v)) {
-        throw SelectionError(who + ": importance contains NaN at (" + std::to_string(r) + ", " +
-                             std::to_string(c) + ")");
-      }
-      if (std::isinf(v)) {
-        throw SelectionError(who + ": importance must be finite, got " +
-                             std::string(v > 0 ? "+inf" : "-inf") + " at (" +
-                             std::to_string(r) + ", " + std::to_string(c) + ")");
-      }
-    }
-  }
-  throw SelectionError(who + ": importance sums are not finite");
-}
+using internal::throw_non_finite;
 
 // Fills a[g * Rp + r] = a_g[r] (see the file comment), reusing a's storage. Throws
 // SelectionError on NaN or infinite importance. Finite floats cannot overflow a double sum, so
