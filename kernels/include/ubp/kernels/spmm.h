@@ -1,0 +1,65 @@
+// Block-sparse and dense kernels: Y = act(W X + b).
+//
+// Layout (channel-major, as NCHW activations of one image): X is K x HW row-major (K rows of HW
+// floats), Y is Cout x HW row-major. Pointers need no particular alignment; x and y must not
+// overlap. HW >= 1. `pool` may be nullptr (run in the calling thread). Results are bitwise
+// identical for any thread count.
+//
+// SIMD kernels use Google Highway and pick the best target at run time (AVX-512, AVX2, ...;
+// NEON on aarch64), or the compile-time target in a UBP_KERNELS_STATIC_DISPATCH build.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ubp/kernels/common.h"
+#include "ubp/kernels/packed.h"
+#include "ubp/kernels/thread_pool.h"
+
+namespace ubp::kernels {
+
+// ---- Block-sparse (SpMM) ------------------------------------------------------------------
+// Aligned kernel: block-rows of bh output channels, MR pixels per tile.
+void spmm_aligned(const AlignedPacked& w, const float* x, int64_t hw, float* y,
+                  Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+// Unaligned WROS kernel: single-row steps, ring of bh accumulator sets.
+void spmm_unaligned(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                    Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+
+// Scalar references (plain loops over the packed formats, one thread).
+void spmm_aligned_reference(const AlignedPacked& w, const float* x, int64_t hw, float* y,
+                            Activation act = Activation::kNone);
+void spmm_unaligned_reference(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                              Activation act = Activation::kNone);
+
+// ---- Dense -------------------------------------------------------------------------------
+// Scalar reference on the plain row-major weights (w: rows x cols, bias: rows or nullptr);
+// accumulates in double.
+void dense_reference(const float* w, const float* bias, int64_t rows, int64_t cols,
+                     const float* x, int64_t hw, float* y, Activation act = Activation::kNone);
+// dense-ours: our SIMD GEMM on pre-packed weights (pack_dense).
+void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y,
+                Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+// dense-blas: OpenBLAS cblas_sgemm, then bias + activation in one pass. OpenBLAS threads are a
+// process-wide setting: this sets them to `threads` (>= 1) for the call.
+void dense_blas(const float* w, const float* bias, int64_t rows, int64_t cols, const float* x,
+                int64_t hw, float* y, Activation act = Activation::kNone, int threads = 1);
+
+// ---- Information ---------------------------------------------------------------------------
+// Highway target the SIMD kernels run on ("AVX3", "AVX2", "NEON", ...).
+std::string simd_target();
+// Highway targets this build can run on this CPU, best first (e.g. {"AVX3", "AVX2", "SSE4",
+// "SSSE3", "EMU128"}); one entry in a UBP_KERNELS_STATIC_DISPATCH build.
+std::vector<std::string> simd_targets();
+// Makes the SIMD kernels use one of simd_targets() (tests, benchmarks); "" restores the
+// automatic choice. Process-wide; do not call while kernels run. Throws std::invalid_argument
+// for a name not in simd_targets().
+void set_simd_target(const std::string& name);
+// Pixels per tile (MR) of the sparse kernels for block height bh on that target.
+int64_t spmm_pixel_tile(int bh);
+// True when this build has dense_blas (OpenBLAS found at configure time); dense_blas throws
+// std::runtime_error otherwise.
+bool have_blas();
+
+}  // namespace ubp::kernels

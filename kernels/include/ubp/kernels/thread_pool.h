@@ -1,0 +1,45 @@
+// A persistent thread pool for the kernels (pthreadpool where available, otherwise a small
+// std::thread pool of ours with the same semantics).
+//
+// Every kernel takes a `ThreadPool*`; nullptr (or a pool of 1 thread) runs in the calling thread.
+// Work is split into tasks whose results never depend on which thread runs them, so a kernel
+// gives bitwise identical output for any thread count.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+namespace ubp::kernels {
+
+class ThreadPool {
+ public:
+  // threads >= 1 (the calling thread counts as one); throws std::invalid_argument otherwise.
+  explicit ThreadPool(int threads);
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return threads_; }
+
+  // Runs task(i) for every i in [0, count) on the pool's threads and waits for all of them.
+  // Tasks must be independent. Not reentrant: do not call parallel_for from inside a task.
+  void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
+
+  // The underlying pthreadpool_t (to share the threads with XNNPACK), or nullptr when this
+  // build has no pthreadpool or threads() == 1.
+  void* native_handle() const;
+
+  // "pthreadpool" or "std::thread".
+  static const char* backend();
+
+ private:
+  struct Impl;
+  int threads_;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Number of threads of `pool` (1 for nullptr).
+inline int pool_threads(const ThreadPool* pool) { return pool == nullptr ? 1 : pool->threads(); }
+
+}  // namespace ubp::kernels

@@ -1,0 +1,115 @@
+// im2col: layout, padding, stride, and convolution through the dense kernels.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "test_util.h"
+#include "ubp/kernels/im2col.h"
+#include "ubp/kernels/spmm.h"
+
+namespace ubp::kernels {
+namespace {
+
+using testing::random_floats;
+
+// out[(c*k + ky)*k + kx][oy*OW + ox] by the definition.
+std::vector<float> naive_im2col(const ConvGeometry& g, const std::vector<float>& x) {
+  const int64_t oh = g.out_height(), ow = g.out_width(), k = g.kernel;
+  std::vector<float> out(static_cast<size_t>(g.rows() * g.cols()));
+  for (int64_t c = 0; c < g.channels; ++c)
+    for (int64_t ky = 0; ky < k; ++ky)
+      for (int64_t kx = 0; kx < k; ++kx)
+        for (int64_t oy = 0; oy < oh; ++oy)
+          for (int64_t ox = 0; ox < ow; ++ox) {
+            const int64_t iy = oy * g.stride + ky - g.padding;
+            const int64_t ix = ox * g.stride + kx - g.padding;
+            const bool inside = iy >= 0 && iy < g.height && ix >= 0 && ix < g.width;
+            out[((c * k + ky) * k + kx) * oh * ow + oy * ow + ox] =
+                inside ? x[(c * g.height + iy) * g.width + ix] : 0.0f;
+          }
+  return out;
+}
+
+TEST(Im2col, MatchesTheDefinitionForKernelsStridesAndPaddings) {
+  uint64_t seed = 1;
+  for (int k : {1, 2, 3, 5}) {
+    for (int stride : {1, 2, 3}) {
+      for (int pad : {0, 1, 2}) {
+        for (auto [h, w] : {std::pair<int64_t, int64_t>{7, 7}, {6, 9}, {5, 4}, {13, 11}}) {
+          ConvGeometry g{3, h, w, k, stride, pad};
+          if (h + 2 * pad < k || w + 2 * pad < k) continue;
+          const auto x = random_floats(g.channels * h * w, seed++);
+          std::vector<float> out(static_cast<size_t>(g.rows() * g.cols()), -1.0f);
+          im2col(g, x.data(), out.data());
+          EXPECT_EQ(out, naive_im2col(g, x))
+              << "k" << k << " s" << stride << " p" << pad << " " << h << "x" << w;
+        }
+      }
+    }
+  }
+}
+
+TEST(Im2col, OneByOneStrideOneIsTheInputItself) {
+  ConvGeometry g{4, 5, 6, 1, 1, 0};
+  const auto x = random_floats(4 * 5 * 6, 3);
+  std::vector<float> out(x.size());
+  im2col(g, x.data(), out.data());
+  EXPECT_EQ(out, x);
+  EXPECT_EQ(g.rows(), 4);
+  EXPECT_EQ(g.cols(), 30);
+}
+
+TEST(Im2col, GivesTheSameResultWithThreads) {
+  ConvGeometry g{16, 14, 14, 3, 2, 1};
+  const auto x = random_floats(16 * 14 * 14, 9);
+  std::vector<float> a(static_cast<size_t>(g.rows() * g.cols())), b(a.size());
+  im2col(g, x.data(), a.data());
+  ThreadPool pool(3);
+  im2col(g, x.data(), b.data(), &pool);
+  EXPECT_EQ(a, b);
+}
+
+TEST(Im2col, FeedsAConvolutionThroughTheDenseKernel) {
+  // 3x3 conv, pad 1: Y = W * im2col(X) equals a direct convolution.
+  ConvGeometry g{2, 6, 5, 3, 1, 1};
+  const int64_t cout = 3;
+  const auto x = random_floats(2 * 6 * 5, 11);
+  const auto w = random_floats(cout * g.rows(), 12);  // [cout][cin][ky][kx]
+  std::vector<float> cols(static_cast<size_t>(g.rows() * g.cols()));
+  im2col(g, x.data(), cols.data());
+  std::vector<float> y(static_cast<size_t>(cout * g.cols()));
+  dense_reference(w.data(), nullptr, cout, g.rows(), cols.data(), g.cols(), y.data());
+  for (int64_t o = 0; o < cout; ++o)
+    for (int64_t oy = 0; oy < g.out_height(); ++oy)
+      for (int64_t ox = 0; ox < g.out_width(); ++ox) {
+        double acc = 0;
+        for (int64_t c = 0; c < 2; ++c)
+          for (int64_t ky = 0; ky < 3; ++ky)
+            for (int64_t kx = 0; kx < 3; ++kx) {
+              const int64_t iy = oy + ky - 1, ix = ox + kx - 1;
+              if (iy < 0 || iy >= 6 || ix < 0 || ix >= 5) continue;
+              acc += static_cast<double>(w[((o * 2 + c) * 3 + ky) * 3 + kx]) *
+                     x[(c * 6 + iy) * 5 + ix];
+            }
+        EXPECT_NEAR(y[o * g.cols() + oy * g.out_width() + ox], acc, 1e-5);
+      }
+}
+
+TEST(Im2col, RejectsBadGeometry) {
+  std::vector<float> x(100), out(1000);
+  EXPECT_THROW(im2col(ConvGeometry{0, 5, 5, 3, 1, 1}, x.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(im2col(ConvGeometry{1, 5, 5, 0, 1, 0}, x.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(im2col(ConvGeometry{1, 5, 5, 3, 0, 0}, x.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(im2col(ConvGeometry{1, 5, 5, 3, 1, -1}, x.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(im2col(ConvGeometry{1, 2, 2, 5, 1, 1}, x.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(im2col(ConvGeometry{1, 5, 5, 3, 1, 1}, nullptr, out.data()),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ubp::kernels
