@@ -1,0 +1,34 @@
+// One training step and an evaluation pass: the smallest pieces of the training loop, shared
+// by the trainer and the tests.
+#pragma once
+
+#include <torch/optim/sgd.h>
+
+#include "data/datasets.h"
+#include "models/classifier.h"
+#include "training/masking.h"
+
+namespace ubp::training {
+
+struct StepResult {
+  double loss = 0;      // mean cross-entropy of the batch (with label smoothing)
+  int64_t correct = 0;  // top-1 hits in the batch (from the training-mode forward)
+  int64_t count = 0;
+};
+
+// Forward in training mode, cross-entropy with label smoothing, backward, and an optimizer
+// step; with `masks` the step is MaskSet::masked_step, so pruned weights stay exactly zero.
+StepResult train_step(models::Classifier& model, torch::optim::SGD& optimizer, const data::Batch& batch,
+                      double label_smoothing = 0.0, const MaskSet* masks = nullptr);
+
+struct EvalResult {
+  double loss = 0;   // mean plain cross-entropy
+  double top1 = 0;   // fractions in [0, 1]
+  double top5 = 0;
+  int64_t count = 0;
+};
+
+// Evaluation mode, no gradients, one pass over the iterator's epoch 0 order.
+EvalResult evaluate(models::Classifier& model, data::BatchIterator& batches);
+
+}  // namespace ubp::training
