@@ -15,10 +15,15 @@ packages=(
   libhwy-dev libpthreadpool-dev libopenblas-openmp-dev libxnnpack-dev
   # training: the built-in Fashion-MNIST dataset and zlib to read its .gz files
   dataset-fashion-mnist zlib1g-dev
+  # image-folder datasets (ImageNet subsets): JPEG decoding with libjpeg-turbo, PNG with libpng
+  libjpeg62-turbo-dev libpng-dev
   # aarch64: cross compiler and user-mode emulator for the kernel tests
   g++-aarch64-linux-gnu qemu-user
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
+  # the weights-import test: /usr/bin/python3 with torch (pulled in) and torchvision writes
+  # torchvision ResNet state_dicts, TorchScript archives and reference logits
+  python3-torchvision
 )
 
 missing=()

@@ -103,7 +103,7 @@ TEST_F(CommandLine, EachKindOfBadInputGivesAClearErrorAndANonZeroExit) {
       {"unknown.yaml", "experiment: {kind: selection}\ncolour: red\n", "colour: unknown key"},
       {"type.yaml", "experiment: {kind: selection}\nprune: {sparsity: [1]}\n", "is not a number"},
       {"range.yaml", "experiment: {kind: selection}\nprune: {sparsity: 1.01}\n", "out of range"},
-      {"allowed.yaml", "experiment: {kind: training}\n", "is not allowed"},
+      {"allowed.yaml", "experiment: {kind: trianing}\n", "is not allowed (did you mean 'training'?)"},
       {"missing.yaml", "prune: {sparsity: 0.5}\n", "experiment.kind: required key is missing"},
       {"include.yaml", "include: gone.yaml\nexperiment: {kind: selection}\n", "included file 'gone.yaml' not found"},
   };

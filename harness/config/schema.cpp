@@ -106,6 +106,11 @@ Schema& Schema::add(KeySpec spec) {
   return *this;
 }
 
+KeySpec& Schema::add_and_get(KeySpec spec) {
+  keys_.push_back(std::move(spec));
+  return keys_.back();
+}
+
 Schema& Schema::add_rule(CrossKeyRule rule) {
   rules_.push_back(std::move(rule));
   return *this;
@@ -131,6 +136,9 @@ std::string Schema::describe_accepted(const KeySpec& spec) {
       return "a string";
     case ValueType::kBlockShape:
       return "a block shape [rows, cols] or \"RxC\" with each side" + range_text(spec);
+    case ValueType::kIntList:
+      return "a list of integers [a, b, ...]" + std::string(spec.min || spec.max ? ", each" : "") +
+             range_text(spec);
   }
   return "";
 }
@@ -179,6 +187,16 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
       if (!in_range(spec, static_cast<double>(shape->first)) ||
           !in_range(spec, static_cast<double>(shape->second)))
         return issue("value " + shown + " is out of range");
+      break;
+    }
+    case ValueType::kIntList: {
+      if (!value.is_array()) return issue("wrong type: " + shown + " is not a list");
+      for (const auto& element : value) {
+        if (!element.is_number_integer())
+          return issue("wrong type: element " + element.dump() + " of " + shown + " is not an integer");
+        if (!in_range(spec, static_cast<double>(element.get<int64_t>())))
+          return issue("element " + element.dump() + " of " + shown + " is out of range");
+      }
       break;
     }
   }
@@ -294,10 +312,20 @@ nlohmann::json Schema::resolve(const Json& tree, const std::string& kind) const 
         canonical = nlohmann::json::array({shape->first, shape->second});
         break;
       }
+      case ValueType::kIntList:
+        canonical = nlohmann::json::array();
+        for (const auto& element : value) canonical.push_back(element.get<int64_t>());
+        break;
     }
     set_path(out, spec.path, std::move(canonical));
   }
+  for (const auto& normalize : normalizers_) normalize(out);
   return out;
+}
+
+Schema& Schema::add_normalizer(Normalizer normalizer) {
+  normalizers_.push_back(std::move(normalizer));
+  return *this;
 }
 
 }  // namespace ubp::config

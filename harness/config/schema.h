@@ -21,6 +21,7 @@ enum class ValueType {
   kFloat,
   kString,      // optionally one of `allowed`
   kBlockShape,  // [rows, cols] or "4x1"; canonical form [rows, cols]
+  kIntList,     // [a, b, ...], possibly empty; min/max bound each element
 };
 
 struct KeySpec {
@@ -67,10 +68,18 @@ struct CrossKeyRule {
   std::function<std::string(const nlohmann::json& resolved)> check;
 };
 
+// Rewrites a resolved run so that settings which cannot matter take one canonical value (e.g.
+// the block shape of an unpruned run), so equal experiments get equal run ids.
+using Normalizer = std::function<void(nlohmann::json& resolved)>;
+
 class Schema {
  public:
   Schema& add(KeySpec spec);
+  // Adds and returns the stored spec for further refinement; the reference is valid until the
+  // next add.
+  KeySpec& add_and_get(KeySpec spec);
   Schema& add_rule(CrossKeyRule rule);
+  Schema& add_normalizer(Normalizer normalizer);
   const std::vector<CrossKeyRule>& rules() const { return rules_; }
   const KeySpec* find(const std::string& path) const;
   const std::vector<KeySpec>& keys() const { return keys_; }
@@ -83,8 +92,8 @@ class Schema {
   // Unknown dotted key: message with a did-you-mean suggestion.
   ConfigIssue unknown_key(const std::string& path, const SourceLocation& where) const;
 
-  // Every key of `kind` with defaults filled and values canonical, as a sorted-key JSON object.
-  // Assumes `tree` validated.
+  // Every key of `kind` with defaults filled and values canonical, as a sorted-key JSON object,
+  // after the normalizers. Assumes `tree` validated.
   nlohmann::json resolve(const Json& tree, const std::string& kind) const;
 
   static std::string describe_accepted(const KeySpec& spec);
@@ -92,6 +101,7 @@ class Schema {
  private:
   std::vector<KeySpec> keys_;
   std::vector<CrossKeyRule> rules_;
+  std::vector<Normalizer> normalizers_;
 };
 
 // Levenshtein distance, for did-you-mean suggestions.

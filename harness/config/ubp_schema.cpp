@@ -8,21 +8,107 @@ namespace ubp::config {
 
 namespace {
 
+// `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.
+void add_training_keys(Schema& s) {
+  using T = ValueType;
+  const std::vector<std::string> training{"training"};
+  auto key = [&](const char* path, ValueType type, Json default_value, const char* help) -> KeySpec& {
+    return s.add_and_get(KeySpec(path, type, std::move(default_value), help).only_for(training));
+  };
+
+  // data
+  key("data.dataset", T::kString, "fashion_mnist",
+      "fashion_mnist (Debian's dataset-fashion-mnist), imagenet (a folder tree root/{train,val}/<class>/), "
+      "or synthetic (seeded class patterns, for tests)")
+      .one_of({"fashion_mnist", "imagenet", "synthetic"});
+  key("data.root", T::kString, "",
+      "dataset folder; empty: /usr/share/datasets/fashion-mnist for fashion_mnist (required for imagenet)");
+  key("data.image_size", T::kInt, 32, "side of the (square) network input in pixels").range(8, 1024);
+  key("data.num_classes", T::kInt, 0, "imagenet: classes in the subset (0: all, or the class list)").range(0, 100000);
+  key("data.class_list", T::kString, "", "imagenet: file with one class folder name per line (overrides num_classes)");
+  key("data.images_per_class", T::kInt, 0, "imagenet: training images per class (0: all)").range(0, 1000000);
+  key("data.subset_seed", T::kInt, 0, "imagenet: seed of the choice of classes and images").at_least(0);
+  key("data.val_images_per_class", T::kInt, 0, "imagenet: validation images per class (0: all)").range(0, 1000000);
+  key("data.train_limit", T::kInt, 0, "fashion_mnist/synthetic: use only the first N training images (0: all)")
+      .range(0, 100000000);
+  key("data.test_limit", T::kInt, 0, "fashion_mnist/synthetic: use only the first N test images (0: all)")
+      .range(0, 100000000);
+  key("data.skip_bad_images", T::kBool, false,
+      "imagenet: skip and count unreadable images instead of failing the run");
+  key("data.loader_threads", T::kInt, 0, "imagenet: decoding threads (0: all cores)").range(0, 1024).not_identity();
+  key("data.cache", T::kString, "", "imagenet: preprocessed cache file (built on first use; empty: none)")
+      .not_identity();
+
+  // model
+  key("model.name", T::kString, "mobilenet_v1", "network").one_of({"mobilenet_v1", "resnet18", "resnet50"});
+  key("model.width", T::kFloat, 1.0, "MobileNetV1 width multiplier").range(0.05, 4);
+  key("model.small_input", T::kBool, false,
+      "stem for 28 to 64 pixel inputs (total stride 8 instead of 32)");
+  key("model.pretrained", T::kString, "",
+      "weights to start from: a PyTorch state_dict (torchvision names) or a TorchScript archive");
+
+  // train: the dense baseline (cached by its own hash, shared by the pruned runs)
+  key("train.epochs", T::kInt, 10, "epochs of dense training (0 with model.pretrained: use it as is)").range(0, 100000);
+  key("train.batch_size", T::kInt, 128, "images per optimizer step").range(1, 65536);
+  key("train.lr", T::kFloat, 0.1, "peak learning rate").range(0, 100);
+  key("train.lr_schedule", T::kString, "cosine", "learning-rate decay over the phase")
+      .one_of({"cosine", "multistep", "constant"});
+  key("train.milestones", T::kIntList, Json::array(), "multistep: epochs at which the rate is multiplied by gamma")
+      .at_least(1);
+  key("train.gamma", T::kFloat, 0.1, "multistep: factor at each milestone").range(0, 1);
+  key("train.warmup_epochs", T::kFloat, 0.0, "linear warm-up from lr/100 to lr (epochs, fractions allowed)")
+      .range(0, 100000);
+  key("train.momentum", T::kFloat, 0.9, "SGD momentum").range(0, 1);
+  key("train.nesterov", T::kBool, true, "Nesterov momentum");
+  key("train.weight_decay", T::kFloat, 4e-5, "L2 weight decay").range(0, 1);
+  key("train.label_smoothing", T::kFloat, 0.1, "label smoothing of the cross-entropy").range(0, 1);
+  key("train.seed", T::kInt, 0, "seed of the dense baseline (initialisation and data order)").at_least(0);
+  key("train.threads", T::kInt, 0, "LibTorch intra-op threads (0: all cores)").range(0, 1024).not_identity();
+
+  // prune: which layers, and how the sparsity is reached (the selector keys are above)
+  key("prune.layers", T::kString, "pointwise", "layers pruned: 1x1 convolutions, k x k convolutions, or both")
+      .one_of({"pointwise", "conv", "all"});
+  key("prune.layer_regex", T::kString, "", "if set, only layers whose module name matches (ECMAScript regex)");
+  key("prune.include_first_conv", T::kBool, false, "also prune the first convolution");
+  key("prune.include_classifier", T::kBool, false, "also prune the classifier (as a 1x1 layer)");
+  key("prune.schedule", T::kString, "gmp",
+      "gradual magnitude pruning (sparsity ramp, masks re-selected) or ADMM (the authors' loop)")
+      .one_of({"gmp", "admm"});
+  key("prune.ramp", T::kString, "cubic", "gmp: shape of the sparsity ramp (constant: one-shot)")
+      .one_of({"cubic", "linear", "constant"});
+  key("prune.power", T::kFloat, 3.0, "gmp: exponent of the cubic ramp").range(0.1, 100);
+  key("prune.initial_sparsity", T::kFloat, 0.0, "gmp: sparsity at the start of the ramp").range(0, 1);
+  key("prune.ramp_epochs", T::kFloat, 1.0, "gmp: epochs over which the sparsity ramps (masks frozen after)")
+      .range(0, 100000);
+  key("prune.update_every", T::kInt, 50, "gmp: re-select the masks every this many units").range(1, 100000000);
+  key("prune.update_unit", T::kString, "step", "gmp: unit of update_every").one_of({"step", "epoch"});
+  key("prune.admm_epochs", T::kInt, 1, "admm: epochs of training with the ADMM penalty").range(0, 100000);
+  key("prune.rho", T::kFloat, 1e-3, "admm: penalty weight rho").range(0, 1e6);
+  key("prune.finetune_epochs", T::kFloat, 1.0, "epochs of fine-tuning with the final masks fixed").range(0, 100000);
+  key("prune.lr", T::kFloat, 0.01, "peak learning rate of the pruning and fine-tuning phases (cosine)").range(0, 100);
+}
+
 Schema build_schema() {
   using T = ValueType;
   Schema s;
   // experiment: what kind of run, and its seed.
   s.add(KeySpec("experiment.kind", T::kString, nullptr,
-                "what a run does: 'selection' runs a block selector on weight matrices")
+                "what a run does: 'selection' runs a block selector on weight matrices, 'training' trains, "
+                "prunes and fine-tunes a network")
             .must_be_given()
             .one_of([] { return experiments::experiment_kinds(); }));
   s.add(KeySpec("experiment.name", T::kString, "", "a label for reports; not part of the run id")
             .not_identity());
-  s.add(KeySpec("experiment.seed", T::kInt, 0, "seed for everything random in the run").at_least(0));
+  s.add(KeySpec("experiment.seed", T::kInt, 0, "seed of the run: the random matrices of a selection run, the batch order of a training run's pruning phase (its dense baseline has train.seed)").at_least(0));
 
   // prune: how blocks are chosen. Selectors register themselves, so the list grows on its own.
-  s.add(KeySpec("prune.method", T::kString, "aligned", "block selector")
-            .one_of([] { return algorithms::SelectorRegistry::instance().names(); }));
+  s.add(KeySpec("prune.method", T::kString, "aligned",
+                "block selector; 'none' (training only) keeps the dense model")
+            .one_of([] {
+              auto names = algorithms::SelectorRegistry::instance().names();
+              names.push_back("none");
+              return names;
+            }));
   s.add(KeySpec("prune.block", T::kBlockShape, Json::array({4, 1}),
                 "block shape [rows, cols]; rows run along output channels")
             .range(1, 256));
@@ -42,6 +128,7 @@ Schema build_schema() {
             .range(0, 1));
 
   s.add_rule({{"prune.min_sparsity", "prune.max_sparsity"}, [](const Json& run) -> std::string {
+                 if (!run["prune"].contains("min_sparsity")) return "";  // normalised away: unpruned
                  const double lo = run["prune"]["min_sparsity"], hi = run["prune"]["max_sparsity"];
                  if (lo <= hi) return "";
                  return "min_sparsity " + Json(lo).dump() + " is above max_sparsity " + Json(hi).dump() +
@@ -75,11 +162,31 @@ Schema build_schema() {
             .one_of({"pointwise", "conv", "all"})
             .only_for(selection));
 
+  add_training_keys(s);
+
   // output: where a campaign writes; the same for every run of a sweep.
   s.add(KeySpec("output.db", T::kString, "runs/ubp.db", "results database (the --db flag wins)").campaign_wide());
   s.add(KeySpec("output.report", T::kString, "",
                 "if set, `ubp run` writes a report of the database to this folder at the end")
             .campaign_wide());
+  s.add(KeySpec("output.cache", T::kString, "",
+                "folder for files shared between runs and campaigns (dense baselines); "
+                "empty: <db dir>/cache")
+            .campaign_wide());
+  s.add_rule({{"prune.method", "experiment.kind"}, [](const Json& run) -> std::string {
+                 if (run["experiment"]["kind"] == "training" || run["prune"]["method"] != "none") return "";
+                 return "method 'none' (no pruning) is for training runs only (accepted here: a block selector)";
+               }});
+  // An unpruned training run does not depend on any pruning setting, nor on the seed of the
+  // pruning phase (the dense baseline has train.seed): one run id for all.
+  s.add_normalizer([](nlohmann::json& run) {
+    if (run["experiment"]["kind"] != "training" || run["prune"]["method"] != "none") return;
+    run["experiment"]["seed"] = 0;
+    nlohmann::json& prune = run["prune"];
+    const std::string method = prune["method"];
+    prune = nlohmann::json::object();
+    prune["method"] = method;
+  });
   return s;
 }
 

@@ -128,6 +128,11 @@ int64_t BatchIterator::batches_per_epoch() const {
   return drop_last_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
 }
 
+int64_t BatchIterator::num_samples() const {
+  const int64_t n = dataset_.size();
+  return drop_last_ ? n / batch_size_ * batch_size_ : n;
+}
+
 bool BatchIterator::next(Batch& out) {
   if (position_ < 0) throw std::logic_error("BatchIterator::next called before start_epoch");
   const int64_t n = static_cast<int64_t>(order_.size());

@@ -64,17 +64,32 @@ struct Batch {
   at::Tensor labels;
 };
 
+// What the trainer iterates over: a dataset held in memory (BatchIterator) or read from disk
+// while training (data/image_folder.h). An epoch's order depends only on (seed, epoch), so a
+// run resumed at epoch e sees the same batches as an uninterrupted one.
+class BatchSource {
+ public:
+  virtual ~BatchSource() = default;
+  virtual void start_epoch(int64_t epoch) = 0;  // resets the position; call before next()
+  virtual bool next(Batch& out) = 0;            // false at the end of the epoch
+  virtual int64_t batches_per_epoch() const = 0;
+  virtual int64_t num_samples() const = 0;      // images per epoch (after drop_last)
+  virtual int64_t num_classes() const = 0;
+};
+
 // Walks a dataset in batches. With shuffle, epoch e visits a permutation that depends only on
 // (seed, e), drawn with our own Fisher-Yates over std::mt19937_64, so it is identical across
 // platforms and standard libraries.
-class BatchIterator {
+class BatchIterator : public BatchSource {
  public:
   BatchIterator(TensorDataset dataset, int64_t batch_size, bool shuffle, uint64_t seed,
                 bool drop_last = false);
 
-  void start_epoch(int64_t epoch);  // resets the position; must be called before next()
-  bool next(Batch& out);            // false at the end of the epoch
-  int64_t batches_per_epoch() const;
+  void start_epoch(int64_t epoch) override;
+  bool next(Batch& out) override;
+  int64_t batches_per_epoch() const override;
+  int64_t num_samples() const override;
+  int64_t num_classes() const override { return dataset_.num_classes; }
   const std::vector<int64_t>& order() const { return order_; }
 
  private:

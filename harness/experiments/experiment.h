@@ -16,11 +16,26 @@
 
 namespace ubp::experiments {
 
+// Where a run may keep files between attempts, and what it may show while it works.
+struct RunContext {
+  std::string run_id;
+  // Per-run scratch space that survives a crash (checkpoints): <db dir>/work/<run id>. The
+  // runner creates it; a kind may leave it behind, the runner removes it once the run is done.
+  std::string work_dir;
+  // Shared between runs and campaigns (dense baselines): <db dir>/cache unless configured.
+  std::string cache_dir;
+  // Draw a progress bar on stderr (the console is a terminal and not quiet).
+  bool progress_bar = false;
+  // Where a long run reports its progress (one line per epoch); null: only the run's log.
+  std::shared_ptr<spdlog::logger> console;
+};
+
 class Experiment {
  public:
   virtual ~Experiment() = default;
   // Throws any std::exception on failure; the runner records its what() as the run's error.
-  virtual results::RunResult run(const nlohmann::json& resolved, spdlog::logger& log) = 0;
+  virtual results::RunResult run(const nlohmann::json& resolved, const RunContext& context,
+                                 spdlog::logger& log) = 0;
 };
 
 std::vector<std::string> experiment_kinds();

@@ -22,7 +22,8 @@ uint64_t derive_seed(uint64_t base, const std::string& salt) {
   return z ^ (z >> 31);
 }
 
-results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, spdlog::logger& log) {
+results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const RunContext&,
+                                            spdlog::logger& log) {
   const auto& prune = cfg.at("prune");
   const auto& sel = cfg.at("selection");
   const std::string method = prune.at("method");

@@ -8,7 +8,8 @@ namespace ubp::experiments {
 
 class SelectionExperiment : public Experiment {
  public:
-  results::RunResult run(const nlohmann::json& resolved, spdlog::logger& log) override;
+  results::RunResult run(const nlohmann::json& resolved, const RunContext& context,
+                         spdlog::logger& log) override;
 };
 
 // Deterministic per-matrix seed from the run's seed and the matrix name.

@@ -1,5 +1,7 @@
 #include "runner/logging.h"
 
+#include <unistd.h>
+
 #include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 
@@ -41,6 +43,8 @@ void set_verbosity(Verbosity verbosity) {
       break;
   }
 }
+
+bool progress_bar_wanted() { return g_verbosity != Verbosity::kQuiet && isatty(STDERR_FILENO) == 1; }
 
 std::shared_ptr<spdlog::logger> run_logger(const std::string& run_id, const std::string& file) {
   auto file_sink = std::make_shared<spdlog::sinks::basic_file_sink_mt>(file, /*truncate=*/false);

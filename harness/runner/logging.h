@@ -17,6 +17,8 @@ enum class Verbosity { kQuiet, kNormal, kVerbose };
 // The process-wide console logger, created on first use.
 std::shared_ptr<spdlog::logger> console();
 void set_verbosity(Verbosity verbosity);
+// Whether long work may draw a progress bar: stderr is a terminal and the console not quiet.
+bool progress_bar_wanted();
 
 // A logger that writes to the console (at its level) and to `file` (always at debug level).
 std::shared_ptr<spdlog::logger> run_logger(const std::string& run_id, const std::string& file);

@@ -7,27 +7,11 @@
 
 #include "experiments/experiment.h"
 #include "runner/logging.h"
+#include "training/progress.h"
 
 namespace ubp::runner {
 
 namespace fs = std::filesystem;
-
-namespace {
-
-std::string seconds_text(double s) {
-  char buffer[32];
-  if (s < 60) {
-    std::snprintf(buffer, sizeof buffer, "%.1f s", s);
-  } else if (s < 3600) {
-    std::snprintf(buffer, sizeof buffer, "%dm%02ds", static_cast<int>(s) / 60, static_cast<int>(s) % 60);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%dh%02dm", static_cast<int>(s) / 3600,
-                  static_cast<int>(s) % 3600 / 60);
-  }
-  return buffer;
-}
-
-}  // namespace
 
 std::string host_name() {
   char buffer[256] = {};
@@ -38,6 +22,18 @@ std::string host_name() {
 std::string log_file_for(const std::string& db_path, const std::string& run_id) {
   const fs::path dir = fs::absolute(db_path).parent_path() / "logs";
   return (dir / (run_id + ".log")).string();
+}
+
+std::string work_dir_for(const std::string& db_path, const std::string& run_id) {
+  return (fs::absolute(db_path).parent_path() / "work" / run_id).string();
+}
+
+std::string cache_dir_for(const config::Plan& plan, const std::string& db_path) {
+  const auto it = plan.campaign.find("output.cache");
+  if (it != plan.campaign.end() && it->is_string() && !it->get<std::string>().empty()) {
+    return fs::absolute(it->get<std::string>()).string();
+  }
+  return (fs::absolute(db_path).parent_path() / "cache").string();
 }
 
 std::vector<results::Param> params_of(const config::PlannedRun& run) {
@@ -81,10 +77,20 @@ RunSummary execute_plan(const config::Plan& plan, results::Store& store) {
     run_log->debug("run {} on {}: {}", run.run_id, host, run.resolved_json);
     const auto start = std::chrono::steady_clock::now();
     store.mark_running(run.run_id, host);
+    experiments::RunContext context;
+    context.run_id = run.run_id;
+    context.work_dir = work_dir_for(store.path(), run.run_id);
+    context.cache_dir = cache_dir_for(plan, store.path());
+    context.progress_bar = progress_bar_wanted();
+    context.console = log;
     std::string outcome;
     try {
-      const results::RunResult result = experiments::make_experiment(run.kind)->run(run.resolved, *run_log);
+      fs::create_directories(context.work_dir);
+      const results::RunResult result = experiments::make_experiment(run.kind)->run(run.resolved, context, *run_log);
       store.finish_done(run.run_id, result);
+      // The result is committed: checkpoints of the run are no longer needed.
+      std::error_code ignored;
+      fs::remove_all(context.work_dir, ignored);
       ++summary.succeeded;
       outcome = "done";
     } catch (const results::StoreError&) {
@@ -101,7 +107,7 @@ RunSummary execute_plan(const config::Plan& plan, results::Store& store) {
     const double elapsed = std::chrono::duration<double>(now - sweep_start).count();
     const double left = elapsed / static_cast<double>(i + 1) * static_cast<double>(to_run.size() - i - 1);
     log->info("[{}/{}] {} {} {} in {} | elapsed {}, about {} left", i + 1, to_run.size(), run.run_id,
-              run.label(), outcome, seconds_text(took), seconds_text(elapsed), seconds_text(left));
+              run.label(), outcome, training::duration_text(took), training::duration_text(elapsed), training::duration_text(left));
     run_log->flush();
   }
   return summary;

@@ -27,6 +27,10 @@ RunSummary execute_plan(const config::Plan& plan, results::Store& store);
 std::vector<results::Param> params_of(const config::PlannedRun& run);
 
 std::string log_file_for(const std::string& db_path, const std::string& run_id);
+// <db dir>/work/<run id>: a run's checkpoints, kept across attempts until it is done.
+std::string work_dir_for(const std::string& db_path, const std::string& run_id);
+// output.cache if set, else <db dir>/cache: files shared between runs (dense baselines).
+std::string cache_dir_for(const config::Plan& plan, const std::string& db_path);
 
 std::string host_name();
 

@@ -163,6 +163,41 @@ TEST(Flatten, GivesDottedKeysWithListsAsValues) {
   EXPECT_EQ(flat[2].first, "d");
 }
 
+TEST(TrainingPlan, AnUnprunedRunHasOneIdWhateverThePruningSettingsAndSeed) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("t.yaml",
+                                        "experiment: {kind: training}\n"
+                                        "sweep:\n  prune.method: [none, bed]\n  prune.sparsity: [0.5, 0.8]\n"
+                                        "  experiment.seed: [0, 1]\n"),
+                              {});
+  EXPECT_EQ(plan.runs.size(), 5u);  // one dense run and four pruned ones
+  EXPECT_EQ(plan.duplicates_dropped, 3u);
+  EXPECT_EQ(plan.runs[0].resolved["prune"], nlohmann::json({{"method", "none"}}));
+  EXPECT_EQ(plan.runs[1].resolved["prune"]["method"], "bed");
+  EXPECT_EQ(plan.runs[1].resolved["data"]["dataset"], "fashion_mnist");
+}
+
+TEST(TrainingPlan, MethodNoneIsRefusedForSelectionAndListsAreChecked) {
+  TempDir dir;
+  const auto none = dir.write("n.yaml", "experiment: {kind: selection}\nprune: {method: none}\n");
+  try {
+    make_plan(none, {});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("training runs only"), std::string::npos) << e.what();
+  }
+  const auto milestones = dir.write("m.yaml", "experiment: {kind: training}\ntrain: {milestones: [3, x]}\n");
+  try {
+    make_plan(milestones, {});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("train.milestones"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("is not an integer"), std::string::npos) << e.what();
+  }
+  const Plan ok = make_plan(dir.write("ok.yaml", "experiment: {kind: training}\ntrain: {milestones: [30, 60]}\n"), {});
+  EXPECT_EQ(ok.runs[0].resolved["train"]["milestones"], nlohmann::json::array({30, 60}));
+}
+
 TEST(ShippedConfigs, AllPlanWithoutErrors) {
   size_t checked = 0;
   const std::filesystem::path root = std::filesystem::path(UBP_SOURCE_DIR) / "configs";

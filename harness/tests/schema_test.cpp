@@ -34,7 +34,7 @@ TEST(ConfigSchema, AnUnknownKeySuggestsTheClosestKnownKey) {
   EXPECT_EQ(issues[0].key, "prune.sparsty");
   EXPECT_EQ(issues[0].where.describe(), "test.yaml:4:3");
   EXPECT_NE(issues[0].message.find("did you mean 'prune.sparsity'?"), std::string::npos) << issues[0].message;
-  EXPECT_NE(issues[0].message.find("(accepted keys of 'prune': allocation, block, "), std::string::npos) << "lists the section's keys";
+  EXPECT_NE(issues[0].message.find("(accepted keys of 'prune': admm_epochs, allocation, block, "), std::string::npos) << "lists the section's keys";
 }
 
 TEST(ConfigSchema, AnUnknownSectionIsReportedOnce) {

@@ -46,7 +46,7 @@ TEST(SelectionExperiment, RecordsEveryMatrixWithTheRequestedSparsity) {
   const auto result = experiment.run(
       resolved("experiment: {kind: selection, seed: 3}\nprune: {sparsity: 0.75, block: [4, 1]}\n"
                "selection: {rows: 64, cols: 40, matrices: 3}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   ASSERT_EQ(result.layers.size(), 3u);
   for (const auto& layer : result.layers) {
     EXPECT_EQ(layer.rows, 64);
@@ -63,8 +63,8 @@ TEST(SelectionExperiment, RecordsEveryMatrixWithTheRequestedSparsity) {
 TEST(SelectionExperiment, IsDeterministicForAGivenSeed) {
   const auto cfg = resolved("experiment: {kind: selection, seed: 11}\nselection: {rows: 32, cols: 32}\n");
   SelectionExperiment experiment;
-  const auto a = experiment.run(cfg, quiet_logger());
-  const auto b = experiment.run(cfg, quiet_logger());
+  const auto a = experiment.run(cfg, RunContext{}, quiet_logger());
+  const auto b = experiment.run(cfg, RunContext{}, quiet_logger());
   EXPECT_EQ(a.layers[0].retained_importance, b.layers[0].retained_importance);
 }
 
@@ -89,7 +89,7 @@ TEST(SelectionExperiment, RunsEveryUnalignedSelectorAndComparesItWithTheOptimum)
     const auto result = experiment.run(
         resolved("experiment: {kind: selection, seed: 5}\nprune: {method: " + method +
                  ", sparsity: 0.8, block: [4, 1]}\nselection: {rows: 48, cols: 40, matrices: 2}\n"),
-        quiet_logger());
+        RunContext{}, quiet_logger());
     ASSERT_EQ(result.layers.size(), 2u) << method;
     EXPECT_EQ(result.layers[0].method, method);
     EXPECT_EQ(result.layers[0].kept_blocks, 48 * 40 / 5 / 4) << method;
@@ -105,12 +105,12 @@ TEST(SelectionExperiment, OptimalIsItsOwnYardstickAndTheComparisonCanBeTurnedOff
   SelectionExperiment experiment;
   const auto optimal = experiment.run(
       resolved("experiment: {kind: selection}\nprune: {method: optimal}\nselection: {rows: 16, cols: 16}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   EXPECT_EQ(metric(optimal, "retained_vs_optimal"), 1.0);
   const auto without = experiment.run(
       resolved("experiment: {kind: selection}\nprune: {method: bed}\n"
                "selection: {rows: 16, cols: 16, compare_to_optimal: false}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   EXPECT_FALSE(has_metric(without, "retained_vs_optimal"));
 }
 
@@ -119,7 +119,7 @@ TEST(SelectionExperiment, RecordsUnstructuredSelectionAsSingleWeights) {
   const auto result = experiment.run(
       resolved("experiment: {kind: selection}\nprune: {method: unstructured, sparsity: 0.5, block: [4, 1]}\n"
                "selection: {rows: 16, cols: 8}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   EXPECT_EQ(result.layers[0].block_rows, 1);
   EXPECT_EQ(result.layers[0].kept_blocks, 64);
   EXPECT_GE(metric(result, "retained_vs_optimal"), 1.0) << "single weights keep at least the block optimum";
@@ -133,7 +133,7 @@ TEST(SelectionExperiment, AGlobalAllocationKeepsTheOverallSparsityAndRespectsThe
                "prune: {method: bed, sparsity: 0.8, allocation: global, min_sparsity: 0.6, max_sparsity: 0.95}\n"
                "selection: {source: model, model: resnet50, layers: conv, dist: laplace, "
                "compare_to_optimal: false}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   int64_t cells = 0, kept = 0;
   for (const auto& layer : result.layers) {
     cells += layer.rows * layer.cols;
@@ -149,7 +149,7 @@ TEST(SelectionExperiment, UsesTheModelsLayerShapes) {
   SelectionExperiment experiment;
   const auto result = experiment.run(
       resolved("experiment: {kind: selection}\nselection: {source: model, model: mobilenet_v1}\n"),
-      quiet_logger());
+      RunContext{}, quiet_logger());
   ASSERT_EQ(result.layers.size(), 13u);
   EXPECT_EQ(result.layers.back().layer, "model.13.pointwise");
 }

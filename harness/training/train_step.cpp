@@ -7,13 +7,15 @@
 namespace ubp::training {
 
 StepResult train_step(models::Classifier& model, torch::optim::SGD& optimizer, const data::Batch& batch,
-                      double label_smoothing, const MaskSet* masks) {
+                      double label_smoothing, const MaskSet* masks,
+                      const std::function<void()>& after_backward) {
   model.train();
   optimizer.zero_grad();
   const at::Tensor logits = model.forward(batch.images);
   at::Tensor loss = at::cross_entropy_loss(logits, batch.labels, /*weight=*/{}, at::Reduction::Mean,
                                            /*ignore_index=*/-100, label_smoothing);
   loss.backward();
+  if (after_backward) after_backward();
   if (masks != nullptr) {
     masks->masked_step(optimizer);
   } else {
@@ -26,7 +28,7 @@ StepResult train_step(models::Classifier& model, torch::optim::SGD& optimizer, c
   return r;
 }
 
-EvalResult evaluate(models::Classifier& model, data::BatchIterator& batches) {
+EvalResult evaluate(models::Classifier& model, data::BatchSource& batches) {
   torch::NoGradGuard no_grad;
   model.eval();
   EvalResult r;

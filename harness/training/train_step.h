@@ -4,6 +4,8 @@
 
 #include <torch/optim/sgd.h>
 
+#include <functional>
+
 #include "data/datasets.h"
 #include "models/classifier.h"
 #include "training/masking.h"
@@ -18,8 +20,10 @@ struct StepResult {
 
 // Forward in training mode, cross-entropy with label smoothing, backward, and an optimizer
 // step; with `masks` the step is MaskSet::masked_step, so pruned weights stay exactly zero.
+// `after_backward` may change the gradients before the step (ADMM adds its penalty's there).
 StepResult train_step(models::Classifier& model, torch::optim::SGD& optimizer, const data::Batch& batch,
-                      double label_smoothing = 0.0, const MaskSet* masks = nullptr);
+                      double label_smoothing = 0.0, const MaskSet* masks = nullptr,
+                      const std::function<void()>& after_backward = nullptr);
 
 struct EvalResult {
   double loss = 0;   // mean plain cross-entropy
@@ -29,6 +33,6 @@ struct EvalResult {
 };
 
 // Evaluation mode, no gradients, one pass over the iterator's epoch 0 order.
-EvalResult evaluate(models::Classifier& model, data::BatchIterator& batches);
+EvalResult evaluate(models::Classifier& model, data::BatchSource& batches);
 
 }  // namespace ubp::training

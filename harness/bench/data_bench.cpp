@@ -1,0 +1,199 @@
+// ubp-bench-data: how fast the image-folder loader feeds ImageNet-style training images, next to
+// how fast MobileNetV1 1.0 trains on them, so one run shows whether loading or training limits
+// an ImageNet-subset run on this machine.
+//
+//   load_train_images/threads:T/cache:C
+//       A temporary tree of 200 real JPEGs of 500x375 (10 classes x 20; smooth gradients plus
+//       noise, quality 90, about the size of an ImageNet photo) read by ImageFolderSource at
+//       224 px with training augmentation (random resized crop, flip, normalisation), batch 32,
+//       T loader threads. C=1: through the preprocessed cache (short side 256, built once
+//       before timing). One iteration is one epoch; counter images_per_second.
+//   mobilenet_v1_train_step
+//       MobileNetV1 1.0, 3x224x224 input, 1000 classes, batch 16, SGD (momentum 0.9): one
+//       training::train_step (forward, backward, step) an iteration; counter images_per_second.
+//
+// LibTorch runs on every core (torch::set_num_threads(hardware_concurrency)). After the run a
+// summary line gives the figures side by side.
+//
+//   build/bin/ubp-bench-data
+//   build/bin/ubp-bench-data --benchmark_filter=load
+#include <benchmark/benchmark.h>
+#include <torch/utils.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <string>
+#include <thread>
+
+#include "data/image_folder.h"
+#include "models/mobilenet_v1.h"
+#include "training/train_step.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using namespace ubp;
+
+constexpr int kClasses = 10;
+constexpr int kImagesPerClass = 20;
+constexpr int kWidth = 500, kHeight = 375;
+constexpr int64_t kImageSize = 224;
+
+// Smooth colour gradients whose direction and phase vary per image, plus per-pixel noise, so
+// the JPEG is about as large as a photo's (a flat image would make decoding look too cheap).
+data::RgbImage photo_like(int index) {
+  data::RgbImage image(kWidth, kHeight);
+  data::SplitMix64 random(static_cast<uint64_t>(index) + 1);
+  const double fx = random.uniform(0.5, 3.0), fy = random.uniform(0.5, 3.0), phase = random.uniform(0, 6.3);
+  for (int y = 0; y < kHeight; ++y) {
+    for (int x = 0; x < kWidth; ++x) {
+      const double u = static_cast<double>(x) / kWidth, v = static_cast<double>(y) / kHeight;
+      const double base[3] = {128 + 90 * std::sin(fx * 3.1 * u + phase), 128 + 80 * std::cos(fy * 2.7 * v + phase),
+                              128 + 70 * std::sin(2.3 * (u + v) + 2 * phase)};
+      const uint64_t noise = random.next();
+      uint8_t* p = image.pixel(x, y);
+      for (int c = 0; c < 3; ++c) {
+        const double n = static_cast<double>((noise >> (16 * c)) & 0x1f) - 15.5;  // +-16
+        p[c] = static_cast<uint8_t>(std::clamp(base[c] + n, 0.0, 255.0));
+      }
+    }
+  }
+  return image;
+}
+
+// The temporary tree, made on first use and removed when the program ends.
+class PhotoTree {
+ public:
+  PhotoTree() {
+    std::string pattern = (fs::temp_directory_path() / "ubp-bench-data-XXXXXX").string();
+    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed for " + pattern);
+    root_ = pattern;
+    for (int c = 0; c < kClasses; ++c) {
+      const fs::path dir = root_ / "train" / ("n0" + std::to_string(1000000 + c));
+      fs::create_directories(dir);
+      for (int k = 0; k < kImagesPerClass; ++k) {
+        const std::string jpeg = data::encode_jpeg(photo_like(c * kImagesPerClass + k), 90);
+        std::ofstream(dir / ("img" + std::to_string(k) + ".JPEG"), std::ios::binary) << jpeg;
+        jpeg_bytes_ += jpeg.size();
+      }
+    }
+  }
+  ~PhotoTree() {
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  std::string root() const { return root_.string(); }
+  std::string cache_path() const { return (root_ / "train.ubpcache").string(); }
+  double mean_jpeg_kib() const { return jpeg_bytes_ / 1024.0 / (kClasses * kImagesPerClass); }
+
+ private:
+  fs::path root_;
+  size_t jpeg_bytes_ = 0;
+};
+
+PhotoTree& tree() {
+  static PhotoTree instance;
+  return instance;
+}
+
+std::map<std::string, double>& summary() {  // label -> images per second
+  static std::map<std::string, double> figures;
+  return figures;
+}
+
+double cache_build_seconds = 0;
+
+data::ImageFolderOptions loader_options(int threads, bool cached) {
+  data::ImageFolderOptions o;
+  o.root = tree().root();
+  o.image_size = kImageSize;
+  o.augment = true;
+  o.batch_size = 32;
+  o.threads = threads;
+  o.prefetch_batches = 3;
+  if (cached) o.cache_path = tree().cache_path();
+  return o;
+}
+
+void load_train_images(benchmark::State& state) {
+  const int threads = static_cast<int>(state.range(0));
+  const bool cached = state.range(1) != 0;
+  if (cached && !fs::exists(tree().cache_path())) {
+    const auto start = std::chrono::steady_clock::now();
+    data::ImageFolderSource build(loader_options(2, true));
+    cache_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  data::ImageFolderSource source(loader_options(threads, cached));
+  int64_t images = 0, epoch = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    source.start_epoch(epoch++);
+    data::Batch batch;
+    while (source.next(batch)) images += batch.labels.size(0);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  state.counters["images_per_second"] = benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsRate);
+  summary()[std::string(cached ? "cached" : "jpeg") + ", " + std::to_string(threads) + " thread" +
+            (threads > 1 ? "s" : "")] = images / seconds;
+}
+
+void mobilenet_v1_train_step(benchmark::State& state) {
+  constexpr int64_t kBatch = 16;
+  torch::manual_seed(0);
+  models::MobileNetV1Options o;
+  o.width = 1.0;
+  o.num_classes = 1000;
+  models::MobileNetV1Impl model(o);
+  torch::optim::SGD optimizer(model.parameters(), torch::optim::SGDOptions(0.01).momentum(0.9));
+  data::Batch batch;
+  batch.images = at::randn({kBatch, 3, kImageSize, kImageSize});
+  batch.labels = at::randint(o.num_classes, {kBatch}, at::kLong);
+  training::train_step(model, optimizer, batch);  // warm-up: allocates gradients and momentum
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) benchmark::DoNotOptimize(training::train_step(model, optimizer, batch).loss);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  state.counters["images_per_second"] =
+      benchmark::Counter(static_cast<double>(kBatch), benchmark::Counter::kIsIterationInvariantRate);
+  summary()["mobilenet_v1"] = static_cast<double>(kBatch * state.iterations()) / seconds;
+}
+
+BENCHMARK(load_train_images)
+    ->ArgNames({"threads", "cache"})
+    ->Args({1, 0})
+    ->Args({2, 0})
+    ->Args({1, 1})
+    ->Args({2, 1})
+    ->Iterations(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(mobilenet_v1_train_step)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+  torch::set_num_threads(static_cast<int>(cores));
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  if (!summary().empty()) {
+    std::printf("summary (%u cores, %d JPEGs of %dx%d, %.0f KiB each, at %lld px):", cores, kClasses * kImagesPerClass,
+                kWidth, kHeight, tree().mean_jpeg_kib(), static_cast<long long>(kImageSize));
+    for (const auto& [label, rate] : summary()) std::printf(" %s %.*f img/s;", label.c_str(), rate < 100 ? 1 : 0, rate);
+    if (cache_build_seconds > 0) std::printf(" cache build %.2f s;", cache_build_seconds);
+    const auto training = summary().find("mobilenet_v1");
+    const auto loading = summary().find("jpeg, " + std::to_string(std::min(cores, 2u)) + " thread" + (cores > 1 ? "s" : ""));
+    if (training != summary().end() && loading != summary().end() && training->second > 0) {
+      std::printf(" loading from JPEGs is %.0fx the training rate", loading->second / training->second);
+    }
+    std::printf("\n");
+  }
+  return 0;
+}

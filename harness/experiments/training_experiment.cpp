@@ -1,0 +1,575 @@
+#include "experiments/training_experiment.h"
+
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <thread>
+
+#include "config/plan.h"
+#include "data/datasets.h"
+#include "data/image_folder.h"
+#include "models/weights_import.h"
+#include "models/model_utils.h"
+#include "training/checkpoint.h"
+#include "training/pruner.h"
+#include "training/trainer.h"
+#include "ubp/algorithms/schedule.h"
+
+namespace ubp::experiments {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+// ---- configuration -------------------------------------------------------------------------
+
+// The datasets, loaded once per run; the training order's seed differs between the dense
+// baseline (train.seed) and the pruning phase (experiment.seed).
+struct Data {
+  std::function<std::unique_ptr<data::BatchSource>(uint64_t order_seed)> train;
+  std::unique_ptr<data::BatchSource> test;
+  int64_t num_classes = 0, in_channels = 0;
+};
+
+std::function<std::unique_ptr<data::BatchSource>(uint64_t)> in_memory_train(data::TensorDataset dataset,
+                                                                            int64_t batch) {
+  return [dataset = std::move(dataset), batch](uint64_t seed) -> std::unique_ptr<data::BatchSource> {
+    return std::make_unique<data::BatchIterator>(dataset, batch, /*shuffle=*/true, seed, /*drop_last=*/true);
+  };
+}
+
+Data make_data(const json& cfg) {
+  const json& d = cfg["data"];
+  const std::string dataset = d["dataset"];
+  const int64_t batch = cfg["train"]["batch_size"];
+  const int64_t size = d["image_size"];
+  Data out;
+  if (dataset == "fashion_mnist") {
+    data::FashionMnistOptions o;
+    if (!d["root"].get<std::string>().empty()) o.root = d["root"];
+    o.image_size = size;
+    o.limit = d["train_limit"];
+    data::TensorDataset train = data::load_fashion_mnist(o, data::Split::kTrain);
+    o.limit = d["test_limit"];
+    data::TensorDataset test = data::load_fashion_mnist(o, data::Split::kTest);
+    out.num_classes = train.num_classes;
+    out.in_channels = train.images.size(1);
+    out.train = in_memory_train(std::move(train), batch);
+    out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
+  } else if (dataset == "synthetic") {
+    // One draw of patterns for both splits (a class must look the same in train and test).
+    const int64_t n_train = d["train_limit"].get<int64_t>() > 0 ? d["train_limit"].get<int64_t>() : 1024;
+    const int64_t n_test = d["test_limit"].get<int64_t>() > 0 ? d["test_limit"].get<int64_t>() : 256;
+    data::SyntheticOptions o;
+    o.num_samples = n_train + n_test;
+    o.image_size = size;
+    o.seed = 1;
+    const data::TensorDataset all = data::make_synthetic(o);
+    data::TensorDataset train{all.images.slice(0, 0, n_train), all.labels.slice(0, 0, n_train), all.num_classes};
+    data::TensorDataset test{all.images.slice(0, n_train), all.labels.slice(0, n_train), all.num_classes};
+    out.num_classes = all.num_classes;
+    out.in_channels = all.images.size(1);
+    out.train = in_memory_train(std::move(train), batch);
+    out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
+  } else if (dataset == "imagenet") {
+    if (d["root"].get<std::string>().empty()) {
+      throw std::invalid_argument("data.root is empty: give the ImageNet folder that holds train/<class>/ and "
+                                  "val/<class>/, e.g. data.root=/data/imagenet");
+    }
+    data::ImageFolderOptions o;
+    o.root = d["root"];
+    o.num_classes = d["num_classes"];
+    o.class_list = d["class_list"];
+    o.subset_seed = d["subset_seed"];
+    o.image_size = size;
+    o.skip_bad_images = d["skip_bad_images"];
+    const int64_t threads = d["loader_threads"];
+    o.threads = static_cast<int>(threads > 0 ? threads : std::max(1u, std::thread::hardware_concurrency()));
+    const std::string cache = d["cache"];
+
+    data::ImageFolderOptions val = o;
+    val.split = data::ImageSplit::kVal;
+    val.images_per_class = d["val_images_per_class"];
+    val.augment = false;
+    val.shuffle = false;
+    val.batch_size = std::min<int64_t>(batch, 128);
+    if (!cache.empty()) val.cache_path = cache + ".val";
+    auto test = std::make_unique<data::ImageFolderSource>(val);
+
+    o.split = data::ImageSplit::kTrain;
+    o.images_per_class = d["images_per_class"];
+    o.batch_size = batch;
+    o.drop_last = true;
+    if (!cache.empty()) o.cache_path = cache + ".train";
+    // The class indices of val must be those of train: the same chosen classes, sorted.
+    out.num_classes = test->num_classes();
+    out.in_channels = 3;
+    out.test = std::move(test);
+    out.train = [o](uint64_t seed) -> std::unique_ptr<data::BatchSource> {
+      data::ImageFolderOptions with_seed = o;
+      with_seed.seed = seed;
+      return std::make_unique<data::ImageFolderSource>(with_seed);
+    };
+  } else {
+    throw std::invalid_argument("data.dataset '" + dataset + "' is not available in this build");
+  }
+  return out;
+}
+
+models::ModelSpec model_spec(const json& cfg, const Data& data) {
+  models::ModelSpec spec;
+  spec.name = cfg["model"]["name"];
+  spec.width = cfg["model"]["width"];
+  spec.small_input = cfg["model"]["small_input"];
+  spec.num_classes = data.num_classes;
+  spec.in_channels = data.in_channels;
+  return spec;
+}
+
+training::LrScheduleParams lr_params(const json& train, int64_t total_steps, int64_t per_epoch) {
+  training::LrScheduleParams p;
+  p.decay = training::lr_decay_from_string(train["lr_schedule"]);
+  p.base_lr = train["lr"];
+  p.total_steps = std::max<int64_t>(1, total_steps);
+  p.steps_per_epoch = per_epoch;
+  p.warmup_steps = std::llround(train["warmup_epochs"].get<double>() * static_cast<double>(per_epoch));
+  p.milestones = train["milestones"].get<std::vector<int64_t>>();
+  p.gamma = train["gamma"];
+  return p;
+}
+
+training::SgdSettings sgd_settings(const json& train, double lr) {
+  training::SgdSettings s;
+  s.lr = lr;
+  s.momentum = train["momentum"];
+  s.nesterov = train["nesterov"];
+  s.weight_decay = train["weight_decay"];
+  return s;
+}
+
+json epoch_json(const training::EpochStats& s) {
+  return {{"epoch", s.epoch + 1},           {"train_loss", s.train_loss},
+          {"train_top1", 100 * s.train_top1}, {"test_loss", s.test.loss},
+          {"test_top1", 100 * s.test.top1},   {"test_top5", 100 * s.test.top5},
+          {"lr", s.lr},                        {"images_per_second", s.images_per_second},
+          {"seconds", s.seconds}};
+}
+
+void add_epoch_metrics(results::RunResult& out, const json& epochs, const std::string& prefix) {
+  for (const auto& e : epochs) {
+    const int64_t step = e["epoch"];
+    for (const char* key : {"train_loss", "train_top1", "test_loss", "test_top1", "test_top5", "lr",
+                            "images_per_second", "target_sparsity"}) {
+      if (!e.contains(key)) continue;
+      std::string name = key;
+      std::replace(name.begin(), name.end(), '_', '.');  // train.loss, test.top1, ...
+      if (name == "images.per.second") name = "images_per_second";
+      if (name == "target.sparsity") name = "target_sparsity";
+      out.metrics.push_back({prefix + name, step, e[key].get<double>()});
+    }
+  }
+}
+
+void report_epoch(const RunContext& ctx, spdlog::logger& log, const std::string& label,
+                  int64_t epochs, const json& e) {
+  const std::string line = fmt::format(
+      "{} epoch {}/{}: loss {:.4f}, train top-1 {:.2f}%, test top-1 {:.2f}% top-5 {:.2f}%, {:.0f} img/s, {:.1f} s",
+      label, e["epoch"].get<int64_t>(), epochs, e["train_loss"].get<double>(), e["train_top1"].get<double>(),
+      e["test_top1"].get<double>(), e["test_top5"].get<double>(), e["images_per_second"].get<double>(),
+      e["seconds"].get<double>());
+  log.info("{}", line);
+  if (ctx.console) ctx.console->info("  {}", line);
+}
+
+// ---- the dense baseline --------------------------------------------------------------------
+
+// flock() on a file next to the baseline: released when the process dies, so a killed trainer
+// never leaves the next run waiting.
+class FileLock {
+ public:
+  explicit FileLock(const std::string& path) {
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw std::runtime_error("cannot create the lock file " + path);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      waited_ = true;
+      if (::flock(fd_, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + path);
+    }
+  }
+  ~FileLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool waited() const { return waited_; }
+
+ private:
+  int fd_ = -1;
+  bool waited_ = false;
+};
+
+// Loads the dense baseline into `model`, training it first when the cache does not hold it.
+// Returns its metadata (per-epoch curves and the final evaluation).
+json obtain_dense_baseline(const json& cfg, Data& data, models::Classifier& model, const RunContext& ctx,
+                           spdlog::logger& log) {
+  const std::string key = dense_baseline_key(cfg);
+  const std::string dir = ctx.cache_dir.empty() ? "cache" : ctx.cache_dir;
+  fs::create_directories(dir);
+  const std::string final_path = (fs::path(dir) / ("dense-" + key + ".pt")).string();
+  const std::string partial_path = (fs::path(dir) / ("dense-" + key + ".partial.pt")).string();
+
+  if (auto done = training::load_checkpoint(final_path, model, nullptr)) {
+    log.info("dense baseline {} loaded from {}", key, final_path);
+    return done->meta;
+  }
+  FileLock lock((fs::path(dir) / ("dense-" + key + ".lock")).string());
+  if (lock.waited()) log.info("waited for another process that trained dense baseline {}", key);
+  if (auto done = training::load_checkpoint(final_path, model, nullptr)) return done->meta;
+
+  const json& train = cfg["train"];
+  const auto train_source = data.train(train["seed"].get<uint64_t>());
+  const int64_t per_epoch = train_source->batches_per_epoch();
+  const int64_t total = train["epochs"].get<int64_t>() * per_epoch;
+  const training::LrSchedule lr(lr_params(train, total, per_epoch));
+  auto sgd = training::make_sgd(model, sgd_settings(train, train["lr"]));
+
+  json meta = {{"kind", "dense"}, {"key", key}, {"epochs", json::array()}};
+  int64_t start_epoch = 0;
+  if (auto partial = training::load_checkpoint(partial_path, model, sgd.get())) {
+    meta = partial->meta;
+    start_epoch = meta["epochs"].size();
+    log.info("dense baseline {}: resuming after epoch {}", key, start_epoch);
+  }
+  const int64_t epochs = training::epochs_for(total, per_epoch);
+  if (ctx.console && start_epoch < epochs) {
+    ctx.console->info("  training dense baseline {} ({} epochs, {} steps each)", key, epochs, per_epoch);
+  }
+  training::LoopSpec spec;
+  spec.label = "dense";
+  spec.total_steps = total;
+  spec.start_epoch = start_epoch;
+  spec.label_smoothing = train["label_smoothing"];
+  spec.progress_bar = ctx.progress_bar;
+  training::LoopHooks hooks;
+  hooks.epoch_done = [&](const training::EpochStats& s) {
+    meta["epochs"].push_back(epoch_json(s));
+    report_epoch(ctx, log, "dense", epochs, meta["epochs"].back());
+    training::save_checkpoint(partial_path, {meta, {}}, model, sgd.get());
+  };
+  training::run_loop(model, *sgd, lr, *train_source, *data.test, spec, hooks);
+
+  const training::EvalResult final_eval = training::evaluate(model, *data.test);
+  meta["final"] = {{"top1", 100 * final_eval.top1}, {"top5", 100 * final_eval.top5}, {"loss", final_eval.loss}};
+  meta["config"] = {{"data", cfg["data"]}, {"model", cfg["model"]}, {"train", cfg["train"]}};
+  training::save_checkpoint(final_path, {meta, {}}, model, nullptr);
+  std::error_code ignored;
+  fs::remove(partial_path, ignored);
+  log.info("dense baseline {} saved to {}: top-1 {:.2f}%", key, final_path, 100 * final_eval.top1);
+  return meta;
+}
+
+// ---- pruning ---------------------------------------------------------------------------------
+
+training::PruneSpec prune_spec(const json& p) {
+  training::PruneSpec spec;
+  spec.method = p["method"];
+  spec.block = {p["block"][0].get<int>(), p["block"][1].get<int>()};
+  spec.norm = p["norm"] == "l2" ? algorithms::Norm::kL2 : algorithms::Norm::kL1;
+  spec.allocation = algorithms::allocation_mode_from_string(p["allocation"]);
+  spec.min_sparsity = p["min_sparsity"];
+  spec.max_sparsity = p["max_sparsity"];
+  spec.selector_options.memory_limit_bytes = p["memory_limit_mib"].get<int64_t>() << 20;
+  return spec;
+}
+
+training::LayerFilter layer_filter(const json& p) {
+  training::LayerFilter f;
+  f.kinds = p["layers"];
+  f.name_regex = p["layer_regex"];
+  f.include_first_conv = p["include_first_conv"];
+  f.include_classifier = p["include_classifier"];
+  return f;
+}
+
+std::vector<at::Tensor> weights_of(const std::vector<models::PrunableLayer>& layers) {
+  std::vector<at::Tensor> out;
+  for (const auto& l : layers) out.push_back(l.weight.detach());
+  return out;
+}
+
+json records_json(const std::vector<results::LayerRecord>& records) {
+  json out = json::array();
+  for (const auto& r : records) {
+    out.push_back({{"layer", r.layer}, {"rows", r.rows}, {"cols", r.cols}, {"bh", r.block_rows},
+                   {"bw", r.block_cols}, {"method", r.method}, {"kept_blocks", r.kept_blocks},
+                   {"sparsity", r.sparsity}, {"retained", r.retained_importance},
+                   {"total", r.total_importance}, {"seconds", r.selection_seconds}});
+  }
+  return out;
+}
+
+std::vector<results::LayerRecord> records_from_json(const json& j) {
+  std::vector<results::LayerRecord> out;
+  for (const auto& e : j) {
+    results::LayerRecord r;
+    r.layer = e["layer"];
+    r.rows = e["rows"];
+    r.cols = e["cols"];
+    r.block_rows = e["bh"];
+    r.block_cols = e["bw"];
+    r.method = e["method"];
+    r.kept_blocks = e["kept_blocks"];
+    r.sparsity = e["sparsity"];
+    r.retained_importance = e["retained"];
+    r.total_importance = e["total"];
+    r.selection_seconds = e["seconds"];
+    out.push_back(std::move(r));
+  }
+  return out;
+}
+
+// The state of a pruning run that a checkpoint carries besides the model and the optimizer.
+struct PruneState {
+  training::MaskSet masks;
+  std::vector<results::LayerRecord> records;
+  double target_sparsity = 0;    // of the installed masks (-1: none installed yet)
+  double selection_seconds = 0;  // every selection of the run
+  std::vector<at::Tensor> z, u;  // ADMM
+  json epochs = json::array();
+};
+
+void install(PruneState& st, const std::vector<models::PrunableLayer>& layers,
+             const std::vector<training::LayerMask>& chosen, torch::optim::SGD& sgd, double sparsity) {
+  training::install_masks(st.masks, layers, chosen);
+  st.masks.apply_to_weights();
+  st.masks.apply_to_momentum(sgd);
+  st.records.clear();
+  for (const auto& c : chosen) {
+    st.records.push_back(c.record);
+    st.selection_seconds += c.record.selection_seconds;
+  }
+  st.target_sparsity = sparsity;
+}
+
+training::Checkpoint to_checkpoint(const PruneState& st, const std::vector<models::PrunableLayer>& layers,
+                                   const std::string& run_id) {
+  training::Checkpoint c;
+  c.meta = {{"run_id", run_id},
+            {"epochs", st.epochs},
+            {"records", records_json(st.records)},
+            {"target_sparsity", st.target_sparsity},
+            {"selection_seconds", st.selection_seconds}};
+  for (const auto& e : st.masks.entries()) c.tensors["mask/" + e.name] = e.mask;
+  for (size_t i = 0; i < st.z.size(); ++i) {
+    c.tensors["z/" + layers[i].name] = st.z[i];
+    c.tensors["u/" + layers[i].name] = st.u[i];
+  }
+  return c;
+}
+
+void from_checkpoint(PruneState& st, const training::Checkpoint& c,
+                     const std::vector<models::PrunableLayer>& layers) {
+  st.epochs = c.meta["epochs"];
+  st.records = records_from_json(c.meta["records"]);
+  st.target_sparsity = c.meta["target_sparsity"];
+  st.selection_seconds = c.meta["selection_seconds"];
+  st.masks.clear();
+  for (const auto& layer : layers) {
+    const auto it = c.tensors.find("mask/" + layer.name);
+    if (it != c.tensors.end()) st.masks.add(layer.name, layer.weight, it->second);
+    const auto z = c.tensors.find("z/" + layer.name), u = c.tensors.find("u/" + layer.name);
+    if (z != c.tensors.end() && u != c.tensors.end()) {
+      st.z.push_back(z->second);
+      st.u.push_back(u->second);
+    }
+  }
+}
+
+}  // namespace
+
+std::string dense_baseline_key(const json& resolved) {
+  json identity = {{"version", "dense-v1"},
+                   {"data", resolved.at("data")},
+                   {"model", resolved.at("model")},
+                   {"train", resolved.at("train")}};
+  for (const char* k : {"loader_threads", "cache"}) identity["data"].erase(k);
+  identity["train"].erase("threads");
+  return config::sha256_hex(identity.dump()).substr(0, 16);
+}
+
+results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ctx, spdlog::logger& log) {
+  const auto run_start = std::chrono::steady_clock::now();
+  const int64_t threads = cfg["train"]["threads"].get<int64_t>() > 0
+                              ? cfg["train"]["threads"].get<int64_t>()
+                              : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  torch::set_num_threads(static_cast<int>(threads));
+
+  // The dense baseline: shared by every run with the same data, model and training settings.
+  Data data = make_data(cfg);
+  // Seeded before construction: LibTorch draws the classifier's initial weights there.
+  torch::manual_seed(cfg["train"]["seed"].get<int64_t>());
+  auto model = models::make_model(model_spec(cfg, data));
+  models::init_conv_bn_linear(*model);
+  const std::string pretrained = cfg["model"]["pretrained"];
+  if (!pretrained.empty()) {
+    // A classifier for another number of classes stays as initialised (fine-tuning on a subset).
+    models::WeightImportOptions import;
+    import.skip_classifier_on_class_mismatch = true;
+    const auto report = models::import_weights(*model, pretrained, import);
+    log.info("imported {} tensors from {} ({}), {} skipped", report.loaded.size(), pretrained,
+             models::to_string(report.format), report.skipped.size());
+  }
+  const json dense = obtain_dense_baseline(cfg, data, *model, ctx, log);
+
+  results::RunResult out;
+  const json& p = cfg["prune"];
+  const std::string method = p["method"];
+  out.metrics.push_back({"dense.top1", 0, dense["final"]["top1"].get<double>()});
+  out.metrics.push_back({"dense.top5", 0, dense["final"]["top5"].get<double>()});
+  if (method == "none") {
+    add_epoch_metrics(out, dense["epochs"], "dense.");
+    out.metrics.push_back({"top1", 0, dense["final"]["top1"].get<double>()});
+    out.metrics.push_back({"top5", 0, dense["final"]["top5"].get<double>()});
+    out.metrics.push_back({"test.loss", 0, dense["final"]["loss"].get<double>()});
+    out.metrics.push_back({"sparsity", 0, 0.0});
+    out.metrics.push_back({"seconds", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count()});
+    return out;
+  }
+
+  // Pruning and fine-tuning, from the dense weights.
+  const double target = p["sparsity"];
+  const training::PruneSpec spec = prune_spec(p);
+  const std::vector<models::PrunableLayer> layers = training::select_layers(*model, layer_filter(p));
+  const auto train_source = data.train(cfg["experiment"]["seed"].get<uint64_t>());
+  const int64_t per_epoch = train_source->batches_per_epoch();
+  const bool admm = p["schedule"] == "admm";
+  const auto steps_of = [&](double epochs) { return std::llround(epochs * static_cast<double>(per_epoch)); };
+  const int64_t pre_steps = admm ? p["admm_epochs"].get<int64_t>() * per_epoch : steps_of(p["ramp_epochs"]);
+  const int64_t total = pre_steps + steps_of(p["finetune_epochs"]);
+  const int64_t epochs = training::epochs_for(total, per_epoch);
+
+  json lr_cfg = cfg["train"];
+  lr_cfg["lr"] = p["lr"];
+  lr_cfg["lr_schedule"] = "cosine";
+  lr_cfg["warmup_epochs"] = 0.0;
+  const training::LrSchedule lr(lr_params(lr_cfg, total, per_epoch));
+  auto sgd = training::make_sgd(*model, sgd_settings(cfg["train"], p["lr"]));
+
+  PruneState st;
+  st.target_sparsity = -1;
+  const std::string ckpt_path = (fs::path(ctx.work_dir.empty() ? "." : ctx.work_dir) / "checkpoint.pt").string();
+  int64_t start_epoch = 0;
+  if (auto c = training::load_checkpoint(ckpt_path, *model, sgd.get())) {
+    if (c->meta.value("run_id", "") != ctx.run_id) {
+      throw std::runtime_error("checkpoint " + ckpt_path + " belongs to run " + c->meta.value("run_id", "?") +
+                               ", not " + ctx.run_id + "; delete it");
+    }
+    from_checkpoint(st, *c, layers);
+    start_epoch = st.epochs.size();
+    log.info("resuming after epoch {} from {}", start_epoch, ckpt_path);
+  }
+
+  // The schedule's hooks.
+  training::LoopHooks hooks;
+  int64_t current_step = 0;
+  algorithms::ScheduleParams sp;
+  sp.kind = algorithms::schedule_kind_from_string(p["ramp"]);
+  sp.initial_sparsity = std::min(p["initial_sparsity"].get<double>(), target);
+  sp.final_sparsity = target;
+  sp.start_step = 0;
+  sp.end_step = admm ? 0 : pre_steps;
+  sp.every = p["update_unit"] == "epoch" ? p["update_every"].get<int64_t>() * per_epoch : p["update_every"].get<int64_t>();
+  sp.power = p["power"];
+  const algorithms::SparsitySchedule schedule(sp);
+  const double rho = p["rho"];
+
+  auto select_on_weights = [&](double sparsity) {
+    install(st, layers, training::choose_masks(layers, weights_of(layers), spec, sparsity), *sgd, sparsity);
+  };
+  auto admm_projection = [&](std::vector<at::Tensor> x) {  // Z = Proj(x)
+    const auto chosen = training::choose_masks(layers, x, spec, target);
+    for (size_t i = 0; i < x.size(); ++i) {
+      x[i] = x[i] * chosen[i].mask;
+      st.selection_seconds += chosen[i].record.selection_seconds;
+    }
+    return x;
+  };
+  if (admm) {
+    if (start_epoch == 0 && pre_steps > 0) {
+      st.z = admm_projection(weights_of(layers));
+      for (const auto& z : st.z) st.u.push_back(at::zeros_like(z));
+    }
+    hooks.before_step = [&](int64_t step) {
+      current_step = step;
+      if (step == pre_steps) select_on_weights(target);  // hard prune with the final projection
+      if (step >= pre_steps) training::set_weight_decay(*sgd, 0.0);  // fine-tuning: no decay
+    };
+    hooks.after_backward = [&] {
+      if (current_step >= pre_steps) return;
+      torch::NoGradGuard no_grad;
+      for (size_t i = 0; i < layers.size(); ++i) {  // d/dW rho/2 ||W - Z + U||^2
+        at::Tensor g = layers[i].weight.mutable_grad();
+        if (g.defined()) g.add_(layers[i].weight.detach() - st.z[i] + st.u[i], rho);
+      }
+    };
+    hooks.after_epoch_steps = [&](int64_t epoch) {
+      if ((epoch + 1) * per_epoch > pre_steps) return;
+      std::vector<at::Tensor> w_plus_u;
+      for (size_t i = 0; i < layers.size(); ++i) w_plus_u.push_back(layers[i].weight.detach() + st.u[i]);
+      st.z = admm_projection(w_plus_u);
+      for (size_t i = 0; i < layers.size(); ++i) st.u[i] += layers[i].weight.detach() - st.z[i];
+    };
+  } else {
+    hooks.before_step = [&](int64_t step) {
+      if (schedule.mask_update_due(step)) select_on_weights(schedule.sparsity(step));
+    };
+  }
+  hooks.masks = &st.masks;
+  hooks.epoch_done = [&](const training::EpochStats& s) {
+    json e = epoch_json(s);
+    e["target_sparsity"] = std::max(0.0, st.target_sparsity);
+    st.epochs.push_back(e);
+    report_epoch(ctx, log, method, epochs, e);
+    training::save_checkpoint(ckpt_path, to_checkpoint(st, layers, ctx.run_id), *model, sgd.get());
+  };
+
+  training::LoopSpec loop;
+  loop.label = method;
+  loop.total_steps = total;
+  loop.start_epoch = start_epoch;
+  loop.label_smoothing = cfg["train"]["label_smoothing"];
+  loop.progress_bar = ctx.progress_bar;
+  if (ctx.console && start_epoch < epochs) {
+    ctx.console->info("  pruning with {} to {:.0f}% ({}, {} epochs)", method, 100 * target,
+                      admm ? "ADMM" : "GMP", epochs);
+  }
+  training::run_loop(*model, *sgd, lr, *train_source, *data.test, loop, hooks);
+
+  // A schedule that ends with its last mask update (no fine-tuning steps) still ends pruned.
+  if (st.target_sparsity != target) select_on_weights(target);
+  const training::EvalResult final_eval = training::evaluate(*model, *data.test);
+
+  add_epoch_metrics(out, st.epochs, "");
+  out.layers = st.records;
+  int64_t pruned_weights = 0, zeros = 0;
+  for (const auto& l : layers) {
+    pruned_weights += l.weight.numel();
+    zeros += (l.weight.detach() == 0).sum().item<int64_t>();
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
+  out.metrics.push_back({"top1", 0, 100 * final_eval.top1});
+  out.metrics.push_back({"top5", 0, 100 * final_eval.top5});
+  out.metrics.push_back({"test.loss", 0, final_eval.loss});
+  out.metrics.push_back({"sparsity", 0, pruned_weights ? static_cast<double>(zeros) / pruned_weights : 0.0});
+  out.metrics.push_back({"pruned_layers", 0, static_cast<double>(layers.size())});
+  out.metrics.push_back({"selection.seconds", 0, st.selection_seconds});
+  out.metrics.push_back({"seconds", 0, seconds});
+  log.info("{} at {:.0f}%: top-1 {:.2f}% (dense {:.2f}%)", method, 100 * target, 100 * final_eval.top1,
+           dense["final"]["top1"].get<double>());
+  return out;
+}
+
+}  // namespace ubp::experiments
