@@ -443,6 +443,13 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   const double target = p["sparsity"];
   const training::PruneSpec spec = prune_spec(p);
   const std::vector<models::PrunableLayer> layers = training::select_layers(*model, layer_filter(p));
+  // Importance is recorded against the dense weights: at the last mask update the weights
+  // outside the previous masks are already zero, so every method would seem to keep it all.
+  std::vector<at::Tensor> dense_importance;
+  for (const auto& l : layers) {
+    const at::Tensor w = l.weight.detach().to(at::kDouble);
+    dense_importance.push_back(spec.norm == algorithms::Norm::kL2 ? w * w : w.abs());
+  }
   const auto train_source = data.train(cfg["experiment"]["seed"].get<uint64_t>());
   const int64_t per_epoch = train_source->batches_per_epoch();
   const bool admm = p["schedule"] == "admm";
@@ -554,6 +561,11 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
 
   add_epoch_metrics(out, st.epochs, "");
   out.layers = st.records;
+  for (size_t i = 0; i < layers.size() && i < st.masks.entries().size(); ++i) {
+    const at::Tensor& mask = st.masks.entries()[i].mask;
+    out.layers[i].retained_importance = (dense_importance[i] * mask.to(at::kDouble)).sum().item<double>();
+    out.layers[i].total_importance = dense_importance[i].sum().item<double>();
+  }
   int64_t pruned_weights = 0, zeros = 0;
   for (const auto& l : layers) {
     pruned_weights += l.weight.numel();

@@ -59,8 +59,9 @@ void expect_pruned(const results::RunResult& r, double target) {
   for (const auto& layer : r.layers) {
     EXPECT_NEAR(layer.sparsity, target, 1e-9) << layer.layer;
     EXPECT_EQ(layer.block_rows, 4);
-    EXPECT_GT(layer.retained_importance, 0.0);
-    EXPECT_LE(layer.retained_importance, layer.total_importance * (1 + 1e-12));
+    // Against the dense weights: more than a random choice keeps, and clearly not everything.
+    EXPECT_GT(layer.retained_importance, (1 - target) * layer.total_importance) << layer.layer;
+    EXPECT_LT(layer.retained_importance, 0.97 * layer.total_importance) << layer.layer;
     masked += std::llround(layer.sparsity * static_cast<double>(layer.rows * layer.cols));
     total += layer.rows * layer.cols;
   }
