@@ -39,6 +39,19 @@ void erase_path(nlohmann::json& tree, const std::string& dotted) {
   if (tree[head].is_object() && tree[head].empty()) tree.erase(head);
 }
 
+bool has_path(const nlohmann::json& tree, const std::string& dotted) {
+  const nlohmann::json* node = &tree;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = dotted.find('.', start);
+    const std::string part = dotted.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object() || !node->contains(part)) return false;
+    node = &(*node)[part];
+    if (dot == std::string::npos) return true;
+    start = dot + 1;
+  }
+}
+
 void flatten_into(const nlohmann::json& node, const std::string& prefix,
                   std::vector<std::pair<std::string, nlohmann::json>>& out) {
   if (node.is_object()) {
@@ -210,6 +223,10 @@ Plan make_plan(ConfigDocument doc, const std::vector<std::string>& overrides, co
     }
     run.kind = lookup(tree, "experiment.kind")->get<std::string>();
     run.resolved = schema.resolve(tree, run.kind);
+    // A swept key that normalisation dropped (it cannot matter to this run) is not its label.
+    run.assignment.erase(std::remove_if(run.assignment.begin(), run.assignment.end(),
+                                        [&](const auto& kv) { return !has_path(run.resolved, kv.first); }),
+                         run.assignment.end());
     run.resolved_json = run.resolved.dump();
     run.run_id = run_id_of(run.resolved, schema);
     for (const auto& rule : schema.rules()) {

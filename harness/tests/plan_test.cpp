@@ -173,6 +173,8 @@ TEST(TrainingPlan, AnUnprunedRunHasOneIdWhateverThePruningSettingsAndSeed) {
   EXPECT_EQ(plan.runs.size(), 5u);  // one dense run and four pruned ones
   EXPECT_EQ(plan.duplicates_dropped, 3u);
   EXPECT_EQ(plan.runs[0].resolved["prune"], nlohmann::json({{"method", "none"}}));
+  EXPECT_EQ(plan.runs[0].label(), "prune.method=\"none\" experiment.seed=0");  // sparsity dropped
+  EXPECT_EQ(plan.runs[1].label(), "prune.method=\"bed\" prune.sparsity=0.5 experiment.seed=0");
   EXPECT_EQ(plan.runs[1].resolved["prune"]["method"], "bed");
   EXPECT_EQ(plan.runs[1].resolved["data"]["dataset"], "fashion_mnist");
 }
