@@ -1,0 +1,90 @@
+// Operators of the device inference engine: one image (batch 1), channel-major C x H x W floats.
+//
+// Convolutions run on kernels/: a 1x1 convolution is Y[Cout][HW] = W[Cout][Cin] X[Cin][HW], so
+// the dense, aligned or unaligned (WROS) kernel multiplies the activations in place; a k x k
+// convolution goes through im2col first. Depthwise 3x3, pooling, residual add and the fully
+// connected layer are direct loops here.
+//
+// Every operator gives bitwise identical output for any thread count (`pool` may be nullptr):
+// work is split by output channel or pixel tile, never inside one output's sum.
+// Outputs must not overlap inputs (residual_add excepted). Bad arguments throw
+// std::invalid_argument naming the operator and the offending value.
+#pragma once
+
+#include <cstdint>
+#include <variant>
+#include <vector>
+
+#include "ubp/kernels/kernels.h"
+
+namespace ubp::device {
+
+using kernels::Activation;
+using kernels::ThreadPool;
+
+// Shape of one channel-major image.
+struct ImageShape {
+  int64_t channels = 0, height = 0, width = 0;
+  int64_t pixels() const { return height * width; }
+  int64_t size() const { return channels * height * width; }
+  bool operator==(const ImageShape& o) const {
+    return channels == o.channels && height == o.height && width == o.width;
+  }
+};
+
+// The weights of a convolution as one of the kernels' packed formats: rows = Cout,
+// cols = Cin*k*k in im2col order (cin, ky, kx), i.e. PyTorch's [Cout][Cin][k][k] flattened.
+using PackedWeights =
+    std::variant<kernels::DensePacked, kernels::AlignedPacked, kernels::UnalignedPacked>;
+int64_t output_channels(const PackedWeights& w);  // Cout
+int64_t input_columns(const PackedWeights& w);    // Cin*k*k
+
+// Y (Cout x hw) = act(W X + b) with the kernel that matches the format of `w`.
+void multiply(const PackedWeights& w, const float* x, int64_t hw, float* y, Activation act,
+              ThreadPool* pool);
+
+// Scratch memory reused across operators so a forward pass allocates only while it warms up.
+class Workspace {
+ public:
+  float* floats(int64_t count);  // at least `count` floats; invalidates earlier pointers
+ private:
+  std::vector<float> buffer_;
+};
+
+// Convolution hyper-parameters (groups = 1, square kernel, zero padding on every side).
+struct ConvParams {
+  int kernel = 1;
+  int stride = 1;
+  int padding = 0;
+};
+ImageShape conv_output_shape(const ImageShape& in, int64_t out_channels, const ConvParams& p);
+
+// k x k convolution: Y = act(W im2col(X) + b). A 1x1 convolution without padding skips im2col
+// (stride 1: the kernels read X itself; stride > 1: X is subsampled first). Throws if
+// input_columns(w) != Cin*k*k. `y` must not overlap `x`.
+void conv2d(const PackedWeights& w, const ImageShape& in, const float* x, const ConvParams& p,
+            float* y, Activation act, ThreadPool* pool, Workspace& workspace);
+
+// Depthwise 3x3 convolution, padding 1, stride 1 or 2. weights: C x 3 x 3 (PyTorch's
+// [C][1][3][3]), bias: C floats or nullptr. Output: C x ((H-1)/s + 1) x ((W-1)/s + 1).
+ImageShape depthwise3x3_output_shape(const ImageShape& in, int stride);
+void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape& in,
+                       const float* x, int stride, float* y, Activation act, ThreadPool* pool);
+
+// y[i] = act(a[i] + b[i]) for i < count; y may be a or b (in place).
+void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act);
+
+// y[c] = mean of channel c (accumulated in double).
+void global_average_pool(const ImageShape& in, const float* x, float* y);
+
+// Max pooling, padding counts as -infinity (PyTorch's MaxPool2d, floor mode). The ResNet stem
+// is kernel 3, stride 2, padding 1. Requires padding <= kernel / 2 so no window is empty.
+ImageShape max_pool_output_shape(const ImageShape& in, const ConvParams& p);
+void max_pool(const ImageShape& in, const float* x, const ConvParams& p, float* y,
+              ThreadPool* pool);
+
+// Fully connected: y (out) = act(W x + b), W out x in row-major, bias out floats or nullptr.
+void fully_connected(const float* w, const float* bias, int64_t out, int64_t in, const float* x,
+                     float* y, Activation act, ThreadPool* pool);
+
+}  // namespace ubp::device

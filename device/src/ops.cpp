@@ -1,0 +1,271 @@
+// Operators of the device inference engine (see ops.h).
+#include "ubp/device/ops.h"
+
+#include <algorithm>
+#include <limits>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <utility>
+
+namespace ubp::device {
+namespace {
+
+[[noreturn]] void reject(const char* op, const std::string& what) {
+  throw std::invalid_argument(std::string(op) + ": " + what);
+}
+
+std::string shape_text(const ImageShape& s) {
+  return std::to_string(s.channels) + " x " + std::to_string(s.height) + " x " +
+         std::to_string(s.width);
+}
+
+void check_image(const char* op, const ImageShape& in, const void* x, const void* y) {
+  if (in.channels < 1 || in.height < 1 || in.width < 1) {
+    reject(op, "input shape " + shape_text(in) + " must be at least 1 x 1 x 1");
+  }
+  if (x == nullptr || y == nullptr) reject(op, "input and output pointers must not be null");
+}
+
+// Clamp bounds of an activation; min(max(v, lo), hi) is the kernels' order too.
+struct Clamp {
+  float lo, hi;
+  explicit Clamp(Activation act)
+      : lo(act == Activation::kNone ? -std::numeric_limits<float>::infinity() : 0.0f),
+        hi(act == Activation::kRelu6 ? 6.0f : std::numeric_limits<float>::infinity()) {}
+  float operator()(float v) const { return std::min(std::max(v, lo), hi); }
+};
+
+// Runs body(begin, end) over [0, count) in contiguous chunks on the pool. Each index is handled
+// entirely by one call, so the result never depends on the number of threads.
+template <typename Body>
+void for_chunks(ThreadPool* pool, int64_t count, const Body& body) {
+  const int threads = kernels::pool_threads(pool);
+  if (threads == 1 || count < 2) {
+    body(int64_t{0}, count);
+    return;
+  }
+  // A few chunks per thread even out channels of unequal cost without much scheduling overhead.
+  const int64_t chunks = std::min<int64_t>(count, 4 * int64_t{threads});
+  pool->parallel_for(chunks, [&](int64_t t) { body(count * t / chunks, count * (t + 1) / chunks); });
+}
+
+// Output row of a depthwise 3x3: out[ox] += w0 r[s*ox] + w1 r[s*ox+1] + w2 r[s*ox+2] over a
+// zero-padded input row. Stride is a template argument so the stride-1 loop vectorises with
+// plain unaligned loads.
+template <int kStride>
+void depthwise_row(const float* __restrict row, const float* __restrict w, int64_t out_width,
+                   float* __restrict out) {
+  const float w0 = w[0], w1 = w[1], w2 = w[2];
+  for (int64_t ox = 0; ox < out_width; ++ox) {
+    const float* r = row + kStride * ox;
+    out[ox] += w0 * r[0] + w1 * r[1] + w2 * r[2];
+  }
+}
+
+}  // namespace
+
+namespace {
+// {rows, cols} of the weight matrix, whichever format holds it.
+std::pair<int64_t, int64_t> matrix_size(const PackedWeights& w) {
+  return std::visit(
+      [](const auto& p) -> std::pair<int64_t, int64_t> {
+        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, kernels::DensePacked>) {
+          return {p.rows, p.cols};
+        } else {
+          return {p.geom.rows, p.geom.cols};
+        }
+      },
+      w);
+}
+}  // namespace
+
+int64_t output_channels(const PackedWeights& w) { return matrix_size(w).first; }
+int64_t input_columns(const PackedWeights& w) { return matrix_size(w).second; }
+
+void multiply(const PackedWeights& w, const float* x, int64_t hw, float* y, Activation act,
+              ThreadPool* pool) {
+  if (const auto* dense = std::get_if<kernels::DensePacked>(&w)) {
+    kernels::dense_ours(*dense, x, hw, y, act, pool);
+  } else if (const auto* aligned = std::get_if<kernels::AlignedPacked>(&w)) {
+    kernels::spmm_aligned(*aligned, x, hw, y, act, pool);
+  } else {
+    kernels::spmm_unaligned(std::get<kernels::UnalignedPacked>(w), x, hw, y, act, pool);
+  }
+}
+
+float* Workspace::floats(int64_t count) {
+  if (static_cast<int64_t>(buffer_.size()) < count) buffer_.resize(static_cast<size_t>(count));
+  return buffer_.data();
+}
+
+ImageShape conv_output_shape(const ImageShape& in, int64_t out_channels, const ConvParams& p) {
+  kernels::ConvGeometry g{in.channels, in.height, in.width, p.kernel, p.stride, p.padding};
+  g.validate();
+  return {out_channels, g.out_height(), g.out_width()};
+}
+
+void conv2d(const PackedWeights& w, const ImageShape& in, const float* x, const ConvParams& p,
+            float* y, Activation act, ThreadPool* pool, Workspace& workspace) {
+  check_image("conv2d", in, x, y);
+  const int64_t expected_cols = in.channels * p.kernel * p.kernel;
+  if (input_columns(w) != expected_cols) {
+    reject("conv2d", "weights have " + std::to_string(input_columns(w)) +
+                         " columns, but Cin*k*k = " + std::to_string(in.channels) + "*" +
+                         std::to_string(p.kernel) + "*" + std::to_string(p.kernel) + " = " +
+                         std::to_string(expected_cols));
+  }
+  const ImageShape out = conv_output_shape(in, output_channels(w), p);
+  if (p.kernel == 1 && p.padding == 0) {
+    if (p.stride == 1) {
+      multiply(w, x, in.pixels(), y, act, pool);
+      return;
+    }
+    // Subsampling costs one pass over Cin x OH x OW, far less than the product it feeds.
+    float* sub = workspace.floats(in.channels * out.pixels());
+    for_chunks(pool, in.channels, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        const float* plane = x + c * in.pixels();
+        float* dst = sub + c * out.pixels();
+        for (int64_t oy = 0; oy < out.height; ++oy) {
+          const float* src = plane + oy * p.stride * in.width;
+          for (int64_t ox = 0; ox < out.width; ++ox) dst[oy * out.width + ox] = src[ox * p.stride];
+        }
+      }
+    });
+    multiply(w, sub, out.pixels(), y, act, pool);
+    return;
+  }
+  const kernels::ConvGeometry g{in.channels, in.height, in.width, p.kernel, p.stride, p.padding};
+  float* cols = workspace.floats(g.rows() * g.cols());
+  kernels::im2col(g, x, cols, pool);
+  multiply(w, cols, g.cols(), y, act, pool);
+}
+
+ImageShape depthwise3x3_output_shape(const ImageShape& in, int stride) {
+  if (stride != 1 && stride != 2) {
+    reject("depthwise_conv3x3", "stride = " + std::to_string(stride) + " must be 1 or 2");
+  }
+  return {in.channels, (in.height - 1) / stride + 1, (in.width - 1) / stride + 1};
+}
+
+void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape& in,
+                       const float* x, int stride, float* y, Activation act, ThreadPool* pool) {
+  check_image("depthwise_conv3x3", in, x, y);
+  if (weights == nullptr) reject("depthwise_conv3x3", "weights must not be null");
+  const ImageShape out = depthwise3x3_output_shape(in, stride);
+  const Clamp clamp(act);
+  const int64_t padded_width = in.width + 2;
+  for_chunks(pool, in.channels, [&](int64_t begin, int64_t end) {
+    // Copying a channel into a zero border once lets every output row run one branch-free loop;
+    // thread_local keeps the buffer across calls on the pool's persistent threads.
+    thread_local std::vector<float> padded;
+    padded.assign(static_cast<size_t>((in.height + 2) * padded_width), 0.0f);
+    for (int64_t c = begin; c < end; ++c) {
+      const float* plane = x + c * in.pixels();
+      for (int64_t iy = 0; iy < in.height; ++iy) {
+        std::copy(plane + iy * in.width, plane + (iy + 1) * in.width,
+                  padded.data() + (iy + 1) * padded_width + 1);
+      }
+      const float* w = weights + c * 9;
+      const float b = bias == nullptr ? 0.0f : bias[c];
+      for (int64_t oy = 0; oy < out.height; ++oy) {
+        float* dst = y + c * out.pixels() + oy * out.width;
+        std::fill(dst, dst + out.width, b);
+        for (int ky = 0; ky < 3; ++ky) {
+          const float* row = padded.data() + (oy * stride + ky) * padded_width;
+          if (stride == 1) {
+            depthwise_row<1>(row, w + ky * 3, out.width, dst);
+          } else {
+            depthwise_row<2>(row, w + ky * 3, out.width, dst);
+          }
+        }
+        for (int64_t ox = 0; ox < out.width; ++ox) dst[ox] = clamp(dst[ox]);
+      }
+    }
+  });
+}
+
+void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act) {
+  if (count < 0) reject("residual_add", "count = " + std::to_string(count) + " must be >= 0");
+  if (a == nullptr || b == nullptr || y == nullptr) {
+    reject("residual_add", "pointers must not be null");
+  }
+  const Clamp clamp(act);
+  for (int64_t i = 0; i < count; ++i) y[i] = clamp(a[i] + b[i]);
+}
+
+void global_average_pool(const ImageShape& in, const float* x, float* y) {
+  check_image("global_average_pool", in, x, y);
+  const int64_t hw = in.pixels();
+  for (int64_t c = 0; c < in.channels; ++c) {
+    // Double keeps the mean of a 112 x 112 plane accurate to float precision.
+    double sum = 0.0;
+    for (int64_t i = 0; i < hw; ++i) sum += x[c * hw + i];
+    y[c] = static_cast<float>(sum / static_cast<double>(hw));
+  }
+}
+
+ImageShape max_pool_output_shape(const ImageShape& in, const ConvParams& p) {
+  if (p.padding * 2 > p.kernel) {
+    reject("max_pool", "padding = " + std::to_string(p.padding) + " must be at most kernel / 2 = " +
+                           std::to_string(p.kernel / 2));
+  }
+  return conv_output_shape(in, in.channels, p);
+}
+
+void max_pool(const ImageShape& in, const float* x, const ConvParams& p, float* y,
+              ThreadPool* pool) {
+  check_image("max_pool", in, x, y);
+  const ImageShape out = max_pool_output_shape(in, p);
+  for_chunks(pool, in.channels, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      const float* plane = x + c * in.pixels();
+      float* dst = y + c * out.pixels();
+      for (int64_t oy = 0; oy < out.height; ++oy) {
+        const int64_t y0 = std::max<int64_t>(0, oy * p.stride - p.padding);
+        const int64_t y1 = std::min(in.height, oy * p.stride - p.padding + p.kernel);
+        for (int64_t ox = 0; ox < out.width; ++ox) {
+          const int64_t x0 = std::max<int64_t>(0, ox * p.stride - p.padding);
+          const int64_t x1 = std::min(in.width, ox * p.stride - p.padding + p.kernel);
+          float best = -std::numeric_limits<float>::infinity();
+          for (int64_t iy = y0; iy < y1; ++iy) {
+            for (int64_t ix = x0; ix < x1; ++ix) best = std::max(best, plane[iy * in.width + ix]);
+          }
+          dst[oy * out.width + ox] = best;
+        }
+      }
+    }
+  });
+}
+
+void fully_connected(const float* w, const float* bias, int64_t out, int64_t in, const float* x,
+                     float* y, Activation act, ThreadPool* pool) {
+  if (out < 1 || in < 1) {
+    reject("fully_connected", "weights " + std::to_string(out) + " x " + std::to_string(in) +
+                                  " must be at least 1 x 1");
+  }
+  if (w == nullptr || x == nullptr || y == nullptr) {
+    reject("fully_connected", "weight, input and output pointers must not be null");
+  }
+  const Clamp clamp(act);
+  // Eight independent partial sums give the compiler a vectorisable dot product without
+  // -ffast-math; the summation order is fixed, so results stay identical across threads.
+  constexpr int64_t kLanes = 8;
+  for_chunks(pool, out, [&](int64_t begin, int64_t end) {
+    for (int64_t o = begin; o < end; ++o) {
+      const float* row = w + o * in;
+      float partial[kLanes] = {};
+      int64_t i = 0;
+      for (; i + kLanes <= in; i += kLanes) {
+        for (int64_t l = 0; l < kLanes; ++l) partial[l] += row[i + l] * x[i + l];
+      }
+      for (; i < in; ++i) partial[i % kLanes] += row[i] * x[i];
+      float sum = bias == nullptr ? 0.0f : bias[o];
+      for (int64_t l = 0; l < kLanes; ++l) sum += partial[l];
+      y[o] = clamp(sum);
+    }
+  });
+}
+
+}  // namespace ubp::device

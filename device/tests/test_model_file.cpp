@@ -1,0 +1,586 @@
+// Packed-model files: round trips, every rejection, batch-norm folding and a seeded mutation test.
+#include <gtest/gtest.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "ubp/device/model_file.h"
+
+namespace ubp::device {
+namespace {
+
+using kernels::Activation;
+using kernels::BlockShape;
+using kernels::testing::random_aligned_blocks;
+using kernels::testing::random_floats;
+using kernels::testing::random_unaligned_blocks;
+using nlohmann::json;
+
+// ---- a small model: every layer kind and every storage ----
+
+struct Original {
+  std::vector<float> matrix, bias;
+};
+
+Layer make_layer(const std::string& name, LayerKind kind, std::array<int64_t, 3> in,
+                 std::array<int64_t, 3> out, int kernel, int stride, int padding,
+                 Activation activation) {
+  Layer layer;
+  layer.name = name;
+  layer.kind = kind;
+  layer.input_shape = in;
+  layer.output_shape = out;
+  layer.kernel_h = layer.kernel_w = kernel;
+  layer.stride = stride;
+  layer.padding = padding;
+  layer.activation = activation;
+  return layer;
+}
+
+// Fills `layer.weights` with random weights in the given storage; records the masked dense
+// matrix and bias the file must reproduce.
+void fill_weights(Layer& layer, int64_t rows, int64_t cols, WeightStorage storage,
+                  BlockShape shape, uint64_t seed, std::vector<Original>& originals) {
+  std::vector<float> w = random_floats(rows * cols, seed);
+  std::vector<float> bias = random_floats(rows, seed + 1);
+  LayerWeights& lw = layer.weights;
+  lw.storage = storage;
+  const int64_t tiles =
+      (rows + shape.rows - 1) / shape.rows * ((cols + shape.cols - 1) / shape.cols);
+  switch (storage) {
+    case WeightStorage::kDense:
+      lw.dense = w;
+      lw.dense_bias = bias;
+      break;
+    case WeightStorage::kAligned:
+      lw.aligned = kernels::pack_aligned(w.data(), bias.data(), rows, cols, shape,
+                                         random_aligned_blocks(rows, cols, shape, tiles / 2, seed));
+      break;
+    case WeightStorage::kUnaligned:
+      lw.unaligned = kernels::pack_unaligned(
+          w.data(), bias.data(), rows, cols, shape,
+          random_unaligned_blocks(rows, cols, shape, tiles / 2, seed));
+      break;
+  }
+  originals.push_back({lw.matrix(), lw.bias()});
+}
+
+// conv (dense, batch norm folded) -> depthwise (aligned) -> pointwise (unaligned) -> add
+// (residual from the depthwise output) -> global average pool -> fc (unaligned, ragged rows).
+PackedModel small_model(std::vector<Original>* originals_out = nullptr) {
+  std::vector<Original> originals;
+  PackedModel m;
+  m.name = "tiny-resnet";
+  m.input_shape = {3, 8, 8};
+
+  Layer conv = make_layer("conv1", LayerKind::kConv, {3, 8, 8}, {8, 8, 8}, 3, 1, 1,
+                          Activation::kRelu);
+  std::vector<float> w = random_floats(8 * 27, 11);
+  std::vector<float> bias;
+  fold_batch_norm(w, bias, random_floats(8, 12), random_floats(8, 13), random_floats(8, 14),
+                  std::vector<float>(8, 0.5f), 1e-5f);
+  conv.weights.dense = w;
+  conv.weights.dense_bias = bias;
+  originals.push_back({w, bias});
+  m.layers.push_back(conv);
+
+  Layer dw = make_layer("dw2", LayerKind::kDepthwise, {8, 8, 8}, {8, 4, 4}, 3, 2, 1,
+                        Activation::kRelu6);
+  fill_weights(dw, 8, 9, WeightStorage::kAligned, {2, 1}, 21, originals);
+  m.layers.push_back(dw);
+
+  Layer pw = make_layer("pw3", LayerKind::kPointwise, {8, 4, 4}, {8, 4, 4}, 1, 1, 0,
+                        Activation::kNone);
+  fill_weights(pw, 8, 8, WeightStorage::kUnaligned, {4, 1}, 31, originals);
+  m.layers.push_back(pw);
+
+  Layer add = make_layer("add4", LayerKind::kAdd, {8, 4, 4}, {8, 4, 4}, 1, 1, 0,
+                         Activation::kRelu);
+  add.residual_from = 1;
+  m.layers.push_back(add);
+
+  Layer pool = make_layer("pool5", LayerKind::kPool, {8, 4, 4}, {8, 1, 1}, 1, 1, 0,
+                          Activation::kNone);
+  pool.pool = PoolKind::kGlobalAverage;
+  m.layers.push_back(pool);
+
+  Layer fc = make_layer("fc6", LayerKind::kFc, {8, 1, 1}, {10, 1, 1}, 1, 1, 0,
+                        Activation::kNone);
+  fill_weights(fc, 10, 8, WeightStorage::kUnaligned, {4, 2}, 41, originals);
+  m.layers.push_back(fc);
+
+  if (originals_out != nullptr) *originals_out = originals;
+  return m;
+}
+
+// ---- files ----
+
+// One directory per test process (ctest runs each test in its own process), removed at exit.
+std::filesystem::path temp_dir() {
+  return std::filesystem::path(::testing::TempDir()) /
+         ("ubp_model_file_" + std::to_string(::getpid()));
+}
+
+class RemoveTempDir : public ::testing::Environment {
+ public:
+  void TearDown() override {
+    std::error_code ignored;
+    std::filesystem::remove_all(temp_dir(), ignored);
+  }
+};
+const auto* const kRemoveTempDir = ::testing::AddGlobalTestEnvironment(new RemoveTempDir);
+
+std::string temp_path(const std::string& name) {
+  std::filesystem::create_directories(temp_dir());
+  return (temp_dir() / name).string();
+}
+
+std::vector<uint8_t> read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+}
+
+uint32_t crc_of(const uint8_t* data, size_t n) {
+  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0), data, n));
+}
+
+// A valid file taken apart, so a test can change the header and reassemble it with a correct
+// header checksum (the reader must then find the problem by itself).
+struct FileParts {
+  uint32_t version = 0;
+  std::string header;
+  std::vector<uint8_t> payload;
+};
+
+uint64_t load_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(p[i]) << (8 * i);
+  return v;
+}
+
+FileParts split(const std::vector<uint8_t>& bytes) {
+  FileParts parts;
+  parts.version = static_cast<uint32_t>(load_u64(bytes.data() + 8) & 0xffffffffu);
+  const uint64_t header_bytes = load_u64(bytes.data() + 16);
+  parts.header.assign(bytes.begin() + 24, bytes.begin() + 24 + static_cast<int64_t>(header_bytes));
+  const size_t payload_start = (24 + header_bytes + 63) / 64 * 64;
+  parts.payload.assign(bytes.begin() + static_cast<int64_t>(payload_start), bytes.end());
+  return parts;
+}
+
+std::vector<uint8_t> join(const FileParts& parts) {
+  std::vector<uint8_t> out(kModelFileMagic, kModelFileMagic + 8);
+  auto put = [&](uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+  };
+  put(parts.version, 4);
+  put(crc_of(reinterpret_cast<const uint8_t*>(parts.header.data()), parts.header.size()), 4);
+  put(parts.header.size(), 8);
+  out.insert(out.end(), parts.header.begin(), parts.header.end());
+  out.resize((out.size() + 63) / 64 * 64, 0);
+  out.insert(out.end(), parts.payload.begin(), parts.payload.end());
+  return out;
+}
+
+// Writes the small model to `name`, lets `edit` change its header JSON, writes it back.
+std::string file_with_header_edit(const std::string& name, void (*edit)(json&)) {
+  const std::string path = temp_path(name);
+  write_model_file(path, small_model());
+  FileParts parts = split(read_bytes(path));
+  json header = json::parse(parts.header);
+  edit(header);
+  parts.header = header.dump();
+  write_bytes(path, join(parts));
+  return path;
+}
+
+// Expects read_model_file(path) to throw ModelFileError naming the file and every piece.
+void expect_read_error(const std::string& path, const std::vector<std::string>& pieces) {
+  try {
+    read_model_file(path);
+    ADD_FAILURE() << "expected ModelFileError for " << path;
+  } catch (const ModelFileError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << message;
+  }
+}
+
+// ---- round trip ----
+
+TEST(ModelFile, RoundTripKeepsDenseAlignedAndUnalignedWeightsExactly) {
+  std::vector<Original> originals;
+  const PackedModel model = small_model(&originals);
+  const std::string path = temp_path("round_trip.ubpm");
+  write_model_file(path, model);
+  const PackedModel back = read_model_file(path);
+
+  EXPECT_EQ(back.name, model.name);
+  EXPECT_EQ(back.input_shape, model.input_shape);
+  ASSERT_EQ(back.layers.size(), model.layers.size());
+  size_t weight_layer = 0;
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const Layer& a = model.layers[i];
+    const Layer& b = back.layers[i];
+    SCOPED_TRACE(a.name);
+    EXPECT_EQ(b.name, a.name);
+    EXPECT_EQ(b.kind, a.kind);
+    EXPECT_EQ(b.input_shape, a.input_shape);
+    EXPECT_EQ(b.output_shape, a.output_shape);
+    EXPECT_EQ(b.kernel_h, a.kernel_h);
+    EXPECT_EQ(b.kernel_w, a.kernel_w);
+    EXPECT_EQ(b.stride, a.stride);
+    EXPECT_EQ(b.padding, a.padding);
+    EXPECT_EQ(b.activation, a.activation);
+    EXPECT_EQ(b.residual_from, a.residual_from);
+    if (a.kind == LayerKind::kPool) {
+      EXPECT_EQ(b.pool, a.pool);
+    }
+    if (!a.has_weights()) continue;
+    EXPECT_EQ(b.weights.storage, a.weights.storage);
+    EXPECT_EQ(b.weights.matrix(), originals[weight_layer].matrix);
+    EXPECT_EQ(b.weights.bias(), originals[weight_layer].bias);
+    ++weight_layer;
+  }
+  // The packed arrays come back as the kernels built them, row_begin included.
+  const auto& u = back.layers[2].weights.unaligned;
+  const auto& u0 = model.layers[2].weights.unaligned;
+  EXPECT_EQ(u.counts, u0.counts);
+  EXPECT_EQ(u.deltas, u0.deltas);
+  EXPECT_EQ(u.row_begin, u0.row_begin);
+  EXPECT_EQ(u.row_col, u0.row_col);
+  EXPECT_EQ(u.weights, u0.weights);
+  EXPECT_EQ(u.geom.num_blocks, u0.geom.num_blocks);
+  EXPECT_EQ(u.geom.kept_cells, u0.geom.kept_cells);
+  EXPECT_EQ(back.layers[1].weights.aligned.row_begin, model.layers[1].weights.aligned.row_begin);
+}
+
+TEST(ModelFile, ArraysSitAt64ByteAlignedOffsetsInTheFile) {
+  const std::string path = temp_path("aligned_offsets.ubpm");
+  write_model_file(path, small_model());
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  const FileParts parts = split(bytes);
+  EXPECT_EQ((bytes.size() - parts.payload.size()) % 64, 0u);
+  const json header = json::parse(parts.header);
+  int arrays = 0;
+  for (const json& layer : header["layers"]) {
+    if (!layer.contains("weights")) continue;
+    for (const auto& entry : layer["weights"]["arrays"].items()) {
+      EXPECT_EQ(entry.value()["offset"].get<int64_t>() % 64, 0) << entry.key();
+      ++arrays;
+    }
+  }
+  EXPECT_EQ(arrays, 2 + 5 + 5 + 5);
+}
+
+TEST(ModelFile, WritingReplacesAnExistingFileAndLeavesNoTemporaryBehind) {
+  const std::string path = temp_path("replace.ubpm");
+  write_bytes(path, std::vector<uint8_t>(10, 'x'));
+  write_model_file(path, small_model());
+  EXPECT_EQ(read_model_file(path).name, "tiny-resnet");
+  for (const auto& entry : std::filesystem::directory_iterator(
+           std::filesystem::path(path).parent_path())) {
+    EXPECT_EQ(entry.path().string().find(".tmp."), std::string::npos) << entry.path();
+  }
+}
+
+TEST(ModelFile, WritingIntoAMissingDirectoryThrowsNamingTheFile) {
+  const std::string path = temp_path("no_such_dir") + "/model.ubpm";
+  try {
+    write_model_file(path, small_model());
+    ADD_FAILURE() << "expected ModelFileError";
+  } catch (const ModelFileError& e) {
+    EXPECT_NE(std::string(e.what()).find(path), std::string::npos) << e.what();
+  }
+}
+
+TEST(ModelFile, WritingAnInconsistentModelThrowsNamingTheLayer) {
+  PackedModel model = small_model();
+  model.layers[0].weights.dense.pop_back();
+  const std::string path = temp_path("inconsistent_write.ubpm");
+  try {
+    write_model_file(path, model);
+    ADD_FAILURE() << "expected ModelFileError";
+  } catch (const ModelFileError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find(path), std::string::npos) << message;
+    EXPECT_NE(message.find("layer 0 'conv1'"), std::string::npos) << message;
+    EXPECT_NE(message.find("needs 216"), std::string::npos) << message;
+  }
+  EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+// ---- every rejection names the file and the problem ----
+
+TEST(ModelFile, AMissingFileIsReportedByName) {
+  expect_read_error(temp_path("does_not_exist.ubpm"), {"no such model file"});
+}
+
+TEST(ModelFile, ATruncatedFileIsReportedAsTruncated) {
+  const std::string path = temp_path("truncated.ubpm");
+  write_model_file(path, small_model());
+  const std::vector<uint8_t> bytes = read_bytes(path);
+  for (size_t keep : {bytes.size() - 1, bytes.size() / 2, size_t{40}, size_t{12}}) {
+    SCOPED_TRACE(keep);
+    write_bytes(path,
+                std::vector<uint8_t>(bytes.begin(), bytes.begin() + static_cast<int64_t>(keep)));
+    expect_read_error(path, {"truncated"});
+  }
+}
+
+TEST(ModelFile, AForeignOrEmptyFileIsReportedAsNotAModelFile) {
+  const std::string path = temp_path("foreign.ubpm");
+  const std::string text = "{\"this\": \"is a JSON file, not a packed model\"}";
+  write_bytes(path, std::vector<uint8_t>(text.begin(), text.end()));
+  expect_read_error(path, {"not a ubp packed-model file", "UBPMODEL"});
+  write_bytes(path, {});
+  expect_read_error(path, {"not a ubp packed-model file"});
+}
+
+TEST(ModelFile, ANewerFormatVersionAsksForANewerUbp) {
+  const std::string path = temp_path("newer.ubpm");
+  write_model_file(path, small_model());
+  std::vector<uint8_t> bytes = read_bytes(path);
+  bytes[8] = static_cast<uint8_t>(kModelFileVersion + 1);
+  write_bytes(path, bytes);
+  expect_read_error(path,
+                    {"format version 2", "written by a newer ubp; supported up to version 1"});
+}
+
+TEST(ModelFile, AMalformedHeaderIsReportedAsMalformedJson) {
+  const std::string path = temp_path("malformed.ubpm");
+  write_model_file(path, small_model());
+  FileParts parts = split(read_bytes(path));
+  parts.header = parts.header.substr(0, parts.header.size() / 2);
+  write_bytes(path, join(parts));
+  expect_read_error(path, {"header", "malformed JSON"});
+}
+
+TEST(ModelFile, ACorruptHeaderFailsItsChecksum) {
+  const std::string path = temp_path("header_crc.ubpm");
+  write_model_file(path, small_model());
+  std::vector<uint8_t> bytes = read_bytes(path);
+  bytes[30] ^= 0x01;
+  write_bytes(path, bytes);
+  expect_read_error(path, {"header", "checksum mismatch"});
+}
+
+TEST(ModelFile, ACorruptArrayFailsItsChecksumNamingLayerAndArray) {
+  const std::string path = temp_path("array_crc.ubpm");
+  write_model_file(path, small_model());
+  std::vector<uint8_t> bytes = read_bytes(path);
+  const FileParts parts = split(bytes);
+  const json header = json::parse(parts.header);
+  const int64_t offset = header["layers"][2]["weights"]["arrays"]["weights"]["offset"];
+  bytes[bytes.size() - parts.payload.size() + static_cast<size_t>(offset) + 5] ^= 0x40;
+  write_bytes(path, bytes);
+  expect_read_error(path, {"layer 2 'pw3'", "array 'weights'", "checksum mismatch"});
+}
+
+TEST(ModelFile, AnArrayOutsideTheFileIsReportedWithItsRange) {
+  const std::string path = file_with_header_edit("out_of_bounds.ubpm", [](json& h) {
+    const int64_t past_the_payload = h["payload_bytes"].get<int64_t>() / 64 * 64 + 64;
+    h["layers"][0]["weights"]["arrays"]["bias"]["offset"] = past_the_payload;
+  });
+  expect_read_error(path, {"layer 0 'conv1'", "array 'bias'", "outside the file's payload"});
+}
+
+TEST(ModelFile, AnArrayWhoseLengthDoesNotMatchTheShapeIsReported) {
+  // A shorter array with a matching checksum: only the shape check can catch it.
+  const std::string path = temp_path("short_array.ubpm");
+  write_model_file(path, small_model());
+  FileParts parts = split(read_bytes(path));
+  json header = json::parse(parts.header);
+  json& entry = header["layers"][0]["weights"]["arrays"]["weights"];
+  const int64_t offset = entry["offset"];
+  const int64_t bytes = entry["bytes"].get<int64_t>() - 4;
+  entry["bytes"] = bytes;
+  entry["crc32"] = crc_of(parts.payload.data() + offset, static_cast<size_t>(bytes));
+  parts.header = header.dump();
+  write_bytes(path, join(parts));
+  expect_read_error(path, {"layer 0 'conv1'", "holds 215 float32", "8 x 27 matrix needs 216"});
+}
+
+TEST(ModelFile, PackedGeometryThatDisagreesWithTheLayerShapeIsReported) {
+  const std::string path = file_with_header_edit("fc_shape.ubpm", [](json& h) {
+    h["layers"][5]["output_shape"] = {11, 1, 1};
+  });
+  expect_read_error(path, {"layer 5 'fc6'", "10 x 8 does not match", "11 x 8"});
+}
+
+TEST(ModelFile, LayerShapesThatDoNotChainAreReported) {
+  const std::string path = file_with_header_edit("chain.ubpm", [](json& h) {
+    h["layers"][1]["output_shape"] = {8, 5, 5};
+  });
+  expect_read_error(path, {"layer 1 'dw2'", "does not follow from the input"});
+}
+
+TEST(ModelFile, AResidualFromALaterLayerIsReported) {
+  const std::string path = file_with_header_edit("residual.ubpm", [](json& h) {
+    h["layers"][3]["residual_from"] = 4;
+  });
+  expect_read_error(path, {"layer 3 'add4'", "residual_from = 4", "earlier layer"});
+}
+
+TEST(ModelFile, AnUnknownLayerKindIsReportedWithTheAcceptedKinds) {
+  const std::string path = file_with_header_edit("kind.ubpm", [](json& h) {
+    h["layers"][4]["kind"] = "lstm";
+  });
+  expect_read_error(path,
+                    {"layer 4 'pool5'", "\"lstm\"", "conv, depthwise, pointwise, fc, add, pool"});
+}
+
+TEST(ModelFile, AHugeLengthInTheHeaderIsBoundedByTheFileSize) {
+  const std::string path = file_with_header_edit("huge.ubpm", [](json& h) {
+    h["layers"][0]["weights"]["arrays"]["weights"]["bytes"] = uint64_t{1} << 62;
+  });
+  expect_read_error(path,
+                    {"layer 0 'conv1'", "4611686018427387904 bytes", "outside the file's payload"});
+}
+
+// ---- mutation test ----
+
+// Reads a damaged file: it must give a model (whose weights unpack) or a ModelFileError.
+void expect_model_or_model_file_error(const std::string& path, uint64_t seed) {
+  try {
+    const PackedModel model = read_model_file(path);
+    for (const Layer& layer : model.layers) {
+      if (layer.has_weights()) {
+        EXPECT_EQ(static_cast<int64_t>(layer.weights.matrix().size()),
+                  layer.weights.rows() * layer.weights.cols());
+      }
+    }
+  } catch (const ModelFileError&) {
+  } catch (const std::exception& e) {
+    ADD_FAILURE() << "seed " << seed << ": " << typeid(e).name() << ": " << e.what();
+  } catch (...) {
+    ADD_FAILURE() << "seed " << seed << ": a non-standard exception";
+  }
+}
+
+TEST(ModelFile, RandomlyDamagedFilesGiveAModelOrAModelFileErrorNeverAnythingElse) {
+  const std::string path = temp_path("mutated.ubpm");
+  write_model_file(path, small_model());
+  const std::vector<uint8_t> valid = read_bytes(path);
+  for (uint64_t seed = 0; seed < 3000; ++seed) {
+    std::mt19937_64 rng(seed);
+    std::vector<uint8_t> bytes = valid;
+    const int mutations = 1 + static_cast<int>(rng() % 3);
+    for (int m = 0; m < mutations && !bytes.empty(); ++m) {
+      const size_t at = rng() % bytes.size();
+      switch (rng() % 4) {
+        case 0: bytes[at] ^= static_cast<uint8_t>(1u << (rng() % 8)); break;
+        case 1: bytes[at] = static_cast<uint8_t>(rng()); break;
+        case 2: bytes.resize(at); break;
+        default:
+          for (size_t i = at; i < bytes.size() && i < at + 8; ++i) {
+            bytes[i] = static_cast<uint8_t>(rng());
+          }
+      }
+    }
+    write_bytes(path, bytes);
+    expect_model_or_model_file_error(path, seed);
+  }
+}
+
+// Collects JSON pointers to every number and string in the header.
+void leaves(const json& j, const json::json_pointer& at, std::vector<json::json_pointer>& out) {
+  if (j.is_object()) {
+    for (const auto& item : j.items()) leaves(item.value(), at / item.key(), out);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) leaves(j[i], at / i, out);
+  } else {
+    out.push_back(at);
+  }
+}
+
+TEST(ModelFile, HeadersWithRandomValuesAndAValidChecksumGiveAModelOrAModelFileError) {
+  // The header checksum stops random damage early; here the checksum is right, so the JSON
+  // checks and the bounds checks themselves are exercised.
+  const std::string path = temp_path("mutated_header.ubpm");
+  write_model_file(path, small_model());
+  const FileParts valid = split(read_bytes(path));
+  const json header = json::parse(valid.header);
+  std::vector<json::json_pointer> paths;
+  leaves(header, json::json_pointer(), paths);
+  const json replacements[] = {-1, 0, 1, 2, 3, 7, 63, 64, 65, 1 << 20, int64_t{1} << 31,
+                               int64_t{1} << 40, INT64_MAX, UINT64_MAX, -INT64_MAX, 0.5,
+                               "conv", "unaligned", "float32", "int32", "", nullptr,
+                               json::array(), json::object(), true};
+  for (uint64_t seed = 0; seed < 3000; ++seed) {
+    std::mt19937_64 rng(seed);
+    FileParts parts = valid;
+    json edited = header;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      const auto& where = paths[rng() % paths.size()];
+      edited[where] = replacements[rng() % std::size(replacements)];
+    }
+    parts.header = edited.dump();
+    if (seed % 5 == 0) parts.header[rng() % parts.header.size()] = static_cast<char>(rng());
+    write_bytes(path, join(parts));
+    expect_model_or_model_file_error(path, seed);
+  }
+}
+
+// ---- batch norm folding ----
+
+TEST(FoldBatchNorm, FoldedLayerComputesTheSameAsLayerThenBatchNorm) {
+  const int64_t rows = 4, cols = 3;
+  const std::vector<float> w = random_floats(rows * cols, 1);
+  const std::vector<float> b = random_floats(rows, 2);
+  const std::vector<float> x = random_floats(cols, 3);
+  const std::vector<float> gamma = {1.5f, -0.5f, 2.0f, 0.25f};
+  const std::vector<float> beta = {0.1f, 0.2f, -0.3f, 0.0f};
+  const std::vector<float> mean = {0.5f, -1.0f, 0.0f, 2.0f};
+  const std::vector<float> var = {1.0f, 0.25f, 4.0f, 0.01f};
+  const float eps = 1e-5f;
+  std::vector<float> folded_w = w, folded_b = b;
+  fold_batch_norm(folded_w, folded_b, gamma, beta, mean, var, eps);
+  for (int64_t r = 0; r < rows; ++r) {
+    double y = b[r], folded = folded_b[r];
+    for (int64_t c = 0; c < cols; ++c) {
+      y += double{w[r * cols + c]} * x[c];
+      folded += double{folded_w[r * cols + c]} * x[c];
+    }
+    const double expected = gamma[r] * (y - mean[r]) / std::sqrt(double{var[r]} + eps) + beta[r];
+    EXPECT_NEAR(folded, expected, 1e-5 * (1 + std::abs(expected))) << "row " << r;
+  }
+}
+
+TEST(FoldBatchNorm, AnEmptyBiasStandsForZeros) {
+  std::vector<float> w = {1.0f, 2.0f}, bias;
+  fold_batch_norm(w, bias, {2.0f}, {1.0f}, {3.0f}, {1.0f}, 0.0f);
+  EXPECT_EQ(w, (std::vector<float>{2.0f, 4.0f}));
+  EXPECT_EQ(bias, (std::vector<float>{2.0f * -3.0f + 1.0f}));
+}
+
+TEST(FoldBatchNorm, MismatchedSizesAndNonPositiveVarianceAreRejected) {
+  std::vector<float> w = {1.0f, 2.0f, 3.0f}, bias;
+  EXPECT_THROW(fold_batch_norm(w, bias, {1.0f, 1.0f}, {0.0f, 0.0f}, {0.0f, 0.0f}, {1.0f, 1.0f},
+                               1e-5f),
+               std::invalid_argument);
+  EXPECT_THROW(fold_batch_norm(w, bias, {1.0f}, {0.0f, 0.0f}, {0.0f}, {1.0f}, 1e-5f),
+               std::invalid_argument);
+  EXPECT_THROW(fold_batch_norm(w, bias, {1.0f}, {0.0f}, {0.0f}, {-1.0f}, 0.0f),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ubp::device
