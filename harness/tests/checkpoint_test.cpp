@@ -8,19 +8,13 @@
 
 #include "models/mobilenet_v1.h"
 #include "support/temp_dir.h"
+#include "tiny_mobilenet.h"
 #include "training/trainer.h"
 
 namespace ubp::training {
 namespace {
 
-models::MobileNetV1 tiny_model(uint64_t seed) {
-  torch::manual_seed(seed);
-  models::MobileNetV1Options o;
-  o.width = 0.25;
-  o.num_classes = 4;
-  o.in_channels = 1;
-  return models::MobileNetV1(o);
-}
+models::MobileNetV1 tiny_model(uint64_t seed) { return testing::tiny_mobilenet(seed, /*num_classes=*/4); }
 
 void one_step(models::MobileNetV1& model, torch::optim::SGD& sgd) {
   sgd.zero_grad();

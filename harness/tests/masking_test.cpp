@@ -8,6 +8,7 @@
 #include "data/datasets.h"
 #include "models/mobilenet_v1.h"
 #include "models/model_utils.h"
+#include "tiny_mobilenet.h"
 #include "training/train_step.h"
 
 namespace ubp::training {
@@ -84,13 +85,7 @@ TEST(Masking, OptimalKeepsAtLeastAsMuchAsAligned) {
 // steps with SGD (Nesterov momentum 0.9, weight decay). Dense steps first, so momentum buffers
 // already hold values at the positions that get pruned.
 TEST(Masking, MaskedWeightsStayExactlyZeroThroughSgd) {
-  torch::manual_seed(0);
-  models::MobileNetV1Options o;
-  o.width = 0.25;
-  o.num_classes = 10;
-  o.in_channels = 1;
-  o.small_input = true;
-  models::MobileNetV1 model(o);
+  models::MobileNetV1 model = testing::tiny_mobilenet(/*seed=*/0, /*num_classes=*/10, /*small_input=*/true);
 
   data::SyntheticOptions so;
   so.num_samples = 96;

@@ -6,18 +6,12 @@
 
 #include "models/mobilenet_v1.h"
 #include "models/resnet.h"
+#include "tiny_mobilenet.h"
 
 namespace ubp::training {
 namespace {
 
-models::MobileNetV1 small_mobilenet() {
-  torch::manual_seed(3);
-  models::MobileNetV1Options o;
-  o.width = 0.25;
-  o.num_classes = 10;
-  o.in_channels = 1;
-  return models::MobileNetV1(o);
-}
+models::MobileNetV1 small_mobilenet() { return testing::tiny_mobilenet(/*seed=*/3); }
 
 TEST(SelectLayers, DefaultsToThePointwiseConvolutionsOnly) {
   auto model = small_mobilenet();

@@ -5,18 +5,13 @@
 #include <gtest/gtest.h>
 
 #include "models/mobilenet_v1.h"
+#include "tiny_mobilenet.h"
 
 namespace ubp::training {
 namespace {
 
 TEST(TrainStep, TinyTrainingReducesTheLoss) {
-  torch::manual_seed(0);
-  models::MobileNetV1Options o;
-  o.width = 0.25;
-  o.num_classes = 10;
-  o.in_channels = 1;
-  o.small_input = true;
-  models::MobileNetV1 model(o);
+  models::MobileNetV1 model = testing::tiny_mobilenet(/*seed=*/0, /*num_classes=*/10, /*small_input=*/true);
 
   data::SyntheticOptions so;
   so.num_samples = 320;
