@@ -162,16 +162,14 @@ json epoch_json(const training::EpochStats& s) {
 }
 
 void add_epoch_metrics(results::RunResult& out, const json& epochs, const std::string& prefix) {
+  // Key in the epoch's JSON -> metric name in the database.
+  static const std::pair<const char*, const char*> kMetrics[] = {
+      {"train_loss", "train.loss"}, {"train_top1", "train.top1"}, {"test_loss", "test.loss"},
+      {"test_top1", "test.top1"},   {"test_top5", "test.top5"},   {"lr", "lr"},
+      {"images_per_second", "images_per_second"}, {"target_sparsity", "target_sparsity"}};
   for (const auto& e : epochs) {
-    const int64_t step = e["epoch"];
-    for (const char* key : {"train_loss", "train_top1", "test_loss", "test_top1", "test_top5", "lr",
-                            "images_per_second", "target_sparsity"}) {
-      if (!e.contains(key)) continue;
-      std::string name = key;
-      std::replace(name.begin(), name.end(), '_', '.');  // train.loss, test.top1, ...
-      if (name == "images.per.second") name = "images_per_second";
-      if (name == "target.sparsity") name = "target_sparsity";
-      out.metrics.push_back({prefix + name, step, e[key].get<double>()});
+    for (const auto& [key, name] : kMetrics) {
+      if (e.contains(key)) out.metrics.push_back({prefix + name, e["epoch"].get<int64_t>(), e[key].get<double>()});
     }
   }
 }
@@ -445,11 +443,8 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   const std::vector<models::PrunableLayer> layers = training::select_layers(*model, layer_filter(p));
   // Importance is recorded against the dense weights: at the last mask update the weights
   // outside the previous masks are already zero, so every method would seem to keep it all.
-  std::vector<at::Tensor> dense_importance;
-  for (const auto& l : layers) {
-    const at::Tensor w = l.weight.detach().to(at::kDouble);
-    dense_importance.push_back(spec.norm == algorithms::Norm::kL2 ? w * w : w.abs());
-  }
+  std::vector<at::Tensor> dense_weights;
+  for (const auto& l : layers) dense_weights.push_back(l.weight.detach().clone());
   const auto train_source = data.train(cfg["experiment"]["seed"].get<uint64_t>());
   const int64_t per_epoch = train_source->batches_per_epoch();
   const bool admm = p["schedule"] == "admm";
@@ -562,9 +557,10 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   add_epoch_metrics(out, st.epochs, "");
   out.layers = st.records;
   for (size_t i = 0; i < layers.size() && i < st.masks.entries().size(); ++i) {
-    const at::Tensor& mask = st.masks.entries()[i].mask;
-    out.layers[i].retained_importance = (dense_importance[i] * mask.to(at::kDouble)).sum().item<double>();
-    out.layers[i].total_importance = dense_importance[i].sum().item<double>();
+    const training::KeptImportance kept =
+        training::kept_importance(dense_weights[i], st.masks.entries()[i].mask, spec.norm);
+    out.layers[i].retained_importance = kept.retained;
+    out.layers[i].total_importance = kept.total;
   }
   int64_t pruned_weights = 0, zeros = 0;
   for (const auto& l : layers) {

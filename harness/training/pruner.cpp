@@ -118,6 +118,20 @@ std::vector<LayerMask> choose_masks(const std::vector<models::PrunableLayer>& la
   return out;
 }
 
+KeptImportance kept_importance(const at::Tensor& weight, const at::Tensor& mask, algorithms::Norm norm) {
+  const at::Tensor w = weight_matrix(weight);
+  const at::Tensor m = weight_matrix(mask);
+  const algorithms::Matrix imp =
+      algorithms::importance(algorithms::MatrixView{w.data_ptr<float>(), w.size(0), w.size(1), w.size(1)}, norm);
+  const float* keep = m.data_ptr<float>();
+  KeptImportance out;
+  for (int64_t i = 0; i < w.numel(); ++i) {
+    out.total += imp.values[i];
+    if (keep[i] != 0.0f) out.retained += imp.values[i];
+  }
+  return out;
+}
+
 void install_masks(MaskSet& masks, const std::vector<models::PrunableLayer>& layers,
                    const std::vector<LayerMask>& chosen) {
   masks.clear();

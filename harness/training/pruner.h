@@ -49,6 +49,13 @@ std::vector<LayerMask> choose_masks(const std::vector<models::PrunableLayer>& la
                                     const std::vector<at::Tensor>& scores, const PruneSpec& spec,
                                     double sparsity);
 
+// How much of `weight`'s importance (`norm`, as the selectors rank it) `mask` keeps.
+struct KeptImportance {
+  double retained = 0;
+  double total = 0;
+};
+KeptImportance kept_importance(const at::Tensor& weight, const at::Tensor& mask, algorithms::Norm norm);
+
 // Replaces the masks in `masks` with `chosen` (one per layer, same order).
 void install_masks(MaskSet& masks, const std::vector<models::PrunableLayer>& layers,
                    const std::vector<LayerMask>& chosen);
