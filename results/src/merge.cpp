@@ -24,6 +24,9 @@ struct RunTable {
   const char* name;
   const char* columns;
   const char* order;
+  // What a schema v1 source gives for `columns` (nullptr: the same columns): v2 added latency
+  // columns, which an old shard fills with their defaults.
+  const char* v1_select = nullptr;
 };
 
 constexpr RunTable kRunsTable = {
@@ -41,8 +44,10 @@ constexpr RunTable kChildTables[] = {
      "rowid"},
     {"latency",
      "run_id, model, device, kernel, threads, p50_ms, p90_ms, p99_ms, min_ms, mean_ms, valid, "
-     "detail_json, recorded_at",
-     "id"},
+     "detail_json, recorded_at, status, error, cv, samples, sessions",
+     "id",
+     "run_id, model, device, kernel, threads, p50_ms, p90_ms, p99_ms, min_ms, mean_ms, valid, "
+     "detail_json, recorded_at, 'ok', NULL, NULL, 0, 0"},
 };
 
 // How far along a run is: done > failed > running > pending.
@@ -69,8 +74,11 @@ bool source_copy_wins(RunStatus source, const std::string& source_finished_at, R
 // Copies one run's rows of a table from one connection to another, value for value.
 class RowCopier {
  public:
-  RowCopier(const Connection& from, const Connection& to, const RunTable& table)
-      : select_(from, std::string("SELECT ") + table.columns + " FROM " + table.name +
+  RowCopier(const Connection& from, int from_version, const Connection& to,
+            const RunTable& table)
+      : select_(from, std::string("SELECT ") +
+                          (from_version < 2 && table.v1_select ? table.v1_select : table.columns) +
+                          " FROM " + table.name +
                           " WHERE run_id = ?1 ORDER BY " + table.order),
         insert_(to, std::string("INSERT INTO ") + table.name + "(" + table.columns +
                         ") VALUES(" + placeholders(table.columns) + ")") {}
@@ -131,11 +139,12 @@ int64_t Store::merge_from(const std::string& source_path) {
                           "SELECT run_id, status, finished_at FROM runs "
                           "ORDER BY created_at, run_id");
     Statement existing(here, "SELECT status, finished_at FROM runs WHERE run_id = ?1");
-    RowCopier copy_run(from, here, kRunsTable);
+    RowCopier copy_run(from, source.schema_version(), here, kRunsTable);
     std::vector<std::unique_ptr<RowCopier>> copy_children;
     std::vector<std::unique_ptr<Statement>> erase_children;
     for (const RunTable& table : kChildTables) {
-      copy_children.push_back(std::make_unique<RowCopier>(from, here, table));
+      copy_children.push_back(
+          std::make_unique<RowCopier>(from, source.schema_version(), here, table));
       erase_children.push_back(std::make_unique<Statement>(
           here, std::string("DELETE FROM ") + table.name + " WHERE run_id = ?1"));
     }

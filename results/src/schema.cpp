@@ -92,6 +92,16 @@ CREATE INDEX latency_by_device ON latency(device, kernel, threads);
 
 PRAGMA application_id = 1430409298;
 )sql"},
+    // v2 (device issue): a latency row may record a failed measurement (unreachable device,
+    // crashing runner) and keeps the protocol's spread and sample counts as columns, so reports
+    // can filter on them without parsing detail_json.
+    {2, R"sql(
+ALTER TABLE latency ADD COLUMN status TEXT NOT NULL DEFAULT 'ok' CHECK(status IN ('ok','failed'));
+ALTER TABLE latency ADD COLUMN error TEXT;
+ALTER TABLE latency ADD COLUMN cv REAL;
+ALTER TABLE latency ADD COLUMN samples INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE latency ADD COLUMN sessions INTEGER NOT NULL DEFAULT 0;
+)sql"},
 };
 
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,

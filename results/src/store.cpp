@@ -357,13 +357,17 @@ void Store::finish_done(const std::string& run_id, const RunResult& result) {
     const std::string now = utc_now_iso8601();
     Statement latency(connection,
                       "INSERT INTO latency(run_id, model, device, kernel, threads, p50_ms, "
-                      "p90_ms, p99_ms, min_ms, mean_ms, valid, detail_json, recorded_at) "
-                      "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+                      "p90_ms, p99_ms, min_ms, mean_ms, valid, detail_json, recorded_at, "
+                      "status, error, cv, samples, sessions) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                      "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
     latency.bind(1, run_id).bind(13, now);
     for (const LatencyRecord& r : result.latency) {
       latency.bind(2, r.model).bind(3, r.device).bind(4, r.kernel).bind(5, r.threads);
       latency.bind(6, r.p50_ms).bind(7, r.p90_ms).bind(8, r.p99_ms).bind(9, r.min_ms);
-      latency.bind(10, r.mean_ms).bind(11, r.valid ? 1 : 0).bind(12, r.detail_json).run();
+      latency.bind(10, r.mean_ms).bind(11, r.valid ? 1 : 0).bind(12, r.detail_json);
+      latency.bind(14, std::string(r.failed ? "failed" : "ok")).bind_text_or_null(15, r.error);
+      latency.bind(16, r.cv);
+      latency.bind(17, r.samples).bind(18, r.sessions).run();
       latency.reset();
     }
 
@@ -475,7 +479,8 @@ std::vector<LatencyRecord> Store::latency_of(const std::string& run_id) const {
   return guarded(connection, "cannot read the latency of run '" + run_id + "'", [&] {
     Statement query(connection,
                     "SELECT model, device, kernel, threads, p50_ms, p90_ms, p99_ms, min_ms, "
-                    "mean_ms, valid, detail_json FROM latency WHERE run_id = ?1 ORDER BY id");
+                    "mean_ms, valid, detail_json, status, coalesce(error, ''), coalesce(cv, 0), "
+                    "samples, sessions FROM latency WHERE run_id = ?1 ORDER BY id");
     query.bind(1, run_id);
     std::vector<LatencyRecord> records;
     while (query.step()) {
@@ -491,6 +496,11 @@ std::vector<LatencyRecord> Store::latency_of(const std::string& run_id) const {
       r.mean_ms = query.real(8);
       r.valid = query.int64(9) != 0;
       r.detail_json = query.text(10);
+      r.failed = query.text(11) == "failed";
+      r.error = query.text(12);
+      r.cv = query.real(13);
+      r.samples = query.int64(14);
+      r.sessions = static_cast<int>(query.int64(15));
       records.push_back(std::move(r));
     }
     return records;

@@ -45,7 +45,7 @@ TEST_F(TheSummary, CountsRunsByStatusAndKindAndTheRowsOfEachTable) {
   EXPECT_EQ(info.param_rows, 5);
   EXPECT_EQ(info.metric_rows, 4 + 2);
   EXPECT_EQ(info.layer_rows, 4);
-  EXPECT_EQ(info.latency_rows, 2);
+  EXPECT_EQ(info.latency_rows, 2 * 2);
   EXPECT_EQ(info.first_created_at, "2020-05-05T00:00:00.000Z");
   EXPECT_EQ(info.last_finished_at, "2099-01-01T00:00:00.000Z");
   EXPECT_EQ(info.file_bytes, std::stoll(scalar(store, "PRAGMA page_count")) *

@@ -38,7 +38,7 @@ TEST_F(ARun, GoesFromPendingToRunningToDoneWithTimestampsAndAttempts) {
   EXPECT_TRUE(row.error.empty());
   EXPECT_EQ(store.metrics_of("r1").size(), sample_result().metrics.size());
   EXPECT_EQ(store.layers_of("r1").size(), 2u);
-  EXPECT_EQ(store.latency_of("r1").size(), 1u);
+  EXPECT_EQ(store.latency_of("r1").size(), 2u);
 }
 
 TEST_F(ARun, ThatFailedKeepsItsErrorTextAndCanBeRetried) {
@@ -102,7 +102,7 @@ TEST_F(ARun, FinishedTwiceHasItsResultsReplacedNotDuplicated) {
   EXPECT_EQ(metrics[2].key, "top1");
   EXPECT_EQ(count_rows(store, "metrics"), 3);
   EXPECT_EQ(count_rows(store, "layers"), 2);
-  EXPECT_EQ(count_rows(store, "latency"), 1);
+  EXPECT_EQ(count_rows(store, "latency"), 2);
   EXPECT_EQ(store.latency_of("r1").at(0).model, "mobilenet_v1_second.ubpm");
 }
 
@@ -177,7 +177,18 @@ TEST_F(ARun, KeepsItsLayersAndLatencyExactlyAndInWrittenOrder) {
   EXPECT_EQ(got.mean_ms, want.mean_ms);
   EXPECT_EQ(got.valid, want.valid);
   EXPECT_EQ(got.detail_json, want.detail_json);
+  EXPECT_EQ(got.cv, want.cv);
+  EXPECT_EQ(got.samples, want.samples);
+  EXPECT_EQ(got.sessions, want.sessions);
+  EXPECT_FALSE(got.failed);
+  EXPECT_EQ(got.error, "");
   EXPECT_FALSE(scalar(store, "SELECT recorded_at FROM latency").empty());
+
+  const LatencyRecord failed = store.latency_of("r1").at(1);
+  EXPECT_TRUE(failed.failed);
+  EXPECT_FALSE(failed.valid);
+  EXPECT_EQ(failed.error, result.latency.at(1).error);
+  EXPECT_EQ(scalar(store, "SELECT status FROM latency WHERE device = 'pixel'"), "failed");
 }
 
 TEST_F(ARun, KeepsNotANumberAndInfiniteMetricValues) {

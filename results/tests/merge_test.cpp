@@ -76,8 +76,9 @@ TEST_F(MergingShards, KeepsEachRunOnceInItsMostAdvancedState) {
   EXPECT_EQ(count_rows(here, "params"), 12);
   EXPECT_EQ(count_rows(here, "metrics"), 6 + 8 + 3 + 7);
   EXPECT_EQ(count_rows(here, "layers"), 4 * 2);
-  EXPECT_EQ(count_rows(here, "latency"), 4);
-  EXPECT_EQ(count_rows(here, "latency", "model LIKE '%source%'"), 3);
+  EXPECT_EQ(count_rows(here, "latency"), 4 * 2);  // two rows per done run
+  EXPECT_EQ(count_rows(here, "latency", "model LIKE '%source%'"), 3 * 2);
+  EXPECT_EQ(count_rows(here, "latency", "status = 'failed' AND error LIKE 'adb: %'"), 4);
   EXPECT_TRUE(column(here, "PRAGMA foreign_key_check").empty()) << "no orphan rows";
   EXPECT_EQ(read_bytes(db("source.db")), source_before);
 }
@@ -133,6 +134,26 @@ TEST_F(MergingShards, FromANewerSchemaIsRefused) {
   const std::string message = store_error_of([&] { here.merge_from(db("source.db")); });
   EXPECT_NE(message.find("is newer than this ubp supports"), std::string::npos) << message;
   EXPECT_EQ(dump(here), before);
+}
+
+TEST_F(MergingShards, FromASchemaV1ShardFillsTheNewLatencyColumnsWithDefaults) {
+  {
+    Store source = Store::open(db("old.db"));
+    add_run(source, "G", RunStatus::kDone, "old");
+    downgrade_to_schema_v1(source);
+    exec(source,
+         "INSERT INTO latency(run_id, model, device, kernel, threads, p50_ms, valid, recorded_at) "
+         "VALUES('G', 'm.ubpm', 'host', 'dense', 1, 4.0, 1, '2026-01-01T00:00:00.000Z')");
+  }
+  Store here = Store::open(db("dest.db"));
+  EXPECT_EQ(here.merge_from(db("old.db")), 1);
+  const std::vector<LatencyRecord> rows = here.latency_of("G");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].p50_ms, 4.0);
+  EXPECT_FALSE(rows[0].failed);
+  EXPECT_EQ(rows[0].sessions, 0);
+  Store old = Store::open(db("old.db"), OpenMode::kReadOnly);
+  EXPECT_EQ(old.schema_version(), 1);  // the source was only read
 }
 
 TEST_F(MergingShards, IntoItselfIsRefused) {

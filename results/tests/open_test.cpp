@@ -27,6 +27,31 @@ TEST_F(OpeningAStore, CreatesAFreshDatabaseAtTheCurrentSchemaVersionWithEveryTab
   EXPECT_EQ(scalar(store, "PRAGMA integrity_check"), "ok");
 }
 
+TEST_F(OpeningAStore, MigratesASchemaV1DatabaseKeepingItsLatencyRows) {
+  {
+    Store store = Store::open(db());
+    store.register_run("r1", "train", "{}", {});
+    downgrade_to_schema_v1(store);
+    exec(store,
+         "INSERT INTO latency(run_id, model, device, kernel, threads, p50_ms, valid, recorded_at) "
+         "VALUES('r1', 'm.ubpm', 'host', 'dense', 1, 2.5, 1, '2026-01-01T00:00:00.000Z')");
+  }
+  {
+    // Read-only opens never migrate: the old file reads as it is.
+    Store old = Store::open(db(), OpenMode::kReadOnly);
+    EXPECT_EQ(old.schema_version(), 1);
+  }
+  Store store = Store::open(db());
+  EXPECT_EQ(store.schema_version(), Store::kSchemaVersion);
+  EXPECT_FALSE(scalar(store, "SELECT value FROM meta WHERE key = 'migrated_to_v2'").empty());
+  const std::vector<LatencyRecord> rows = store.latency_of("r1");
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].p50_ms, 2.5);
+  EXPECT_FALSE(rows[0].failed);
+  EXPECT_EQ(rows[0].samples, 0);
+  EXPECT_EQ(scalar(store, "PRAGMA integrity_check"), "ok");
+}
+
 TEST_F(OpeningAStore, UsesWalFullSyncForeignKeysAndATenSecondBusyTimeout) {
   Store store = Store::open(db());
   EXPECT_EQ(scalar(store, "PRAGMA journal_mode"), "wal");

@@ -219,8 +219,28 @@ inline RunResult sample_result(int metric_count = 3, const std::string& tag = "a
   latency.mean_ms = 3.6;
   latency.valid = true;
   latency.detail_json = R"({"runs":50})";
-  result.latency = {latency};
+  latency.cv = 0.021;
+  latency.samples = 150;
+  latency.sessions = 3;
+  LatencyRecord failed;
+  failed.model = "mobilenet_v1_" + tag + "_unaligned.ubpm";
+  failed.device = "pixel";
+  failed.kernel = "unaligned";
+  failed.failed = true;
+  failed.valid = false;
+  failed.error = "adb: device 'R5CT' not found (3 attempts)";
+  result.latency = {latency, failed};
   return result;
+}
+
+// Turns a freshly created database into what schema v1 wrote (before the latency columns of
+// v2 existed), with one latency row, to test the migration and merges from old shards.
+inline void downgrade_to_schema_v1(const Store& store) {
+  exec(store, "DELETE FROM latency");
+  for (const char* column : {"status", "error", "cv", "samples", "sessions"}) {
+    exec(store, std::string("ALTER TABLE latency DROP COLUMN ") + column);
+  }
+  exec(store, "PRAGMA user_version = 1");
 }
 
 inline std::vector<Param> sample_params() {

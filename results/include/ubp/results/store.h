@@ -57,15 +57,22 @@ struct LayerRecord {
   double selection_seconds = 0.0;
 };
 
-// A latency measurement (filled by the device issue; the table exists from schema v1).
+// A latency measurement of one packed model on one device (device/ protocol). A failed
+// measurement (device unreachable, runner crashed, after every retry) is kept too, with its
+// error and no figures, so a sweep shows what is missing and why.
 struct LatencyRecord {
   std::string model;  // packed model file or label
   std::string device;
   std::string kernel;
   int threads = 1;
   double p50_ms = 0, p90_ms = 0, p99_ms = 0, min_ms = 0, mean_ms = 0;
-  bool valid = true;
-  std::string detail_json = "{}";
+  bool valid = true;               // the protocol's verdict (spread, frequency, temperature)
+  bool failed = false;             // no figures: see error (schema v2)
+  std::string error;               // why it failed (schema v2)
+  double cv = 0;                   // coefficient of variation of the samples (schema v2)
+  int64_t samples = 0;             // timed iterations over all sessions (schema v2)
+  int sessions = 0;                // independent sessions (schema v2)
+  std::string detail_json = "{}";  // raw samples, per-layer times, device facts, protocol
 };
 
 // Everything a run records when it ends; written in one transaction with status `done`.
@@ -105,7 +112,7 @@ enum class OpenMode {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   // Opens (and for kReadWrite creates and migrates) the database at `path`.
   // Errors: not a SQLite file, newer schema than kSchemaVersion, unreadable file, directory
