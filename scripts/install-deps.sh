@@ -19,6 +19,9 @@ packages=(
   libjpeg62-turbo-dev libpng-dev
   # aarch64: cross compiler and user-mode emulator for the kernel tests
   g++-aarch64-linux-gnu qemu-user
+  # devices: ssh boards (scp/ssh; the ssh transport test starts its own sshd on loopback) and
+  # Android phones (Debian's adb client)
+  openssh-client openssh-server adb
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
   # the weights-import test: /usr/bin/python3 with torch (pulled in) and torchvision writes

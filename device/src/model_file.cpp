@@ -6,8 +6,6 @@
 // no allocation can exceed the file's size.
 #include "ubp/device/model_file.h"
 
-#include <zlib.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cmath>
@@ -20,6 +18,8 @@
 #include <sstream>
 #include <type_traits>
 #include <unistd.h>
+
+#include "ubp/device/crc32.h"
 
 namespace ubp::device {
 namespace {
@@ -35,9 +35,8 @@ int64_t align_up(int64_t n) {
   return (n + kModelFileAlignment - 1) / kModelFileAlignment * kModelFileAlignment;
 }
 
-uint32_t crc32_of(const uint8_t* data, size_t bytes) {
-  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0), data, bytes));
-}
+// Our CRC-32 (zlib's polynomial and result): the aarch64 cross build has no zlib.
+uint32_t crc32_of(const uint8_t* data, size_t bytes) { return crc32(data, bytes); }
 
 std::string hex32(uint32_t v) {
   std::ostringstream s;
@@ -291,11 +290,24 @@ int64_t window_output(int64_t in, int kernel, int stride, int padding) {
 void validate_layer(const Checker& check, const PackedModel& model, size_t index) {
   const Layer& layer = model.layers[index];
   const std::string where = layer_where(index, layer);
+  if (layer.input_from < kPreviousLayer || layer.input_from >= static_cast<int>(index)) {
+    check.fail(where, "input_from = " + std::to_string(layer.input_from) +
+                          " must name an earlier layer (0 to " + std::to_string(index) +
+                          " - 1), the model input (-1) or the previous layer (-2)");
+  }
+  // The output this layer reads: the model input is "layer -1".
+  const int source = layer.input_from == kPreviousLayer ? static_cast<int>(index) - 1
+                                                        : layer.input_from;
   const std::array<int64_t, 3> previous =
-      index == 0 ? model.input_shape : model.layers[index - 1].output_shape;
+      source < 0 ? model.input_shape : model.layers[static_cast<size_t>(source)].output_shape;
   if (layer.input_shape != previous) {
-    check.fail(where, "input shape " + shape_text(layer.input_shape) +
-                          " differs from the previous output " + shape_text(previous));
+    std::string source_text = "the previous output";
+    if (layer.input_from == kModelInput) source_text = "the model input (input_from = -1)";
+    if (layer.input_from >= 0) {
+      source_text = "the output of layer " + std::to_string(source) + " (input_from)";
+    }
+    check.fail(where, "input shape " + shape_text(layer.input_shape) + " differs from " +
+                          source_text + " " + shape_text(previous));
   }
   check.feature_map(where, "output shape", layer.output_shape);
   check.in_range(where, "kernel_h", layer.kernel_h, 1, kMaxWindow);
@@ -390,6 +402,8 @@ json layer_json(const Layer& layer) {
             {"activation", kernels::to_string(layer.activation)}};
   if (layer.kind == LayerKind::kPool) j["pool"] = name_of(layer.pool);
   if (layer.kind == LayerKind::kAdd) j["residual_from"] = layer.residual_from;
+  // Only when set, so files of plain chains look as they did before the key existed.
+  if (layer.input_from != kPreviousLayer) j["input_from"] = layer.input_from;
   return j;
 }
 
@@ -573,6 +587,11 @@ Layer read_layer(const HeaderReader& h, const json& lj, size_t index, const uint
   if (layer.kind == LayerKind::kAdd) {
     layer.residual_from =
         static_cast<int>(h.integer(lj, where, "residual_from", -1, kMaxDimension));
+  }
+  if (lj.is_object() && lj.contains("input_from")) {
+    // The range against the layer's index is validate_model's job; this bounds the integer.
+    layer.input_from =
+        static_cast<int>(h.integer(lj, where, "input_from", kPreviousLayer, kMaxDimension));
   }
   if (!layer.has_weights()) return layer;
 

@@ -1,7 +1,6 @@
 // Packed-model files: round trips, every rejection, batch-norm folding and a seeded mutation test.
 #include <gtest/gtest.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstdint>
@@ -14,6 +13,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "ubp/device/crc32.h"
 #include "ubp/device/model_file.h"
 
 namespace ubp::device {
@@ -107,6 +107,8 @@ PackedModel small_model(std::vector<Original>* originals_out = nullptr) {
   Layer add = make_layer("add4", LayerKind::kAdd, {8, 4, 4}, {8, 4, 4}, 1, 1, 0,
                          Activation::kRelu);
   add.residual_from = 1;
+  // The previous layer named explicitly: puts the key into the header the mutation tests damage.
+  add.input_from = 2;
   m.layers.push_back(add);
 
   Layer pool = make_layer("pool5", LayerKind::kPool, {8, 4, 4}, {8, 1, 1}, 1, 1, 0,
@@ -157,7 +159,7 @@ void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
 }
 
 uint32_t crc_of(const uint8_t* data, size_t n) {
-  return static_cast<uint32_t>(crc32_z(crc32_z(0L, Z_NULL, 0), data, n));
+  return crc32(data, n);  // equals zlib's crc32 (test_crc32.cpp checks)
 }
 
 // A valid file taken apart, so a test can change the header and reassemble it with a correct
@@ -249,6 +251,7 @@ TEST(ModelFile, RoundTripKeepsDenseAlignedAndUnalignedWeightsExactly) {
     EXPECT_EQ(b.padding, a.padding);
     EXPECT_EQ(b.activation, a.activation);
     EXPECT_EQ(b.residual_from, a.residual_from);
+    EXPECT_EQ(b.input_from, a.input_from);
     if (a.kind == LayerKind::kPool) {
       EXPECT_EQ(b.pool, a.pool);
     }
@@ -324,6 +327,31 @@ TEST(ModelFile, WritingAnInconsistentModelThrowsNamingTheLayer) {
     EXPECT_NE(message.find("needs 216"), std::string::npos) << message;
   }
   EXPECT_FALSE(std::filesystem::exists(path));
+}
+
+TEST(ModelFile, InputFromRoundTripsAndIsWrittenOnlyWhereSet) {
+  // The add reads the depthwise output and adds the pointwise output to it: a branch that does
+  // not read the previous layer, like a ResNet downsample.
+  PackedModel model = small_model();
+  model.layers[3].input_from = 1;
+  model.layers[3].residual_from = 2;
+  model.layers[1].input_from = 0;  // the previous layer, named explicitly
+  const std::string path = temp_path("input_from.ubpm");
+  write_model_file(path, model);
+  const PackedModel back = read_model_file(path);
+  ASSERT_EQ(back.layers.size(), model.layers.size());
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    EXPECT_EQ(back.layers[i].input_from, model.layers[i].input_from) << "layer " << i;
+  }
+  const json header = json::parse(split(read_bytes(path)).header);
+  for (size_t i = 0; i < model.layers.size(); ++i) {
+    const json& layer = header["layers"][i];
+    if (model.layers[i].input_from == kPreviousLayer) {
+      EXPECT_FALSE(layer.contains("input_from")) << "layer " << i;
+    } else {
+      EXPECT_EQ(layer["input_from"], model.layers[i].input_from) << "layer " << i;
+    }
+  }
 }
 
 // ---- every rejection names the file and the problem ----
@@ -436,6 +464,28 @@ TEST(ModelFile, AResidualFromALaterLayerIsReported) {
     h["layers"][3]["residual_from"] = 4;
   });
   expect_read_error(path, {"layer 3 'add4'", "residual_from = 4", "earlier layer"});
+}
+
+TEST(ModelFile, AnInputFromThatIsNotEarlierIsReported) {
+  const std::string path = file_with_header_edit("input_from_later.ubpm", [](json& h) {
+    h["layers"][3]["input_from"] = 3;
+  });
+  expect_read_error(path, {"layer 3 'add4'", "input_from = 3", "earlier layer (0 to 3 - 1)"});
+  const std::string below = file_with_header_edit("input_from_below.ubpm", [](json& h) {
+    h["layers"][2]["input_from"] = -3;
+  });
+  expect_read_error(below, {"layer 2 'pw3'", "input_from = -3", "accepted: -2 to"});
+}
+
+TEST(ModelFile, AnInputFromWhoseShapeDiffersIsReportedNamingTheSource) {
+  const std::string path = file_with_header_edit("input_from_shape.ubpm", [](json& h) {
+    h["layers"][3]["input_from"] = 0;  // conv1's 8x8x8 output into an 8x4x4 input
+  });
+  expect_read_error(path, {"layer 3 'add4'", "input shape 8x4x4", "output of layer 0", "8x8x8"});
+  const std::string model_input = file_with_header_edit("input_from_input.ubpm", [](json& h) {
+    h["layers"][2]["input_from"] = -1;
+  });
+  expect_read_error(model_input, {"layer 2 'pw3'", "the model input (input_from = -1) 3x8x8"});
 }
 
 TEST(ModelFile, AnUnknownLayerKindIsReportedWithTheAcceptedKinds) {

@@ -60,6 +60,10 @@ struct LayerWeights {
   std::vector<float> bias() const;
 };
 
+// Values of Layer::input_from besides a layer index (also Layer::kPreviousLayer / kModelInput).
+inline constexpr int kPreviousLayer = -2;
+inline constexpr int kModelInput = -1;
+
 struct Layer {
   std::string name;
   LayerKind kind = LayerKind::kConv;
@@ -71,14 +75,21 @@ struct Layer {
   int padding = 0;
   kernels::Activation activation = kernels::Activation::kNone;  // applied after the layer
   PoolKind pool = PoolKind::kMax;                                // kind == kPool
-  // kind == kAdd: the earlier output added to the previous layer's output: a layer index
+  // kind == kAdd: the earlier output added to the layer's input (see input_from): a layer index
   // below this one, or -1 for the model input.
   int residual_from = -1;
+  // What the layer reads: kPreviousLayer (the previous layer's output; the model input for the
+  // first layer), kModelInput, or the output of an earlier layer k (0 <= k < this index). A
+  // ResNet downsample branch needs this: it reads the block input, not the main branch's output.
+  static constexpr int kPreviousLayer = device::kPreviousLayer;
+  static constexpr int kModelInput = device::kModelInput;
+  int input_from = kPreviousLayer;
   LayerWeights weights;  // conv, depthwise, pointwise, fc
   bool has_weights() const;
 };
 
-// Every layer reads the previous layer's output (the first reads the model input).
+// Layers run in order; each reads the output its input_from names (by default the previous
+// layer's; the first layer's is the model input).
 struct PackedModel {
   std::string name;
   std::array<int64_t, 3> input_shape{};  // channels x height x width

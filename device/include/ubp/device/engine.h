@@ -1,0 +1,51 @@
+// The device inference engine: runs a whole packed model (model_file.h), one image at a time,
+// channel-major, on the operators of ops.h.
+//
+// Construction does every one-time step (dense weights into the dense kernel's panels, output
+// buffers planned by liveness so an activation buffer is reused once nothing reads it any more),
+// so run() allocates nothing after its first call and per-iteration timings measure inference
+// only.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <vector>
+
+#include "ubp/device/model_file.h"
+#include "ubp/device/ops.h"
+
+namespace ubp::device {
+
+class Engine {
+ public:
+  // threads >= 1 (1: everything on the calling thread). Throws std::invalid_argument naming the
+  // layer for a model the engine cannot run (validate_model's checks plus unsupported
+  // operators, e.g. a non-global average pool).
+  Engine(const PackedModel& model, int threads);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const PackedModel& model() const;
+  ImageShape input_shape() const;
+  ImageShape output_shape() const;
+  size_t num_layers() const;
+  int threads() const;
+
+  // One forward pass. `input` holds input_shape().size() floats. Returns the output
+  // (output_shape().size() floats), valid until the next call. When `layer_seconds` is given it
+  // is resized to num_layers() and receives each layer's wall time in seconds.
+  const float* run(const float* input, std::vector<double>* layer_seconds = nullptr);
+  std::vector<float> run(const std::vector<float>& input);
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// A model made of layer `index` of `model` alone, reading a model input of that layer's input
+// shape (an add layer adds that input to itself). For timing one layer (ubp-devbench --layer).
+// Throws std::out_of_range for a bad index.
+PackedModel single_layer_model(const PackedModel& model, size_t index);
+
+}  // namespace ubp::device

@@ -1,0 +1,93 @@
+// The latency measurement protocol: how models are measured on one device so that the figures
+// can be trusted and compared.
+//
+// - The device is locked for the whole protocol (DeviceLock), so two sweeps never measure on it
+//   at once.
+// - The runner (ubp-devbench) and every model are pushed once; then `sessions` independent
+//   sessions each measure every target once, in an order shuffled per session (a seeded
+//   permutation), with a cool-down before each measurement. Slow drifts (heat, a background
+//   job) then spread over all targets instead of favouring the ones measured first.
+// - A failed attempt (device unreachable, connection dropped, runner crashed, timed out or
+//   printed something that is not its JSON) is retried `retries` times after `retry_delay_s`;
+//   then the target is recorded as failed with the last error, and the others go on.
+// - A measurement is marked invalid, with the reasons, when a session's coefficient of
+//   variation or the spread of the session medians passes `max_cv`, or when a CPU's frequency
+//   drifted or the temperature rose past their limits between the start and the end of a
+//   session (only what the device lets us read is checked).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "ubp/device/device_config.h"
+#include "ubp/device/stats.h"
+#include "ubp/device/transport.h"
+
+namespace ubp::device {
+
+struct ProtocolOptions {
+  int sessions = 3;
+  double cooldown_s = 1.0;     // before every measurement
+  int warmup = 10;             // ubp-devbench --warmup
+  int iterations = 30;         // ubp-devbench --iterations (at least this many timed runs)
+  double min_seconds = 1.0;    // ubp-devbench --min-seconds (keeps timing until this long)
+  double max_cv = 0.03;        // validity: per-session CV and CV of the session medians
+  double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
+  double max_temperature_rise_c = 10.0; // validity: rise of any thermal zone, degrees C
+  uint64_t seed = 0;           // measurement order
+  double lock_timeout_s = -1;  // waiting for the device lock; < 0: forever
+};
+
+// Throws std::invalid_argument naming the option and the accepted range.
+void check_protocol_options(const ProtocolOptions& options);
+
+struct MeasureTarget {
+  std::string label;       // what the caller calls it (e.g. "unaligned"); shown in the log
+  std::string model_path;  // packed model file on this host
+  int threads = 1;
+};
+
+struct SessionResult {
+  std::vector<double> samples_ms;
+  SampleSummary summary;          // of samples_ms
+  nlohmann::json devbench;        // the runner's whole JSON output
+};
+
+struct Measurement {
+  MeasureTarget target;
+  bool failed = false;
+  std::string error;              // the last attempt's error when failed
+  int attempts = 0;               // runner invocations, retries included
+  std::vector<SessionResult> sessions;
+  SampleSummary summary;          // of every session's samples together
+  double session_median_cv = 0;   // CV of the session medians (0 for one session)
+  double max_session_cv = 0;
+  bool valid = false;
+  std::vector<std::string> invalid_reasons;
+  // Per layer: name, kind, storage and the median over sessions of each session's p50.
+  nlohmann::json layers = nlohmann::json::array();
+
+  // Everything above as JSON (raw samples included): the `latency` table's detail and the
+  // body of `ubp latency --json`.
+  nlohmann::json to_json() const;
+};
+
+using ProtocolLog = std::function<void(const std::string&)>;
+
+// Measures every target on the device. Never throws for a device problem (those become failed
+// measurements); throws DeviceLockError when the lock times out and std::invalid_argument for
+// bad options. `runner` is the ubp-devbench binary on this host (resolve_runner).
+std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& transport,
+                                      const std::string& runner,
+                                      const std::vector<MeasureTarget>& targets,
+                                      const ProtocolOptions& options, const ProtocolLog& log);
+
+// The validity verdict for given sessions (exposed for tests): fills valid and invalid_reasons
+// of `m` from its sessions' summaries and the devbench before/after readings.
+void judge_validity(Measurement& m, const ProtocolOptions& options);
+
+}  // namespace ubp::device

@@ -1,0 +1,332 @@
+// The device inference engine (see engine.h): plans once, then runs the layers on ops.h.
+//
+// Values: the model input is value -1, layer i's output is value i. A layer reads the value its
+// input_from names (an add also reads residual_from). Every value gets one buffer; buffers are
+// shared between values whose lifetimes do not overlap, so a ResNet-50 needs a handful of
+// activation buffers rather than one per layer.
+#include "ubp/device/engine.h"
+
+#include <algorithm>
+#include <chrono>
+#include <limits>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <utility>
+#include <variant>
+
+namespace ubp::device {
+namespace {
+
+[[noreturn]] void reject_layer(size_t index, const Layer& layer, const std::string& what) {
+  throw std::invalid_argument("engine: layer " + std::to_string(index) + " '" + layer.name +
+                              "' (" + to_string(layer.kind) + "): " + what);
+}
+
+ImageShape image_of(const std::array<int64_t, 3>& s) { return {s[0], s[1], s[2]}; }
+
+// The value a layer reads as its input.
+int input_value(const Layer& layer, size_t index) {
+  return layer.input_from == kPreviousLayer ? static_cast<int>(index) - 1 : layer.input_from;
+}
+
+std::string window_text(const Layer& layer) {
+  return "kernel " + std::to_string(layer.kernel_h) + "x" + std::to_string(layer.kernel_w) +
+         ", stride " + std::to_string(layer.stride) + ", padding " +
+         std::to_string(layer.padding);
+}
+
+// The kernels' format for a convolution's weights: dense weights go into dense_ours' panels;
+// sparse formats are already what spmm_aligned / spmm_unaligned read.
+PackedWeights packed_weights(const LayerWeights& w) {
+  if (w.storage == WeightStorage::kDense) {
+    return kernels::pack_dense(w.dense.data(), w.dense_bias.data(), w.rows(), w.cols());
+  }
+  if (w.storage == WeightStorage::kAligned) return w.aligned;
+  return w.unaligned;
+}
+
+void apply_activation(float* y, int64_t count, Activation act) {
+  if (act == Activation::kNone) return;
+  const float hi = act == Activation::kRelu6 ? 6.0f : std::numeric_limits<float>::infinity();
+  for (int64_t i = 0; i < count; ++i) y[i] = std::min(std::max(y[i], 0.0f), hi);
+}
+
+// Assigns buffers to values so that two values share a buffer only when their lifetimes do not
+// overlap. A value is live from the layer that writes it to the last layer that reads it; a
+// layer's output is placed while its inputs are still live, so it never aliases them.
+class BufferPlanner {
+ public:
+  // A buffer for `floats` floats: the smallest free one that is large enough, else the largest
+  // free one (grown), else a new one.
+  int acquire(int64_t floats) {
+    // Prefers fitting over not fitting; among fitting, smaller; among too small, larger.
+    auto better = [floats](int64_t capacity, int64_t best_capacity) {
+      const bool fits = capacity >= floats, best_fits = best_capacity >= floats;
+      if (fits != best_fits) return fits;
+      return fits ? capacity < best_capacity : capacity > best_capacity;
+    };
+    int best = -1;
+    for (int id : free_) {
+      if (best < 0 || better(capacity_[static_cast<size_t>(id)],
+                             capacity_[static_cast<size_t>(best)])) {
+        best = id;
+      }
+    }
+    if (best < 0) {
+      capacity_.push_back(floats);
+      return static_cast<int>(capacity_.size()) - 1;
+    }
+    free_.erase(std::find(free_.begin(), free_.end(), best));
+    int64_t& capacity = capacity_[static_cast<size_t>(best)];
+    capacity = std::max(capacity, floats);
+    return best;
+  }
+  void release(int id) { free_.push_back(id); }
+  const std::vector<int64_t>& capacities() const { return capacity_; }
+
+ private:
+  std::vector<int64_t> capacity_;
+  std::vector<int> free_;
+};
+
+}  // namespace
+
+struct Engine::Impl {
+  // One layer, ready to run: weights in the operator's format and its buffers resolved.
+  struct Step {
+    const Layer* layer = nullptr;
+    ImageShape in, out;
+    ConvParams params;
+    PackedWeights packed;             // conv, pointwise
+    std::vector<float> matrix, bias;  // depthwise, fc
+    const float* x = nullptr;         // the input it reads
+    const float* residual = nullptr;  // add: the other summand
+    float* y = nullptr;               // its output
+  };
+
+  PackedModel model;
+  std::unique_ptr<ThreadPool> pool;
+  int threads = 1;
+  std::vector<std::vector<float>> buffers;
+  std::vector<Step> steps;
+  float* input = nullptr;
+  const float* output = nullptr;
+  Workspace workspace;
+
+  void prepare(size_t index, Step& step);
+  void plan_buffers();
+  void run_step(const Step& step);
+};
+
+void Engine::Impl::prepare(size_t index, Step& step) {
+  const Layer& layer = model.layers[index];
+  step.layer = &layer;
+  step.in = image_of(layer.input_shape);
+  step.out = image_of(layer.output_shape);
+  step.params = {layer.kernel_h, layer.stride, layer.padding};
+  switch (layer.kind) {
+    case LayerKind::kConv:
+    case LayerKind::kPointwise: {
+      if (layer.kernel_h != layer.kernel_w) {
+        reject_layer(index, layer, "the engine runs square kernels only, got " +
+                                       window_text(layer));
+      }
+      ImageShape out;
+      try {
+        out = conv_output_shape(step.in, layer.output_shape[0], step.params);
+      } catch (const std::invalid_argument& e) {
+        reject_layer(index, layer, e.what());
+      }
+      if (!(out == step.out)) {
+        reject_layer(index, layer, "output shape does not follow from " + window_text(layer));
+      }
+      step.packed = packed_weights(layer.weights);
+      break;
+    }
+    case LayerKind::kDepthwise:
+      if (layer.kernel_h != 3 || layer.kernel_w != 3 || layer.padding != 1 ||
+          (layer.stride != 1 && layer.stride != 2)) {
+        reject_layer(index, layer,
+                     "the engine runs depthwise 3x3 with padding 1 and stride 1 or 2 only, got " +
+                         window_text(layer));
+      }
+      step.matrix = layer.weights.matrix();
+      step.bias = layer.weights.bias();
+      break;
+    case LayerKind::kFc:
+      step.matrix = layer.weights.matrix();
+      step.bias = layer.weights.bias();
+      break;
+    case LayerKind::kPool:
+      if (layer.pool == PoolKind::kAverage) {
+        reject_layer(index, layer,
+                     "average pooling other than global is not supported (accepted pools: max, "
+                     "global_average)");
+      }
+      if (layer.pool == PoolKind::kMax) {
+        if (layer.kernel_h != layer.kernel_w || 2 * layer.padding > layer.kernel_h) {
+          reject_layer(index, layer,
+                       "max pooling needs a square kernel with padding at most kernel / 2, got " +
+                           window_text(layer));
+        }
+      }
+      break;
+    case LayerKind::kAdd:
+      break;
+  }
+}
+
+void Engine::Impl::plan_buffers() {
+  const size_t n = model.layers.size();
+  // last_read[v + 1]: the last layer reading value v. A value nobody reads dies where it is
+  // made; the model's output must outlive every layer.
+  std::vector<size_t> last_read(n + 1, 0);
+  for (size_t i = 0; i < n; ++i) last_read[i + 1] = i;
+  auto read = [&](int value, size_t by) {
+    size_t& last = last_read[static_cast<size_t>(value + 1)];
+    last = std::max(last, by);
+  };
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& layer = model.layers[i];
+    read(input_value(layer, i), i);
+    if (layer.kind == LayerKind::kAdd) read(layer.residual_from, i);
+  }
+  last_read[n] = n;  // value n - 1, the output
+
+  BufferPlanner planner;
+  std::vector<int> buffer_of(n + 1, -1);
+  buffer_of[0] = planner.acquire(image_of(model.input_shape).size());
+  for (size_t i = 0; i < n; ++i) {
+    buffer_of[i + 1] = planner.acquire(steps[i].out.size());
+    for (size_t v = 0; v <= i + 1; ++v) {
+      if (last_read[v] == i && buffer_of[v] >= 0) planner.release(buffer_of[v]);
+    }
+  }
+
+  buffers.reserve(planner.capacities().size());
+  for (int64_t floats : planner.capacities()) {
+    buffers.emplace_back(static_cast<size_t>(floats));
+  }
+  auto data_of = [&](int value) {
+    return buffers[static_cast<size_t>(buffer_of[static_cast<size_t>(value + 1)])].data();
+  };
+  input = data_of(-1);
+  for (size_t i = 0; i < n; ++i) {
+    Step& step = steps[i];
+    step.x = data_of(input_value(*step.layer, i));
+    if (step.layer->kind == LayerKind::kAdd) step.residual = data_of(step.layer->residual_from);
+    step.y = data_of(static_cast<int>(i));
+  }
+  output = steps.back().y;
+}
+
+void Engine::Impl::run_step(const Step& step) {
+  const Layer& layer = *step.layer;
+  ThreadPool* p = pool.get();
+  switch (layer.kind) {
+    case LayerKind::kConv:
+    case LayerKind::kPointwise:
+      conv2d(step.packed, step.in, step.x, step.params, step.y, layer.activation, p, workspace);
+      break;
+    case LayerKind::kDepthwise:
+      depthwise_conv3x3(step.matrix.data(), step.bias.data(), step.in, step.x, layer.stride,
+                        step.y, layer.activation, p);
+      break;
+    case LayerKind::kFc:
+      fully_connected(step.matrix.data(), step.bias.data(), step.out.channels, step.in.size(),
+                      step.x, step.y, layer.activation, p);
+      break;
+    case LayerKind::kAdd:
+      residual_add(step.x, step.residual, step.out.size(), step.y, layer.activation);
+      break;
+    case LayerKind::kPool:
+      if (layer.pool == PoolKind::kMax) {
+        max_pool(step.in, step.x, step.params, step.y, p);
+      } else {
+        global_average_pool(step.in, step.x, step.y);
+      }
+      // The pooling operators have no fused activation.
+      apply_activation(step.y, step.out.size(), layer.activation);
+      break;
+  }
+}
+
+Engine::Engine(const PackedModel& model, int threads) : impl_(std::make_unique<Impl>()) {
+  if (threads < 1) {
+    throw std::invalid_argument("engine: threads = " + std::to_string(threads) +
+                                " must be >= 1");
+  }
+  try {
+    validate_model(model, "packed model '" + model.name + "'");
+  } catch (const ModelFileError& e) {
+    throw std::invalid_argument(std::string("engine: ") + e.what());
+  }
+  if (model.layers.empty()) {
+    throw std::invalid_argument("engine: packed model '" + model.name + "' has no layers");
+  }
+  Impl& m = *impl_;
+  m.model = model;
+  m.threads = threads;
+  if (threads > 1) m.pool = std::make_unique<ThreadPool>(threads);
+  m.steps.resize(m.model.layers.size());
+  for (size_t i = 0; i < m.steps.size(); ++i) m.prepare(i, m.steps[i]);
+  m.plan_buffers();
+}
+
+Engine::~Engine() = default;
+
+const PackedModel& Engine::model() const { return impl_->model; }
+ImageShape Engine::input_shape() const { return image_of(impl_->model.input_shape); }
+ImageShape Engine::output_shape() const { return impl_->steps.back().out; }
+size_t Engine::num_layers() const { return impl_->steps.size(); }
+int Engine::threads() const { return impl_->threads; }
+
+const float* Engine::run(const float* input, std::vector<double>* layer_seconds) {
+  if (input == nullptr) throw std::invalid_argument("engine: run: input must not be null");
+  Impl& m = *impl_;
+  // A copy of our own: layers never write the caller's memory, whatever the buffer plan.
+  std::copy(input, input + input_shape().size(), m.input);
+  if (layer_seconds == nullptr) {
+    for (const auto& step : m.steps) m.run_step(step);
+    return m.output;
+  }
+  layer_seconds->resize(m.steps.size());
+  using Clock = std::chrono::steady_clock;
+  for (size_t i = 0; i < m.steps.size(); ++i) {
+    const Clock::time_point start = Clock::now();
+    m.run_step(m.steps[i]);
+    (*layer_seconds)[i] = std::chrono::duration<double>(Clock::now() - start).count();
+  }
+  return m.output;
+}
+
+std::vector<float> Engine::run(const std::vector<float>& input) {
+  const int64_t expected = input_shape().size();
+  if (static_cast<int64_t>(input.size()) != expected) {
+    throw std::invalid_argument("engine: run: the input holds " + std::to_string(input.size()) +
+                                " floats, the model '" + impl_->model.name + "' needs " +
+                                std::to_string(expected));
+  }
+  const float* y = run(input.data());
+  return std::vector<float>(y, y + output_shape().size());
+}
+
+PackedModel single_layer_model(const PackedModel& model, size_t index) {
+  if (index >= model.layers.size()) {
+    throw std::out_of_range("single_layer_model: layer index " + std::to_string(index) +
+                            " is out of range (model '" + model.name + "' has " +
+                            std::to_string(model.layers.size()) + " layers)");
+  }
+  PackedModel single;
+  single.name = model.name + "/" + model.layers[index].name;
+  single.input_shape = model.layers[index].input_shape;
+  Layer layer = model.layers[index];
+  layer.input_from = kPreviousLayer;
+  // The residual has the input's shape, so the one model input stands in for both summands.
+  if (layer.kind == LayerKind::kAdd) layer.residual_from = kModelInput;
+  single.layers.push_back(std::move(layer));
+  return single;
+}
+
+}  // namespace ubp::device

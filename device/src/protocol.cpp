@@ -1,0 +1,347 @@
+#include "ubp/device/protocol.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <random>
+#include <stdexcept>
+#include <thread>
+
+#include "ubp/device/device_lock.h"
+
+namespace ubp::device {
+
+using nlohmann::json;
+
+namespace {
+
+void sleep_seconds(double seconds) {
+  if (seconds > 0) std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+}
+
+std::string format_double(const char* format, double value) {
+  char text[64];
+  std::snprintf(text, sizeof text, format, value);
+  return text;
+}
+
+json summary_json(const SampleSummary& s) {
+  return {{"count", s.count}, {"min_ms", s.min},       {"max_ms", s.max},
+          {"mean_ms", s.mean}, {"stddev_ms", s.stddev}, {"cv", s.cv},
+          {"p50_ms", s.p50},   {"p90_ms", s.p90},       {"p99_ms", s.p99}};
+}
+
+// The last lines of a runner's stderr: enough to say why it failed without flooding the log.
+std::string tail_of(const std::string& text, size_t max_chars = 400) {
+  std::string t = text;
+  while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
+  if (t.size() > max_chars) t = "..." + t.substr(t.size() - max_chars);
+  return t;
+}
+
+// One runner invocation's output, or why it is not usable.
+struct Attempt {
+  std::optional<SessionResult> result;
+  std::string error;
+};
+
+Attempt parse_runner_output(const CommandResult& r) {
+  Attempt a;
+  if (r.timed_out) {
+    a.error = "ubp-devbench timed out";
+    return a;
+  }
+  if (r.signal != 0) {
+    a.error = "ubp-devbench was killed by signal " + std::to_string(r.signal);
+    if (!r.err.empty()) a.error += ": " + tail_of(r.err);
+    return a;
+  }
+  if (r.exit_code != 0) {
+    a.error = "ubp-devbench exited with status " + std::to_string(r.exit_code);
+    if (!r.err.empty()) a.error += ": " + tail_of(r.err);
+    return a;
+  }
+  try {
+    SessionResult s;
+    s.devbench = json::parse(r.out);
+    if (s.devbench.value("tool", "") != "ubp-devbench") throw std::runtime_error("not its output");
+    s.samples_ms = s.devbench.at("samples_ms").get<std::vector<double>>();
+    s.summary = summarize(s.samples_ms);
+    a.result = std::move(s);
+  } catch (const std::exception& e) {
+    a.error = std::string("ubp-devbench printed no usable JSON (") + e.what() +
+              "); its output began: " + r.out.substr(0, 200);
+  }
+  return a;
+}
+
+std::string remote_model_name(size_t index, const std::string& path) {
+  return "model-" + std::to_string(index) + "-" + std::filesystem::path(path).filename().string();
+}
+
+}  // namespace
+
+void check_protocol_options(const ProtocolOptions& o) {
+  auto fail = [](const std::string& what) { throw std::invalid_argument("latency protocol: " + what); };
+  if (o.sessions < 1) fail("sessions = " + std::to_string(o.sessions) + "; must be at least 1");
+  if (o.warmup < 0) fail("warmup = " + std::to_string(o.warmup) + "; must be 0 or more");
+  if (o.iterations < 1) fail("iterations = " + std::to_string(o.iterations) + "; must be at least 1");
+  if (!(o.cooldown_s >= 0)) fail("cooldown_s must be 0 or more seconds");
+  if (!(o.min_seconds >= 0)) fail("min_seconds must be 0 or more seconds");
+  if (!(o.max_cv > 0)) fail("max_cv must be a positive fraction, e.g. 0.03 for 3%");
+  if (!(o.max_frequency_drift > 0)) fail("max_frequency_drift must be a positive fraction");
+  if (!(o.max_temperature_rise_c > 0)) fail("max_temperature_rise_c must be positive (degrees C)");
+}
+
+void judge_validity(Measurement& m, const ProtocolOptions& options) {
+  m.invalid_reasons.clear();
+  if (m.failed || m.sessions.empty()) {
+    m.valid = false;
+    m.invalid_reasons.push_back(m.failed ? "measurement failed" : "no sessions");
+    return;
+  }
+  std::vector<double> medians;
+  m.max_session_cv = 0;
+  for (size_t s = 0; s < m.sessions.size(); ++s) {
+    const SessionResult& session = m.sessions[s];
+    medians.push_back(session.summary.p50);
+    m.max_session_cv = std::max(m.max_session_cv, session.summary.cv);
+    if (session.summary.cv > options.max_cv) {
+      m.invalid_reasons.push_back("session " + std::to_string(s + 1) + ": coefficient of variation " +
+                                  format_double("%.1f%%", 100 * session.summary.cv) + " > " +
+                                  format_double("%.1f%%", 100 * options.max_cv));
+    }
+    // Frequency and temperature, where the device lets us read them (-1: unreadable).
+    const json& before = session.devbench.value("before", json::object());
+    const json& after = session.devbench.value("after", json::object());
+    const auto freq_before = before.value("freq_khz", std::vector<double>{});
+    const auto freq_after = after.value("freq_khz", std::vector<double>{});
+    for (size_t cpu = 0; cpu < std::min(freq_before.size(), freq_after.size()); ++cpu) {
+      const double b = freq_before[cpu], a = freq_after[cpu];
+      if (b <= 0 || a <= 0) continue;
+      if (std::abs(a - b) / b > options.max_frequency_drift) {
+        m.invalid_reasons.push_back("session " + std::to_string(s + 1) + ": cpu" + std::to_string(cpu) +
+                                    " frequency " + format_double("%.0f", b / 1000) + " -> " +
+                                    format_double("%.0f MHz", a / 1000));
+      }
+    }
+    std::map<std::string, double> temp_before;
+    for (const json& t : before.value("temperature_c", json::array())) {
+      temp_before[t.value("zone", "")] = t.value("value", -1.0);
+    }
+    for (const json& t : after.value("temperature_c", json::array())) {
+      const auto it = temp_before.find(t.value("zone", ""));
+      const double a = t.value("value", -1.0);
+      if (it == temp_before.end() || it->second < -200 || a < -200) continue;
+      if (a - it->second > options.max_temperature_rise_c) {
+        m.invalid_reasons.push_back("session " + std::to_string(s + 1) + ": " + it->first +
+                                    " temperature " + format_double("%.1f", it->second) + " -> " +
+                                    format_double("%.1f C", a));
+      }
+    }
+  }
+  m.session_median_cv = medians.size() > 1 ? summarize(medians).cv : 0.0;
+  if (m.session_median_cv > options.max_cv) {
+    m.invalid_reasons.push_back("session medians differ: coefficient of variation " +
+                                format_double("%.1f%%", 100 * m.session_median_cv) + " > " +
+                                format_double("%.1f%%", 100 * options.max_cv));
+  }
+  m.valid = m.invalid_reasons.empty();
+}
+
+json Measurement::to_json() const {
+  json j = {{"label", target.label},
+            {"model", target.model_path},
+            {"threads", target.threads},
+            {"failed", failed},
+            {"attempts", attempts},
+            {"valid", valid},
+            {"invalid_reasons", invalid_reasons}};
+  if (failed) j["error"] = error;
+  if (!sessions.empty()) {
+    j["summary"] = summary_json(summary);
+    j["session_median_cv"] = session_median_cv;
+    j["max_session_cv"] = max_session_cv;
+    j["layers"] = layers;
+    json list = json::array();
+    for (const SessionResult& s : sessions) {
+      list.push_back({{"summary", summary_json(s.summary)},
+                      {"samples_ms", s.samples_ms},
+                      {"before", s.devbench.value("before", json::object())},
+                      {"after", s.devbench.value("after", json::object())}});
+    }
+    j["sessions"] = list;
+    const json& first = sessions.front().devbench;
+    j["device_facts"] = first.value("device", json::object());
+    j["binary"] = first.value("binary", json::object());
+    j["model_info"] = first.value("model", json::object());
+    j["runner_settings"] = first.value("settings", json::object());
+  }
+  return j;
+}
+
+namespace {
+
+// Medians over sessions of each layer's per-session p50.
+json combine_layers(const std::vector<SessionResult>& sessions) {
+  json out = json::array();
+  const json& first = sessions.front().devbench.value("layers", json::array());
+  for (size_t i = 0; i < first.size(); ++i) {
+    std::vector<double> p50s;
+    for (const SessionResult& s : sessions) {
+      const json& layers = s.devbench.value("layers", json::array());
+      if (i < layers.size()) p50s.push_back(layers[i].value("p50_ms", 0.0));
+    }
+    json layer = {{"index", first[i].value("index", static_cast<int64_t>(i))},
+                  {"name", first[i].value("name", "")},
+                  {"kind", first[i].value("kind", "")},
+                  {"storage", first[i].value("storage", "")},
+                  {"p50_ms", summarize(p50s).p50}};
+    out.push_back(layer);
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& transport,
+                                      const std::string& runner,
+                                      const std::vector<MeasureTarget>& targets,
+                                      const ProtocolOptions& options, const ProtocolLog& log) {
+  check_protocol_options(options);
+  const auto say = [&](const std::string& line) {
+    if (log) log(line);
+  };
+  std::vector<Measurement> results(targets.size());
+  for (size_t i = 0; i < targets.size(); ++i) results[i].target = targets[i];
+  if (targets.empty()) return results;
+
+  DeviceLock lock(device_lock_key(config), options.lock_timeout_s, [&](const std::string& holder) {
+    say("device " + config.name + " is busy (" + holder + "); waiting for it");
+  });
+
+  // Connecting and copying, retried as a whole: a dropped connection may have lost any of it.
+  const int attempts_allowed = 1 + std::max(0, config.retries);
+  std::string remote_runner;
+  std::vector<std::string> remote_models(targets.size());
+  bool pushed = false;
+  auto push_everything = [&]() {
+    transport.connect();
+    remote_runner = transport.push(runner, "ubp-devbench");
+    std::map<std::string, std::string> copied;  // one copy per distinct model file
+    for (size_t i = 0; i < targets.size(); ++i) {
+      auto it = copied.find(targets[i].model_path);
+      if (it == copied.end()) {
+        it = copied.emplace(targets[i].model_path,
+                            transport.push(targets[i].model_path,
+                                           remote_model_name(i, targets[i].model_path)))
+                 .first;
+      }
+      remote_models[i] = it->second;
+    }
+    pushed = true;
+  };
+  std::string setup_error;
+  for (int attempt = 1; attempt <= attempts_allowed && !pushed; ++attempt) {
+    try {
+      push_everything();
+    } catch (const std::exception& e) {
+      setup_error = e.what();
+      say("device " + config.name + ": " + setup_error + " (attempt " + std::to_string(attempt) +
+          " of " + std::to_string(attempts_allowed) + ")");
+      if (attempt < attempts_allowed) sleep_seconds(config.retry_delay_s);
+    }
+  }
+  if (!pushed) {
+    for (Measurement& m : results) {
+      m.failed = true;
+      m.error = "cannot reach " + transport.describe() + ": " + setup_error + " (" +
+                std::to_string(attempts_allowed) + " attempts)";
+      judge_validity(m, options);
+    }
+    return results;
+  }
+
+  auto runner_argv = [&](size_t i) {
+    std::vector<std::string> argv = {remote_runner,
+                                     "--model", remote_models[i],
+                                     "--warmup", std::to_string(options.warmup),
+                                     "--iterations", std::to_string(options.iterations),
+                                     "--min-seconds", format_double("%g", options.min_seconds),
+                                     "--threads", std::to_string(targets[i].threads)};
+    if (!config.cpu_mask.empty()) {
+      argv.push_back("--affinity");
+      argv.push_back(config.cpu_mask);
+    }
+    return argv;
+  };
+
+  std::vector<size_t> order(targets.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  for (int session = 0; session < options.sessions; ++session) {
+    // A seeded Fisher-Yates shuffle of our own: std::shuffle's algorithm is not specified, so
+    // the order would differ between standard libraries.
+    std::mt19937_64 rng(options.seed * 1000003ULL + static_cast<uint64_t>(session));
+    for (size_t i = order.size(); i > 1; --i) {
+      std::swap(order[i - 1], order[static_cast<size_t>(rng() % i)]);
+    }
+    for (size_t position = 0; position < order.size(); ++position) {
+      const size_t i = order[position];
+      Measurement& m = results[i];
+      if (m.failed) continue;  // it already used up its retries
+      say("session " + std::to_string(session + 1) + "/" + std::to_string(options.sessions) + ", " +
+          std::to_string(position + 1) + "/" + std::to_string(order.size()) + ": " + m.target.label +
+          " (" + std::to_string(m.target.threads) + " thread" + (m.target.threads == 1 ? "" : "s") +
+          ") on " + config.name);
+      std::string last_error;
+      bool measured = false;
+      for (int attempt = 1; attempt <= attempts_allowed && !measured; ++attempt) {
+        sleep_seconds(attempt == 1 ? options.cooldown_s : config.retry_delay_s);
+        ++m.attempts;
+        try {
+          if (attempt > 1 && !pushed) push_everything();
+          Attempt a = parse_runner_output(transport.run(runner_argv(i), config.timeout_s));
+          if (a.result) {
+            m.sessions.push_back(std::move(*a.result));
+            measured = true;
+          } else {
+            last_error = a.error;
+          }
+        } catch (const TransportError& e) {
+          // The connection dropped: copy everything again before the next attempt (a reboot
+          // or a cleaned temporary directory may have removed the files).
+          last_error = e.what();
+          pushed = false;
+        } catch (const std::exception& e) {
+          last_error = e.what();
+          pushed = false;
+        }
+        if (!measured) {
+          say("  attempt " + std::to_string(attempt) + " of " + std::to_string(attempts_allowed) +
+              " failed: " + last_error);
+        }
+      }
+      if (!measured) {
+        m.failed = true;
+        m.error = last_error + " (" + std::to_string(attempts_allowed) + " attempts)";
+      }
+    }
+  }
+
+  for (Measurement& m : results) {
+    if (!m.failed && !m.sessions.empty()) {
+      std::vector<double> all;
+      for (const SessionResult& s : m.sessions) all.insert(all.end(), s.samples_ms.begin(), s.samples_ms.end());
+      m.summary = summarize(all);
+      m.layers = combine_layers(m.sessions);
+    }
+    judge_validity(m, options);
+  }
+  return results;
+}
+
+}  // namespace ubp::device

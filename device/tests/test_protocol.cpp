@@ -1,0 +1,289 @@
+// The measurement protocol, run through the real local transport against a stand-in runner (a
+// shell script that answers like ubp-devbench and whose behaviour each "model" file chooses),
+// plus a scripted transport for connections that fail or drop.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <memory>
+#include <set>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "temp_dir.h"
+#include "ubp/device/protocol.h"
+
+namespace ubp::device {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// The stand-in runner. Its model file holds one word: how to behave.
+//   steady      samples 10.0, 10.1, ... (CV about 0.5%)
+//   slow        samples 20.0, 20.2, ...
+//   noisy       samples alternate 5 and 15 (CV about 50%)
+//   crash-once  the first call kills itself with SIGSEGV, later calls act as steady
+//   broken      always exits 1 saying so on stderr
+//   garbage     prints something that is not JSON
+//   drift       steady, but cpu0 runs at 2.0 GHz before and 1.0 GHz after
+//   hot         steady, but the temperature rises from 40 to 75 C
+// Every call appends "<model word> <threads>" to $FAKE_RUNNER_DIR/calls.
+constexpr char kFakeRunner[] = R"sh(#!/bin/bash
+model=""; threads=1
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --model) model="$2"; shift 2 ;;
+    --threads) threads="$2"; shift 2 ;;
+    *) shift ;;
+  esac
+done
+word=$(cat "$model")
+echo "$word $threads" >> "$FAKE_RUNNER_DIR/calls"
+if [ "$word" = crash-once ]; then
+  if [ ! -e "$FAKE_RUNNER_DIR/crashed" ]; then touch "$FAKE_RUNNER_DIR/crashed"; kill -SEGV $$; fi
+  word=steady
+fi
+case "$word" in
+  broken) echo "ubp-devbench: cannot map the model: out of memory" >&2; exit 1 ;;
+  garbage) echo "Segmentation fault (core dumped)"; exit 0 ;;
+esac
+base=10; step=0.1; fb=-1; fa=-1; tb=40; ta=41
+case "$word" in
+  slow) base=20; step=0.2 ;;
+  drift) fb=2000000; fa=1000000 ;;
+  hot) tb=40; ta=75 ;;
+esac
+samples=""
+for i in 0 1 2 3 4 5 6 7 8 9; do
+  if [ "$word" = noisy ]; then v=$(( i % 2 ? 15 : 5 )); else v=$(awk "BEGIN{print $base + $step * ($i % 3)}"); fi
+  samples="$samples${samples:+,}$v"
+done
+cat <<EOF
+{"tool": "ubp-devbench", "format": 1, "samples_ms": [$samples],
+ "layers": [{"index": 0, "name": "conv1", "kind": "conv", "storage": "dense", "p50_ms": 1.5}],
+ "device": {"machine": "x86_64"}, "model": {"name": "$word"},
+ "before": {"freq_khz": [$fb], "temperature_c": [{"zone": "cpu", "value": $tb}]},
+ "after": {"freq_khz": [$fa], "temperature_c": [{"zone": "cpu", "value": $ta}]}}
+EOF
+)sh";
+
+class TheProtocol : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    runner_ = dir_.write("ubp-devbench", kFakeRunner);
+    fs::permissions(runner_, fs::perms::owner_all);
+    ::setenv("FAKE_RUNNER_DIR", dir_.path().c_str(), 1);
+    ::setenv("UBP_LOCK_DIR", dir_.path().c_str(), 1);
+    config_.name = "test-local";
+    config_.kind = "local";
+    config_.retries = 2;
+    config_.retry_delay_s = 0;
+    config_.timeout_s = 30;
+    options_.sessions = 3;
+    options_.cooldown_s = 0;
+    options_.seed = 7;
+  }
+
+  MeasureTarget target(const std::string& word, int threads = 1) {
+    return {word, dir_.write("models/" + word + ".ubpm", word), threads};
+  }
+
+  std::vector<Measurement> measure(const std::vector<MeasureTarget>& targets,
+                                   Transport* transport = nullptr) {
+    std::unique_ptr<Transport> local = make_transport(config_);
+    return run_protocol(config_, transport ? *transport : *local, runner_, targets, options_,
+                        [&](const std::string& line) { log_.push_back(line); });
+  }
+
+  std::vector<std::string> calls() const {
+    std::ifstream in(dir_.file("calls"));
+    std::vector<std::string> lines;
+    for (std::string line; std::getline(in, line);) lines.push_back(line);
+    return lines;
+  }
+
+  ubp::testing::TempDir dir_;
+  std::string runner_;
+  DeviceConfig config_;
+  ProtocolOptions options_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(TheProtocol, MeasuresEveryTargetOncePerSessionInAShuffledOrder) {
+  options_.sessions = 4;
+  const auto results = measure({target("steady"), target("slow"), target("steady", 2),
+                                target("slow", 2)});
+  const auto lines = calls();
+  ASSERT_EQ(lines.size(), 16u);
+  std::set<std::vector<std::string>> orders;
+  for (size_t s = 0; s < 4; ++s) {
+    std::vector<std::string> session(lines.begin() + 4 * s, lines.begin() + 4 * s + 4);
+    EXPECT_EQ(std::set<std::string>(session.begin(), session.end()),
+              (std::set<std::string>{"steady 1", "slow 1", "steady 2", "slow 2"}));
+    orders.insert(session);
+  }
+  EXPECT_GT(orders.size(), 1u) << "four sessions measured in the same order";
+  for (const Measurement& m : results) {
+    EXPECT_FALSE(m.failed) << m.error;
+    EXPECT_EQ(m.sessions.size(), 4u);
+    EXPECT_EQ(m.summary.count, 40);
+    EXPECT_EQ(m.attempts, 4);
+    EXPECT_TRUE(m.valid) << (m.invalid_reasons.empty() ? "" : m.invalid_reasons[0]);
+  }
+  EXPECT_DOUBLE_EQ(results[0].summary.p50, 10.1);
+  EXPECT_DOUBLE_EQ(results[1].summary.p50, 20.2);
+  EXPECT_DOUBLE_EQ(results[0].layers.at(0).at("p50_ms").get<double>(), 1.5);
+}
+
+TEST_F(TheProtocol, UsesTheSameOrderForTheSameSeed) {
+  measure({target("steady"), target("slow"), target("noisy")});
+  const auto first = calls();
+  fs::remove(dir_.file("calls"));
+  measure({target("steady"), target("slow"), target("noisy")});
+  EXPECT_EQ(calls(), first);
+  fs::remove(dir_.file("calls"));
+  options_.seed = 8;
+  measure({target("steady"), target("slow"), target("noisy")});
+  EXPECT_NE(calls(), first);
+}
+
+TEST_F(TheProtocol, RetriesARunnerThatCrashedAndKeepsTheMeasurement) {
+  options_.sessions = 1;
+  const auto results = measure({target("crash-once")});
+  ASSERT_EQ(results.size(), 1u);
+  EXPECT_FALSE(results[0].failed) << results[0].error;
+  EXPECT_EQ(results[0].attempts, 2);
+  EXPECT_EQ(results[0].sessions.size(), 1u);
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& l) {
+    return l.find("killed by signal 11") != std::string::npos;
+  }));
+}
+
+TEST_F(TheProtocol, RecordsARunnerThatKeepsFailingAndMeasuresTheOthers) {
+  options_.sessions = 2;
+  const auto results = measure({target("broken"), target("steady"), target("garbage")});
+  EXPECT_TRUE(results[0].failed);
+  EXPECT_EQ(results[0].attempts, 3);  // 1 + retries, then it is not tried in session 2
+  EXPECT_NE(results[0].error.find("exited with status 1: ubp-devbench: cannot map the model"),
+            std::string::npos)
+      << results[0].error;
+  EXPECT_NE(results[0].error.find("(3 attempts)"), std::string::npos) << results[0].error;
+  EXPECT_FALSE(results[0].valid);
+  EXPECT_TRUE(results[2].failed);
+  EXPECT_NE(results[2].error.find("no usable JSON"), std::string::npos) << results[2].error;
+  EXPECT_FALSE(results[1].failed);
+  EXPECT_EQ(results[1].sessions.size(), 2u);
+  const json detail = results[0].to_json();
+  EXPECT_TRUE(detail.at("failed").get<bool>());
+  EXPECT_EQ(detail.at("error").get<std::string>(), results[0].error);
+}
+
+TEST_F(TheProtocol, MarksNoisyMeasurementsInvalidWithTheReason) {
+  options_.sessions = 1;
+  const auto results = measure({target("noisy"), target("steady")});
+  EXPECT_FALSE(results[0].valid);
+  ASSERT_FALSE(results[0].invalid_reasons.empty());
+  EXPECT_NE(results[0].invalid_reasons[0].find("coefficient of variation"), std::string::npos);
+  EXPECT_TRUE(results[1].valid);
+}
+
+TEST_F(TheProtocol, MarksFrequencyDriftAndHeatInvalid) {
+  options_.sessions = 1;
+  const auto results = measure({target("drift"), target("hot")});
+  ASSERT_EQ(results[0].invalid_reasons.size(), 1u);
+  EXPECT_NE(results[0].invalid_reasons[0].find("cpu0 frequency 2000 -> 1000 MHz"), std::string::npos)
+      << results[0].invalid_reasons[0];
+  ASSERT_EQ(results[1].invalid_reasons.size(), 1u);
+  EXPECT_NE(results[1].invalid_reasons[0].find("cpu temperature 40.0 -> 75.0 C"), std::string::npos)
+      << results[1].invalid_reasons[0];
+}
+
+TEST_F(TheProtocol, MarksSessionsThatDisagreeInvalidEvenWhenEachIsSteady) {
+  Measurement m;
+  for (double median : {10.0, 10.0, 12.0}) {
+    SessionResult s;
+    s.samples_ms = {median, median, median};
+    s.summary = summarize(s.samples_ms);
+    s.devbench = json::object();
+    m.sessions.push_back(s);
+  }
+  judge_validity(m, options_);
+  EXPECT_FALSE(m.valid);
+  ASSERT_EQ(m.invalid_reasons.size(), 1u);
+  EXPECT_NE(m.invalid_reasons[0].find("session medians differ"), std::string::npos);
+  EXPECT_EQ(m.max_session_cv, 0.0);
+}
+
+// A transport scripted to fail: connect fails `connect_failures` times; run throws (a dropped
+// connection) `run_failures` times; otherwise it runs the command locally.
+class ScriptedTransport : public Transport {
+ public:
+  ScriptedTransport(const DeviceConfig& config, int connect_failures, int run_failures)
+      : local_(make_transport(config)),
+        connect_failures_(connect_failures),
+        run_failures_(run_failures) {}
+  std::string describe() const override { return "scripted"; }
+  void connect() override {
+    ++connects;
+    if (connect_failures_-- > 0) throw TransportError("ssh: connect to host board port 22: Connection refused");
+  }
+  std::string push(const std::string& local_path, const std::string& name) override {
+    ++pushes;
+    return local_->push(local_path, name);
+  }
+  void pull(const std::string& name, const std::string& local_path) override {
+    local_->pull(name, local_path);
+  }
+  CommandResult run(const std::vector<std::string>& argv, double timeout_s) override {
+    if (run_failures_-- > 0) throw TransportError("Connection to board closed by remote host.");
+    return local_->run(argv, timeout_s);
+  }
+  int connects = 0, pushes = 0;
+
+ private:
+  std::unique_ptr<Transport> local_;
+  int connect_failures_, run_failures_;
+};
+
+TEST_F(TheProtocol, RecordsAnUnreachableDeviceAsFailedAfterItsRetries) {
+  ScriptedTransport transport(config_, 100, 0);
+  const auto results = measure({target("steady"), target("slow")}, &transport);
+  EXPECT_EQ(transport.connects, 3);
+  for (const Measurement& m : results) {
+    EXPECT_TRUE(m.failed);
+    EXPECT_NE(m.error.find("cannot reach scripted: ssh: connect to host board port 22: Connection refused (3 attempts)"),
+              std::string::npos)
+        << m.error;
+  }
+  EXPECT_TRUE(calls().empty());
+}
+
+TEST_F(TheProtocol, ReconnectsAndCopiesAgainAfterADroppedConnection) {
+  options_.sessions = 1;
+  ScriptedTransport transport(config_, 1, 1);
+  const auto results = measure({target("steady")}, &transport);
+  ASSERT_FALSE(results[0].failed) << results[0].error;
+  EXPECT_EQ(results[0].attempts, 2);
+  EXPECT_EQ(transport.connects, 3);  // refused, connected, connected again after the drop
+  EXPECT_EQ(transport.pushes, 4);    // runner + model, twice
+}
+
+TEST_F(TheProtocol, RejectsOptionsOutsideTheirRange) {
+  options_.sessions = 0;
+  EXPECT_THROW(check_protocol_options(options_), std::invalid_argument);
+  options_.sessions = 1;
+  options_.max_cv = 0;
+  try {
+    check_protocol_options(options_);
+    FAIL() << "max_cv = 0 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("max_cv"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace ubp::device

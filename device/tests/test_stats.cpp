@@ -1,0 +1,114 @@
+// Sample statistics against values worked out by hand from the definitions (numpy's default
+// "linear" percentile, sample standard deviation with n - 1).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <stdexcept>
+#include <vector>
+
+#include "ubp/device/stats.h"
+
+namespace ubp::device {
+namespace {
+
+TEST(Stats, PercentileInterpolatesBetweenClosestRanks) {
+  const std::vector<double> sorted = {10, 20, 30, 40};
+  // Position q * (n - 1): 0 -> 10, 1/3 -> 20, 0.5 -> 1.5 -> 25, 0.9 -> 2.7 -> 37, 1 -> 40.
+  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.0), 10);
+  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 1.0 / 3.0), 20);
+  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.5), 25);
+  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.9), 37);
+  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 1.0), 40);
+  EXPECT_DOUBLE_EQ(percentile_of_sorted({7}, 0.99), 7);
+}
+
+TEST(Stats, PercentileRejectsEmptyAndOutOfRange) {
+  EXPECT_THROW(percentile_of_sorted({}, 0.5), std::invalid_argument);
+  EXPECT_THROW(percentile_of_sorted({1, 2}, -0.01), std::invalid_argument);
+  EXPECT_THROW(percentile_of_sorted({1, 2}, 1.01), std::invalid_argument);
+  EXPECT_THROW(percentile_of_sorted({1, 2}, std::nan("")), std::invalid_argument);
+}
+
+TEST(Stats, SummaryOfKnownSamples) {
+  // Unsorted on purpose: summarize sorts its copy.
+  const SampleSummary s = summarize({4, 1, 3, 2, 5});
+  EXPECT_EQ(s.count, 5);
+  EXPECT_DOUBLE_EQ(s.min, 1);
+  EXPECT_DOUBLE_EQ(s.max, 5);
+  EXPECT_DOUBLE_EQ(s.mean, 3);
+  // Squared deviations 4 + 1 + 0 + 1 + 4 = 10, over n - 1 = 4.
+  EXPECT_DOUBLE_EQ(s.stddev, std::sqrt(2.5));
+  EXPECT_DOUBLE_EQ(s.cv, std::sqrt(2.5) / 3);
+  EXPECT_DOUBLE_EQ(s.p50, 3);
+  EXPECT_DOUBLE_EQ(s.p90, 4.6);   // position 3.6
+  EXPECT_DOUBLE_EQ(s.p99, 4.96);  // position 3.96
+}
+
+TEST(Stats, OneSampleHasNoSpread) {
+  const SampleSummary s = summarize({12.5});
+  EXPECT_EQ(s.count, 1);
+  EXPECT_EQ(s.stddev, 0);
+  EXPECT_EQ(s.cv, 0);
+  EXPECT_EQ(s.p50, 12.5);
+  EXPECT_EQ(s.p99, 12.5);
+}
+
+TEST(Stats, ZeroMeanGivesZeroCv) {
+  const SampleSummary s = summarize({-1, 1});
+  EXPECT_EQ(s.mean, 0);
+  EXPECT_EQ(s.cv, 0);
+  EXPECT_DOUBLE_EQ(s.stddev, std::sqrt(2.0));
+}
+
+TEST(Stats, RejectsNoSamplesAndNonFinite) {
+  EXPECT_THROW(summarize({}), std::invalid_argument);
+  EXPECT_THROW(summarize({1, std::nan("")}), std::invalid_argument);
+  EXPECT_THROW(summarize({1, INFINITY}), std::invalid_argument);
+}
+
+// Large, nearly equal values (stable timings in ns): a one-pass sum-of-squares formula loses
+// every digit here; the two-pass one keeps the exact answer.
+TEST(Stats, StddevStableForLargeNearlyEqualSamples) {
+  const double base = 1e9;
+  const SampleSummary s = summarize({base + 1, base + 2, base + 3});
+  EXPECT_DOUBLE_EQ(s.mean, base + 2);
+  EXPECT_NEAR(s.stddev, 1.0, 1e-6);
+}
+
+// Random samples against a direct scalar evaluation of the definitions.
+TEST(Stats, RandomSamplesMatchDefinitions) {
+  std::mt19937_64 rng(7);
+  std::lognormal_distribution<double> timing(1.0, 0.3);
+  for (int n : {2, 3, 10, 101, 1000}) {
+    std::vector<double> v(static_cast<size_t>(n));
+    for (auto& x : v) x = timing(rng);
+    const SampleSummary s = summarize(v);
+    std::vector<double> sorted = v;
+    std::sort(sorted.begin(), sorted.end());
+    long double sum = 0;
+    for (double x : v) sum += x;
+    const double mean = static_cast<double>(sum / n);
+    long double squares = 0;
+    for (double x : v) squares += (x - mean) * (x - mean);
+    const double stddev = std::sqrt(static_cast<double>(squares / (n - 1)));
+    EXPECT_NEAR(s.mean, mean, 1e-12 * mean) << n;
+    EXPECT_NEAR(s.stddev, stddev, 1e-9 * stddev) << n;
+    for (double q : {0.5, 0.9, 0.99}) {
+      const double pos = q * (n - 1);
+      const auto lo = static_cast<size_t>(pos);
+      const auto hi = std::min(lo + 1, sorted.size() - 1);
+      const double expected = sorted[lo] + (pos - lo) * (sorted[hi] - sorted[lo]);
+      const double actual = q == 0.5 ? s.p50 : q == 0.9 ? s.p90 : s.p99;
+      EXPECT_NEAR(actual, expected, 1e-12 * expected) << n << " q " << q;
+    }
+    EXPECT_LE(s.min, s.p50);
+    EXPECT_LE(s.p50, s.p90);
+    EXPECT_LE(s.p90, s.p99);
+    EXPECT_LE(s.p99, s.max);
+  }
+}
+
+}  // namespace
+}  // namespace ubp::device
