@@ -5,6 +5,7 @@
 
 #include "cli/commands.h"
 #include "config/plan.h"
+#include "latency/run_latency.h"
 #include "runner/logging.h"
 #include "runner/runner.h"
 #include "ubp/reports/markdown_report.h"
@@ -71,13 +72,16 @@ int run(const RunArgs& args) {
       args.report.empty() ? plan.campaign.at("output.report").get<std::string>() : args.report;
   try {
     if (args.dry_run) return dry_run(plan, db);
+    latency::check_plan_devices(plan);  // a typo in a device file stops us before any training
     // The default database lives under runs/, which a fresh clone lacks; make the folder the
     // user asked for. If that fails (a file in the way), Store::open explains the problem.
     const auto db_folder = std::filesystem::path(db).parent_path();
     std::error_code ignored;
     if (!db_folder.empty()) std::filesystem::create_directories(db_folder, ignored);
     auto store = results::Store::open(db, results::OpenMode::kReadWrite);
-    const runner::RunSummary summary = runner::execute_plan(plan, store);
+    runner::RunHooks hooks;
+    hooks.after_run = latency::measure_run_latency;
+    const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
                 summary.planned == 1 ? "" : "s", summary.succeeded, summary.already_done, summary.failed,
                 db.c_str());
@@ -87,6 +91,8 @@ int run(const RunArgs& args) {
     }
     return summary.failed > 0 ? 1 : 0;
   } catch (const results::StoreError& e) {
+    return fail(e.what(), 2);
+  } catch (const device::DeviceConfigError& e) {
     return fail(e.what(), 2);
   }
 }

@@ -8,6 +8,34 @@ namespace ubp::config {
 
 namespace {
 
+// `latency`: export each finished training run and measure it on devices (device/ protocol).
+// Not part of the run id: the same trained model measured elsewhere is the same experiment, and
+// a run already done is not trained again to be measured (use `ubp latency` for that).
+void add_latency_keys(Schema& s) {
+  using T = ValueType;
+  const std::vector<std::string> training{"training"};
+  auto key = [&](const char* path, ValueType type, Json default_value, const char* help) -> KeySpec& {
+    return s.add_and_get(KeySpec(path, type, std::move(default_value), help).only_for(training).campaign_wide());
+  };
+  key("latency.devices", T::kString, "",
+      "devices to measure on, comma-separated: names of configs/devices/<name>.yaml (local is built in) "
+      "or YAML files; empty: no latency");
+  key("latency.kernels", T::kString, "auto",
+      "packed formats to export and measure: auto (dense and the method's own format) or a "
+      "comma-separated list of dense, aligned, unaligned");
+  key("latency.threads", T::kIntList, Json::array({1}), "thread counts to measure each model with").range(1, 256);
+  key("latency.sessions", T::kInt, 3, "independent sessions, each measuring every model once in a shuffled order")
+      .range(1, 100);
+  key("latency.cooldown_s", T::kFloat, 1.0, "idle seconds before each measurement").range(0, 600);
+  key("latency.warmup", T::kInt, 10, "untimed iterations before timing").range(0, 100000);
+  key("latency.iterations", T::kInt, 30, "at least this many timed iterations per session").range(1, 1000000);
+  key("latency.min_seconds", T::kFloat, 1.0, "and keep timing until this many seconds have passed").range(0, 3600);
+  key("latency.max_cv", T::kFloat, 0.03,
+      "a measurement whose coefficient of variation (per session, or of the session medians) passes "
+      "this is marked invalid")
+      .range(0.0001, 10);
+}
+
 // `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.
 void add_training_keys(Schema& s) {
   using T = ValueType;
@@ -163,6 +191,7 @@ Schema build_schema() {
             .only_for(selection));
 
   add_training_keys(s);
+  add_latency_keys(s);
 
   // output: where a campaign writes; the same for every run of a sweep.
   s.add(KeySpec("output.db", T::kString, "runs/ubp.db", "results database (the --db flag wins)").campaign_wide());

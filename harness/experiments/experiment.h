@@ -24,6 +24,9 @@ struct RunContext {
   std::string work_dir;
   // Shared between runs and campaigns (dense baselines): <db dir>/cache unless configured.
   std::string cache_dir;
+  // What a run keeps after it is done (the final model): <db dir>/models/<run id>, created by
+  // the kind when it writes there. Empty: keep nothing (tests of a kind on its own).
+  std::string models_dir;
   // Draw a progress bar on stderr (the console is a terminal and not quiet).
   bool progress_bar = false;
   // Where a long run reports its progress (one line per epoch); null: only the run's log.

@@ -13,6 +13,7 @@
 #include "config/plan.h"
 #include "data/datasets.h"
 #include "data/image_folder.h"
+#include "export/final_model.h"
 #include "models/weights_import.h"
 #include "models/model_utils.h"
 #include "training/checkpoint.h"
@@ -353,9 +354,10 @@ void install(PruneState& st, const std::vector<models::PrunableLayer>& layers,
 }
 
 training::Checkpoint to_checkpoint(const PruneState& st, const std::vector<models::PrunableLayer>& layers,
-                                   const std::string& run_id) {
+                                   const std::string& run_id, const json& cfg) {
   training::Checkpoint c;
   c.meta = {{"run_id", run_id},
+            {"config", cfg},
             {"epochs", st.epochs},
             {"records", records_json(st.records)},
             {"target_sparsity", st.target_sparsity},
@@ -386,6 +388,29 @@ void from_checkpoint(PruneState& st, const training::Checkpoint& c,
   }
 }
 
+// Keeps the finished run's model and masks in <models dir>/model.pt (export/final_model.h) so
+// that `ubp export --run` can pack it after the run's work dir is gone.
+void keep_final_model(const RunContext& ctx, const json& cfg, const models::ModelSpec& spec,
+                      models::Classifier& model, const training::MaskSet* masks,
+                      spdlog::logger& log) {
+  if (ctx.models_dir.empty()) return;
+  exporter::SavedModel saved;
+  saved.spec = spec;
+  saved.run_id = ctx.run_id;
+  saved.config = cfg;
+  const int64_t size = cfg["data"]["image_size"];
+  saved.input_shape = {spec.in_channels, size, size};
+  // An unpruned run's resolved config has no prune.block; with no masks the grid is moot.
+  const json block = cfg["prune"].contains("block") ? cfg["prune"]["block"] : json::array({4, 1});
+  saved.block = {block[0].get<int>(), block[1].get<int>()};
+  if (masks != nullptr) {
+    for (const auto& e : masks->entries()) saved.masks[e.name] = e.mask;
+  }
+  const std::string path = (fs::path(ctx.models_dir) / exporter::kFinalModelFile).string();
+  exporter::save_final_model(path, saved, model);
+  log.info("final model saved to {}", path);
+}
+
 }  // namespace
 
 std::string dense_baseline_key(const json& resolved) {
@@ -409,7 +434,8 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   Data data = make_data(cfg);
   // Seeded before construction: LibTorch draws the classifier's initial weights there.
   torch::manual_seed(cfg["train"]["seed"].get<int64_t>());
-  auto model = models::make_model(model_spec(cfg, data));
+  const models::ModelSpec spec_of_model = model_spec(cfg, data);
+  auto model = models::make_model(spec_of_model);
   models::init_conv_bn_linear(*model);
   const std::string pretrained = cfg["model"]["pretrained"];
   if (!pretrained.empty()) {
@@ -433,6 +459,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     out.metrics.push_back({"top5", 0, dense["final"]["top5"].get<double>()});
     out.metrics.push_back({"test.loss", 0, dense["final"]["loss"].get<double>()});
     out.metrics.push_back({"sparsity", 0, 0.0});
+    keep_final_model(ctx, cfg, spec_of_model, *model, nullptr, log);
     out.metrics.push_back({"seconds", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count()});
     return out;
   }
@@ -535,7 +562,8 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     e["target_sparsity"] = std::max(0.0, st.target_sparsity);
     st.epochs.push_back(e);
     report_epoch(ctx, log, method, epochs, e);
-    training::save_checkpoint(ckpt_path, to_checkpoint(st, layers, ctx.run_id), *model, sgd.get());
+    training::save_checkpoint(ckpt_path, to_checkpoint(st, layers, ctx.run_id, cfg), *model,
+                              sgd.get());
   };
 
   training::LoopSpec loop;
@@ -567,6 +595,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     pruned_weights += l.weight.numel();
     zeros += (l.weight.detach() == 0).sum().item<int64_t>();
   }
+  keep_final_model(ctx, cfg, spec_of_model, *model, &st.masks, log);
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count();
   out.metrics.push_back({"top1", 0, 100 * final_eval.top1});
   out.metrics.push_back({"top5", 0, 100 * final_eval.top5});

@@ -5,7 +5,8 @@
 //
 // Files: the dense baseline in <cache dir>/dense-<hash>.pt (with a .partial.pt checkpoint per
 // epoch while it trains, and a .lock so that concurrent runs train it once); the pruned run's
-// checkpoint per epoch in <work dir>/checkpoint.pt. A killed run resumes from both.
+// checkpoint per epoch in <work dir>/checkpoint.pt. A killed run resumes from both. A finished
+// run keeps its final model and masks in <models dir>/model.pt (export/final_model.h).
 //
 // This header does not include LibTorch, so the registry can name the kind without it.
 #pragma once

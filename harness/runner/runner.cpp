@@ -28,6 +28,10 @@ std::string work_dir_for(const std::string& db_path, const std::string& run_id) 
   return (fs::absolute(db_path).parent_path() / "work" / run_id).string();
 }
 
+std::string models_dir_for(const std::string& db_path, const std::string& run_id) {
+  return (fs::absolute(db_path).parent_path() / "models" / run_id).string();
+}
+
 std::string cache_dir_for(const config::Plan& plan, const std::string& db_path) {
   const auto it = plan.campaign.find("output.cache");
   if (it != plan.campaign.end() && it->is_string() && !it->get<std::string>().empty()) {
@@ -46,7 +50,7 @@ std::vector<results::Param> params_of(const config::PlannedRun& run) {
   return params;
 }
 
-RunSummary execute_plan(const config::Plan& plan, results::Store& store) {
+RunSummary execute_plan(const config::Plan& plan, results::Store& store, const RunHooks& hooks) {
   auto log = console();
   RunSummary summary;
   summary.planned = plan.runs.size();
@@ -81,12 +85,14 @@ RunSummary execute_plan(const config::Plan& plan, results::Store& store) {
     context.run_id = run.run_id;
     context.work_dir = work_dir_for(store.path(), run.run_id);
     context.cache_dir = cache_dir_for(plan, store.path());
+    context.models_dir = models_dir_for(store.path(), run.run_id);
     context.progress_bar = progress_bar_wanted();
     context.console = log;
     std::string outcome;
     try {
       fs::create_directories(context.work_dir);
-      const results::RunResult result = experiments::make_experiment(run.kind)->run(run.resolved, context, *run_log);
+      results::RunResult result = experiments::make_experiment(run.kind)->run(run.resolved, context, *run_log);
+      if (hooks.after_run) hooks.after_run(run, context, result, *run_log);
       store.finish_done(run.run_id, result);
       // The result is committed: checkpoints of the run are no longer needed.
       std::error_code ignored;

@@ -6,9 +6,13 @@
 // sweep goes on.
 #pragma once
 
+#include <functional>
 #include <string>
 
+#include <spdlog/logger.h>
+
 #include "config/plan.h"
+#include "experiments/experiment.h"
 #include "ubp/results/store.h"
 
 namespace ubp::runner {
@@ -20,8 +24,17 @@ struct RunSummary {
   size_t failed = 0;
 };
 
+// Steps the caller adds to every run. after_run sees the experiment's result before it is
+// committed and may add to it (the latency of the run's model: latency/run_latency.h); an
+// exception from it fails the run like one from the experiment.
+struct RunHooks {
+  std::function<void(const config::PlannedRun&, const experiments::RunContext&, results::RunResult&,
+                     spdlog::logger&)>
+      after_run;
+};
+
 // Registers every planned run (pending) and executes those not done yet.
-RunSummary execute_plan(const config::Plan& plan, results::Store& store);
+RunSummary execute_plan(const config::Plan& plan, results::Store& store, const RunHooks& hooks = {});
 
 // The params rows of a planned run (its resolved config, flattened).
 std::vector<results::Param> params_of(const config::PlannedRun& run);
@@ -29,6 +42,8 @@ std::vector<results::Param> params_of(const config::PlannedRun& run);
 std::string log_file_for(const std::string& db_path, const std::string& run_id);
 // <db dir>/work/<run id>: a run's checkpoints, kept across attempts until it is done.
 std::string work_dir_for(const std::string& db_path, const std::string& run_id);
+// <db dir>/models/<run id>: what a done run keeps (its final model, `ubp export --run`).
+std::string models_dir_for(const std::string& db_path, const std::string& run_id);
 // output.cache if set, else <db dir>/cache: files shared between runs (dense baselines).
 std::string cache_dir_for(const config::Plan& plan, const std::string& db_path);
 
