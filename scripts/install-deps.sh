@@ -24,6 +24,9 @@ packages=(
   openssh-client openssh-server adb
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
+  # reports: figures drawn by gnuplot (svg and pngcairo terminals); the report tests check SVGs
+  # with xmllint and open index.html in headless Chromium
+  gnuplot-nox libxml2-utils chromium
   # the weights-import test: /usr/bin/python3 with torch (pulled in) and torchvision writes
   # torchvision ResNet state_dicts, TorchScript archives and reference logits
   python3-torchvision

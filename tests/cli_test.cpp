@@ -240,12 +240,33 @@ TEST_F(CommandLine, ReportWritesATableOfTheVaryingParametersAndMetrics) {
   const auto result = ubp({"report", "--db", "a.db", "--out", "rep2"});
   ASSERT_EQ(result.exit_code, 0) << result.err;
   const std::string md = read_bytes(work.file("rep2/report.md"));
-  EXPECT_TRUE(contains(md, "## selection (2 runs)")) << md;
+  EXPECT_TRUE(contains(md, "### selection (2 runs)")) << md;
   EXPECT_TRUE(contains(md, "| run | prune.sparsity | kept_blocks | layers | retained_fraction |")) << md;
   EXPECT_TRUE(contains(md, "`selection.rows=64`")) << md;
   const auto kept = query(work.file("a.db"), "SELECT CAST(value AS INTEGER) FROM metrics WHERE key='kept_blocks'");
   ASSERT_EQ(kept.size(), 2u);
   for (const auto& k : kept) EXPECT_TRUE(contains(md, "| " + k + " |")) << k;
+}
+
+TEST_F(CommandLine, ReportWhereFiltersTheRunsAndWritesCsvAndLatexTables) {
+  ASSERT_EQ(ubp({"run", sweep_config("a.yaml", "[0.5, 0.9]"), "--db", "a.db"}).exit_code, 0);
+  const auto result = ubp({"report", "--db", "a.db", "--out", "rep", "--where", "prune.sparsity=0.90"});
+  ASSERT_EQ(result.exit_code, 0) << result.err;
+  EXPECT_TRUE(contains(result.out, "(1 of 2 runs")) << result.out;
+  const std::string md = read_bytes(work.file("rep/report.md"));
+  EXPECT_TRUE(contains(md, "`--where prune.sparsity=0.90`: 1 of 2 runs")) << md;
+  EXPECT_TRUE(contains(md, "### selection (1 run)")) << md;
+  EXPECT_TRUE(fs::exists(work.file("rep/tables/selection.csv")));
+  EXPECT_TRUE(fs::exists(work.file("rep/tables/selection.tex")));
+
+  const auto none = ubp({"report", "--db", "a.db", "--out", "rep2", "--where", "prune.sparsity=0.7"});
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_TRUE(contains(none.err, "no run matches --where prune.sparsity=0.7")) << none.err;
+  EXPECT_TRUE(contains(none.err, "2 runs before filtering")) << none.err;
+  EXPECT_FALSE(fs::exists(work.file("rep2")));
+  const auto unknown = ubp({"report", "--db", "a.db", "--out", "rep2", "--where", "model.arch=x"});
+  EXPECT_EQ(unknown.exit_code, 1);
+  EXPECT_TRUE(contains(unknown.err, "known: ")) << unknown.err;
 }
 
 TEST_F(CommandLine, ReportOfAnEmptyDatabaseSaysSoAndWritesNothing) {

@@ -1,8 +1,9 @@
-// ubp report --db PATH --out DIR
+// ubp report --db PATH --out DIR [--where KEY=VALUE ...] [--group-by KEY[,KEY]] [--metric KEY]
+//            [--run ID] [--no-figures] [--no-html]
 #include <cstdio>
 
 #include "cli/commands.h"
-#include "ubp/reports/markdown_report.h"
+#include "ubp/reports/report.h"
 #include "ubp/results/store.h"
 
 namespace ubp::cli {
@@ -11,19 +12,67 @@ Command add_report_command(CLI::App& app) {
   struct Args {
     std::string db;
     std::string out;
+    std::vector<std::string> where;
+    std::vector<std::string> group_by;
+    std::string metric = "top1";
+    std::string run;
+    bool no_figures = false;
+    bool no_html = false;
   };
   auto args = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
-      "report", "Write report.md: one table per experiment kind, runs as rows, the varying parameters "
-                "and the metrics as columns");
+      "report",
+      "Write report.md, index.html, tables/<name>.csv and .tex (booktabs) and figures/ (gnuplot: SVG, PNG, data "
+      "and script) from a results database. Tables: accuracy (mean and "
+      "standard deviation over seeds, difference from the dense model), latency (p50, p90, speed-up over dense, "
+      "unaligned/aligned ratio), selection quality per layer shape and method, optionally one run's layers; then "
+      "every run per experiment kind. Columns that are the same in every row are shown once above the table. "
+      "Figures: accuracy against latency per device with each method's Pareto frontier, accuracy against "
+      "sparsity, selection time against layer size, per-layer speed-up (with --run).");
   sub->add_option("--db", args->db, "Results database")->required();
   sub->add_option("--out", args->out, "Output folder (created if missing)")->required();
+  sub->add_option("--where", args->where,
+                  "Only runs whose parameter KEY equals VALUE, e.g. --where model.name=mobilenet_v1 --where "
+                  "prune.sparsity=0.8 (numbers compare as numbers). Repeatable: different keys must all match, "
+                  "a repeated key matches any of its values")
+      ->type_name("KEY=VALUE");
+  sub->add_option("--group-by", args->group_by,
+                  "The accuracy table's row axes; runs agreeing on all of them are averaged (default: "
+                  "model.name,prune.block,prune.sparsity,prune.method)")
+      ->type_name("KEY[,KEY...]")
+      ->delimiter(',');
+  sub->add_option("--metric", args->metric, "The accuracy table's value: a final metric of the runs")
+      ->type_name("KEY")
+      ->capture_default_str();
+  sub->add_option("--run", args->run, "Also a table of this run's layers (shape, kept blocks, sparsity, retained "
+                                      "importance, per-layer latency)")
+      ->type_name("ID");
+  sub->add_flag("--no-figures", args->no_figures, "Skip the figures (gnuplot is then not needed)");
+  sub->add_flag("--no-html", args->no_html, "Skip index.html");
   return {sub, [args] {
             try {
+              reports::ReportOptions options;
+              options.out_dir = args->out;
+              for (const auto& clause : args->where) options.where.push_back(reports::parse_where(clause));
+              options.group_by = args->group_by;
+              options.metric = args->metric;
+              options.run = args->run;
+              options.figures = !args->no_figures;
+              options.html = !args->no_html;
               const auto store = results::Store::open(args->db, results::OpenMode::kReadOnly);
-              const auto summary = reports::write_markdown_report(store, args->out);
-              std::printf("report: %s (%zu runs, %zu table%s)\n", summary.report_path.c_str(), summary.runs,
-                          summary.tables, summary.tables == 1 ? "" : "s");
+              const auto summary = reports::write_report(store, options);
+              std::printf("report: %s (%zu of %zu runs, %zu table%s", summary.report_path.c_str(), summary.runs,
+                          summary.runs_in_database, summary.tables, summary.tables == 1 ? "" : "s");
+              for (size_t i = 0; i < summary.table_names.size(); ++i) {
+                std::printf("%s%s", i == 0 ? ": " : ", ", summary.table_names[i].c_str());
+              }
+              std::printf(")\n");
+              if (!summary.figure_names.empty()) {
+                std::printf("figures: %zu in %s/figures\n", summary.figure_names.size(), args->out.c_str());
+              }
+              if (!summary.index_path.empty()) std::printf("index: %s\n", summary.index_path.c_str());
+              // The tables are written; a figure gnuplot could not draw is a warning, not a failure.
+              for (const auto& error : summary.figure_errors) std::fprintf(stderr, "warning: %s\n", error.c_str());
               return 0;
             } catch (const results::StoreError& e) {
               return fail(e.what(), 2);

@@ -1,17 +1,12 @@
 #include "ubp/reports/markdown_report.h"
 
 #include <algorithm>
-#include <cmath>
 #include <cstdlib>
-#include <filesystem>
-#include <fstream>
 #include <map>
 #include <set>
 #include <sstream>
 
 namespace ubp::reports {
-
-namespace fs = std::filesystem;
 
 namespace {
 
@@ -94,7 +89,7 @@ void write_method_summary(std::ostream& out, const KindTable& table, const std::
 }
 
 void write_table(std::ostream& out, const std::string& kind, const KindTable& table) {
-  out << "## " << kind << " (" << table.runs.size() << " run" << (table.runs.size() == 1 ? "" : "s")
+  out << "### " << kind << " (" << table.runs.size() << " run" << (table.runs.size() == 1 ? "" : "s")
       << ")\n\n";
   std::set<std::string> keys;
   for (const auto& [run, params] : table.params) {
@@ -186,66 +181,24 @@ void write_table(std::ostream& out, const std::string& kind, const KindTable& ta
 
 }  // namespace
 
-std::string format_number(double value) {
-  if (!std::isfinite(value)) return value != value ? "nan" : (value > 0 ? "inf" : "-inf");
-  char buffer[64];
-  if (value == std::round(value) && std::fabs(value) < 1e15) {
-    std::snprintf(buffer, sizeof buffer, "%.0f", value);
-  } else if (std::fabs(value) >= 0.01) {
-    std::snprintf(buffer, sizeof buffer, "%.4f", value);
-  } else {
-    std::snprintf(buffer, sizeof buffer, "%.3g", value);
+std::string run_listing_markdown(const std::vector<RunData>& runs) {
+  std::map<std::string, KindTable> tables;
+  for (const auto& run : runs) {
+    KindTable& table = tables[run.row.kind];
+    table.runs.push_back(run.row);
+    auto& params = table.params[run.row.run_id];
+    for (const auto& [key, p] : run.params) params[key] = p.json_value;
+    table.metrics[run.row.run_id] = run.metrics;
   }
-  return buffer;
+  std::ostringstream out;
+  for (const auto& [kind, table] : tables) write_table(out, kind, table);
+  return out.str();
 }
 
 ReportSummary write_markdown_report(const results::Store& store, const std::string& out_dir) {
-  const auto runs = store.list_runs();
-  if (runs.empty()) {
-    throw ReportError("database " + store.path() +
-                      " holds no runs; nothing to report (run `ubp run CONFIG --db " + store.path() +
-                      "` first)");
-  }
-  std::map<std::string, KindTable> tables;
-  for (const auto& run : runs) {
-    KindTable& table = tables[run.kind];
-    table.runs.push_back(run);
-    auto& params = table.params[run.run_id];
-    for (const auto& p : store.params_of(run.run_id)) params[p.key] = p.json_value;
-    auto& metrics = table.metrics[run.run_id];
-    std::map<std::string, int64_t> last_step;
-    for (const auto& m : store.metrics_of(run.run_id)) {
-      auto it = last_step.find(m.key);
-      if (it == last_step.end() || m.step >= it->second) {
-        last_step[m.key] = m.step;
-        metrics[m.key] = m.value;
-      }
-    }
-  }
-
-  std::ostringstream out;
-  const auto info = store.info();
-  out << "# ubp report\n\n";
-  out << "Database `" << store.path() << "` (schema v" << info.schema_version << "): " << runs.size()
-      << " runs, " << info.runs_done << " done, " << info.runs_failed << " failed, "
-      << info.runs_pending + info.runs_running << " not finished. Generated "
-      << results::utc_now_iso8601() << ".\n\n";
-  for (const auto& [kind, table] : tables) write_table(out, kind, table);
-
-  std::error_code ec;
-  fs::create_directories(out_dir, ec);
-  if (ec) throw ReportError("cannot create report folder " + out_dir + ": " + ec.message());
-  const fs::path path = fs::path(out_dir) / "report.md";
-  const fs::path temp = fs::path(out_dir) / "report.md.tmp";
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file << out.str();
-    file.flush();
-    if (!file) throw ReportError("cannot write " + temp.string() + ": check the folder's permissions and free space");
-  }
-  fs::rename(temp, path, ec);
-  if (ec) throw ReportError("cannot write " + path.string() + ": " + ec.message());
-  return ReportSummary{path.string(), runs.size(), tables.size()};
+  ReportOptions options;
+  options.out_dir = out_dir;
+  return write_report(store, options);
 }
 
 }  // namespace ubp::reports

@@ -1,31 +1,21 @@
-// report.md: one table per experiment kind, runs as rows, only the parameters that vary as
-// columns (the fixed ones on a line above the table), then the run's final metrics.
+// The report's run listing (one table per experiment kind, runs as rows, only the parameters
+// that vary as columns) and the pre-issue-7 entry point, kept for callers that want a report
+// with the default options.
 #pragma once
 
-#include <stdexcept>
 #include <string>
+#include <vector>
 
-#include "ubp/results/store.h"
+#include "ubp/reports/report.h"
 
 namespace ubp::reports {
 
-class ReportError : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// Markdown for every run of `runs` (any status), one "### <kind> (N runs)" section per kind:
+// the fixed parameters on a line, the varying ones and the final metrics as columns, a
+// per-method mean when methods are compared, the failed runs' errors.
+std::string run_listing_markdown(const std::vector<RunData>& runs);
 
-struct ReportSummary {
-  std::string report_path;
-  size_t runs = 0;
-  size_t tables = 0;
-};
-
-// Writes <out_dir>/report.md (creating out_dir). Throws ReportError when the database holds
-// no runs (nothing is written then) or the folder cannot be written.
+// write_report with the default options (no filter, default axes, no per-layer table).
 ReportSummary write_markdown_report(const results::Store& store, const std::string& out_dir);
-
-// A metric value as a table shows it: integers plainly, others with 4 decimals or 3
-// significant digits when small.
-std::string format_number(double value);
 
 }  // namespace ubp::reports
