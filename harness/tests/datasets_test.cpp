@@ -87,9 +87,8 @@ TEST(FashionMnist, ClearErrors) {
 }
 
 TEST(FashionMnist, RealDebianFiles) {
-  if (!std::filesystem::exists(fashion_mnist_images_path(kDefaultFashionMnistRoot, Split::kTest))) {
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  }
+  ASSERT_TRUE(std::filesystem::exists(fashion_mnist_images_path(kDefaultFashionMnistRoot, Split::kTest)))
+      << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
   FashionMnistOptions o;
   const TensorDataset test = load_fashion_mnist(o, Split::kTest);
   ASSERT_EQ(test.images.sizes(), (at::IntArrayRef{10000, 1, 28, 28}));

@@ -93,9 +93,8 @@ TEST(IdxReader, ErrorsNameTheFile) {
 
 TEST(IdxReader, RealDebianFashionMnist) {
   const std::string root = "/usr/share/datasets/fashion-mnist";
-  if (!std::filesystem::exists(root + "/t10k-labels-idx1-ubyte.gz")) {
-    GTEST_SKIP() << "dataset-fashion-mnist is not installed";
-  }
+  ASSERT_TRUE(std::filesystem::exists(root + "/t10k-labels-idx1-ubyte.gz"))
+      << "dataset-fashion-mnist is not installed (scripts/install-deps.sh installs it)";
   const IdxArray train_labels = read_idx(root + "/train-labels-idx1-ubyte.gz", 1);
   EXPECT_EQ(train_labels.count(), 60000);
   const IdxArray test_images = read_idx(root + "/t10k-images-idx3-ubyte.gz", 3);
