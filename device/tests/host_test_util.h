@@ -8,9 +8,29 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <initializer_list>
 #include <string>
 
+#include <gtest/gtest.h>
+
+#include "ubp/device/transport.h"
+
 namespace ubp::device::testing_util {
+
+// Runs `body`, which must throw TransportError with every fragment in its message.
+template <typename Body>
+void expect_transport_error(Body body, std::initializer_list<std::string> fragments) {
+  try {
+    body();
+    ADD_FAILURE() << "no TransportError";
+  } catch (const TransportError& error) {
+    const std::string message = error.what();
+    for (const auto& fragment : fragments) {
+      EXPECT_NE(message.find(fragment), std::string::npos)
+          << "'" << fragment << "' missing from: " << message;
+    }
+  }
+}
 
 // A process that is gone or a zombie waiting for its reaper (PID 1 in a container may never
 // reap) no longer runs.

@@ -20,9 +20,9 @@
 #include <vector>
 
 #include "devbench_input.h"
+#include "model_builder.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
-#include "test_util.h"
 #include "ubp/device/crc32.h"
 #include "ubp/device/engine.h"
 #include "ubp/device/model_file.h"
@@ -30,11 +30,8 @@
 namespace ubp::device {
 namespace {
 
-using kernels::BlockShape;
-using kernels::testing::random_aligned_blocks;
-using kernels::testing::random_floats;
-using kernels::testing::random_unaligned_blocks;
 using nlohmann::json;
+using ubp::device::testing::ModelBuilder;
 using ubp::testing::ProcessResult;
 using ubp::testing::read_bytes;
 using ubp::testing::run_process;
@@ -42,72 +39,19 @@ using ubp::testing::TempDir;
 
 const std::string kDevbench = UBP_DEVBENCH_PATH;
 
-Layer weight_layer(const std::string& name, LayerKind kind, std::array<int64_t, 3> in,
-                   std::array<int64_t, 3> out, int kernel, int stride, WeightStorage storage,
-                   uint64_t seed) {
-  Layer layer;
-  layer.name = name;
-  layer.kind = kind;
-  layer.input_shape = in;
-  layer.output_shape = out;
-  layer.kernel_h = layer.kernel_w = kernel;
-  layer.stride = stride;
-  layer.padding = kernel / 2;
-  layer.activation = kernels::Activation::kRelu;
-  const int64_t rows = out[0];
-  const int64_t cols = kind == LayerKind::kDepthwise ? kernel * kernel
-                       : kind == LayerKind::kFc      ? in[0] * in[1] * in[2]
-                                                     : in[0] * kernel * kernel;
-  // He-like scale keeps activations of order one through the layers.
-  std::vector<float> w = random_floats(rows * cols, seed);
-  for (auto& v : w) v *= static_cast<float>(std::sqrt(6.0 / static_cast<double>(cols)));
-  const std::vector<float> bias = random_floats(rows, seed + 1);
-  const BlockShape block{4, 1};
-  const int64_t tiles = (rows + 3) / 4 * cols;
-  LayerWeights& lw = layer.weights;
-  lw.storage = storage;
-  if (storage == WeightStorage::kDense) {
-    lw.dense = w;
-    lw.dense_bias = bias;
-  } else if (storage == WeightStorage::kAligned) {
-    lw.aligned = kernels::pack_aligned(w.data(), bias.data(), rows, cols, block,
-                                       random_aligned_blocks(rows, cols, block, tiles / 3, seed));
-  } else {
-    lw.unaligned =
-        kernels::pack_unaligned(w.data(), bias.data(), rows, cols, block,
-                                random_unaligned_blocks(rows, cols, block, tiles / 3, seed));
-  }
-  return layer;
-}
-
 // conv 3x3 (dense) -> pointwise (unaligned) -> depthwise 3x3/2 (dense) -> pointwise (aligned)
 // -> global average pool -> fc (dense): every storage, the im2col, sparse and depthwise paths.
+// He-scaled weights (see ModelBuilder) keep activations of order one through the layers.
 PackedModel small_model(int64_t size = 16) {
-  PackedModel m;
-  m.name = "devbench-small";
-  m.input_shape = {3, size, size};
-  const int64_t half = (size + 1) / 2;
-  m.layers.push_back(weight_layer("stem.conv", LayerKind::kConv, {3, size, size}, {8, size, size},
-                                  3, 1, WeightStorage::kDense, 11));
-  m.layers.push_back(weight_layer("block1.pw", LayerKind::kPointwise, {8, size, size},
-                                  {16, size, size}, 1, 1, WeightStorage::kUnaligned, 21));
-  m.layers.push_back(weight_layer("block1.dw", LayerKind::kDepthwise, {16, size, size},
-                                  {16, half, half}, 3, 2, WeightStorage::kDense, 31));
-  m.layers.push_back(weight_layer("block2.pw", LayerKind::kPointwise, {16, half, half},
-                                  {32, half, half}, 1, 1, WeightStorage::kAligned, 41));
-  Layer pool;
-  pool.name = "pool";
-  pool.kind = LayerKind::kPool;
-  pool.pool = PoolKind::kGlobalAverage;
-  pool.input_shape = {32, half, half};
-  pool.output_shape = {32, 1, 1};
-  m.layers.push_back(pool);
-  Layer fc =
-      weight_layer("fc", LayerKind::kFc, {32, 1, 1}, {10, 1, 1}, 1, 1, WeightStorage::kDense, 51);
-  fc.padding = 0;
-  fc.activation = kernels::Activation::kNone;
-  m.layers.push_back(fc);
-  return m;
+  const Activation relu = Activation::kRelu;
+  ModelBuilder b("devbench-small", {3, size, size}, 10);
+  b.conv("stem.conv", 8, 3, 1, 1, relu, WeightStorage::kDense);
+  b.conv("block1.pw", 16, 1, 1, 0, relu, WeightStorage::kUnaligned);
+  b.depthwise("block1.dw", 2, relu, WeightStorage::kDense);
+  b.conv("block2.pw", 32, 1, 1, 0, relu, WeightStorage::kAligned);
+  b.pool("pool", PoolKind::kGlobalAverage);
+  b.fc("fc", 10, Activation::kNone, WeightStorage::kDense);
+  return b.model();
 }
 
 std::string write_small_model(const TempDir& dir, const std::string& name = "small.ubpm") {

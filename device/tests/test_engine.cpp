@@ -28,142 +28,20 @@
 #include <string>
 #include <vector>
 
+#include "float_bound.h"
+#include "model_builder.h"
 #include "test_util.h"
 #include "ubp/device/engine.h"
 
 namespace ubp::device {
 namespace {
 
-using kernels::BlockShape;
-using kernels::testing::blocks_for_sparsity;
-using kernels::testing::random_aligned_blocks;
 using kernels::testing::random_floats;
-using kernels::testing::random_unaligned_blocks;
+using ubp::device::testing::ModelBuilder;
 
 constexpr Activation kActivations[] = {Activation::kNone, Activation::kRelu, Activation::kRelu6};
 
 // ---- building models ----
-
-// Appends layers to a model, keeping track of shapes, so each test spells out its topology.
-class ModelBuilder {
- public:
-  ModelBuilder(const std::string& name, std::array<int64_t, 3> input_shape, uint64_t seed)
-      : seed_(seed) {
-    model_.name = name;
-    model_.input_shape = input_shape;
-  }
-
-  int conv(const std::string& name, int64_t out_channels, int kernel, int stride, int padding,
-           Activation act, WeightStorage storage, int input_from = kPreviousLayer) {
-    Layer& layer = add_layer(name, kernel == 1 ? LayerKind::kPointwise : LayerKind::kConv,
-                             input_from, act);
-    const auto& in = layer.input_shape;
-    set_window(layer, kernel, stride, padding);
-    layer.output_shape = {out_channels, (in[1] + 2 * padding - kernel) / stride + 1,
-                          (in[2] + 2 * padding - kernel) / stride + 1};
-    fill_weights(layer, out_channels, in[0] * kernel * kernel, storage);
-    return last();
-  }
-
-  int depthwise(const std::string& name, int stride, Activation act,
-                WeightStorage storage = WeightStorage::kDense, int kernel = 3) {
-    Layer& layer = add_layer(name, LayerKind::kDepthwise, kPreviousLayer, act);
-    const auto& in = layer.input_shape;
-    const int padding = kernel / 2;
-    set_window(layer, kernel, stride, padding);
-    layer.output_shape = {in[0], (in[1] + 2 * padding - kernel) / stride + 1,
-                          (in[2] + 2 * padding - kernel) / stride + 1};
-    fill_weights(layer, in[0], int64_t{kernel} * kernel, storage);
-    return last();
-  }
-
-  int pool(const std::string& name, PoolKind kind, int kernel = 1, int stride = 1,
-           int padding = 0, Activation act = Activation::kNone) {
-    Layer& layer = add_layer(name, LayerKind::kPool, kPreviousLayer, act);
-    layer.pool = kind;
-    const auto& in = layer.input_shape;
-    set_window(layer, kernel, stride, padding);
-    layer.output_shape = {in[0], (in[1] + 2 * padding - kernel) / stride + 1,
-                          (in[2] + 2 * padding - kernel) / stride + 1};
-    if (kind == PoolKind::kGlobalAverage) layer.output_shape = {in[0], 1, 1};
-    return last();
-  }
-
-  int fc(const std::string& name, int64_t out, Activation act, WeightStorage storage) {
-    Layer& layer = add_layer(name, LayerKind::kFc, kPreviousLayer, act);
-    const auto& in = layer.input_shape;
-    layer.output_shape = {out, 1, 1};
-    fill_weights(layer, out, in[0] * in[1] * in[2], storage);
-    return last();
-  }
-
-  // y = act(input + output of `residual_from`).
-  int add(const std::string& name, int residual_from, Activation act,
-          int input_from = kPreviousLayer) {
-    Layer& layer = add_layer(name, LayerKind::kAdd, input_from, act);
-    layer.residual_from = residual_from;
-    layer.output_shape = layer.input_shape;
-    return last();
-  }
-
-  const PackedModel& model() const { return model_; }
-
- private:
-  Layer& add_layer(const std::string& name, LayerKind kind, int input_from, Activation act) {
-    Layer layer;
-    layer.name = name;
-    layer.kind = kind;
-    layer.input_from = input_from;
-    layer.activation = act;
-    const int source = input_from == kPreviousLayer ? last() : input_from;
-    layer.input_shape = source < 0 ? model_.input_shape
-                                   : model_.layers[static_cast<size_t>(source)].output_shape;
-    model_.layers.push_back(layer);
-    return model_.layers.back();
-  }
-
-  static void set_window(Layer& layer, int kernel, int stride, int padding) {
-    layer.kernel_h = layer.kernel_w = kernel;
-    layer.stride = stride;
-    layer.padding = padding;
-  }
-
-  // Weights uniform in +-sqrt(6 / cols) (He initialisation: variance 2 / fan-in) keep the
-  // activations of order one through the model, so relu6 clamps some of them and the
-  // whole-model tolerance stays meaningful. Sparse storage keeps half of the 4x1 blocks.
-  void fill_weights(Layer& layer, int64_t rows, int64_t cols, WeightStorage storage) {
-    std::vector<float> w = random_floats(rows * cols, ++seed_);
-    const float scale = static_cast<float>(std::sqrt(6.0 / static_cast<double>(cols)));
-    for (float& v : w) v *= scale;
-    std::vector<float> bias = random_floats(rows, ++seed_);
-    for (float& v : bias) v *= 0.5f;
-    LayerWeights& lw = layer.weights;
-    lw.storage = storage;
-    const BlockShape shape{4, 1};
-    const int64_t blocks = std::max<int64_t>(1, blocks_for_sparsity(rows, cols, shape, 0.5));
-    switch (storage) {
-      case WeightStorage::kDense:
-        lw.dense = w;
-        lw.dense_bias = bias;
-        break;
-      case WeightStorage::kAligned:
-        lw.aligned = kernels::pack_aligned(w.data(), bias.data(), rows, cols, shape,
-                                           random_aligned_blocks(rows, cols, shape, blocks,
-                                                                 ++seed_));
-        break;
-      case WeightStorage::kUnaligned:
-        lw.unaligned = kernels::pack_unaligned(w.data(), bias.data(), rows, cols, shape,
-                                               random_unaligned_blocks(rows, cols, shape, blocks,
-                                                                       ++seed_));
-        break;
-    }
-  }
-
-  int last() const { return static_cast<int>(model_.layers.size()) - 1; }
-
-  PackedModel model_;
-  uint64_t seed_;
-};
 
 // MobileNetV1's pattern: a strided 3x3 stem, then depthwise 3x3 (stride 1 and 2) each followed
 // by a pointwise convolution in dense, aligned or unaligned storage, global pool, classifier.
@@ -223,11 +101,7 @@ std::vector<float> random_input(const PackedModel& model, uint64_t seed) {
 
 // ---- the reference ----
 
-struct Expected {
-  std::vector<double> value;
-  std::vector<double> magnitude;  // per element, the sum of |terms|
-  int64_t terms = 0;              // products per element
-};
+using testing::Expected;
 
 double clamp_reference(double v, Activation act) {
   if (act != Activation::kNone) v = std::max(v, 0.0);
@@ -367,16 +241,7 @@ std::vector<double> reference_forward(const PackedModel& model, const std::vecto
 // Expects every element within the one-layer bound described at the top of the file.
 void expect_within_layer_bound(const std::vector<float>& actual, const Expected& expected,
                                const std::string& what) {
-  ASSERT_EQ(actual.size(), expected.value.size()) << what;
-  const double relative =
-      std::max(1e-5, static_cast<double>(expected.terms + 2) * static_cast<double>(FLT_EPSILON));
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double bound = relative * expected.magnitude[i] + 1e-30;
-    if (!(std::abs(actual[i] - expected.value[i]) <= bound)) {
-      FAIL() << what << ": element " << i << " is " << actual[i] << ", expected "
-             << expected.value[i] << " within " << bound;
-    }
-  }
+  testing::expect_within_float_bound(actual, expected, what);
 }
 
 std::vector<float> run_engine(const PackedModel& model, const std::vector<float>& input,

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "model_builder.h"
 #include "test_util.h"
 #include "ubp/device/crc32.h"
 #include "ubp/device/model_file.h"
@@ -21,10 +22,12 @@ namespace {
 
 using kernels::Activation;
 using kernels::BlockShape;
-using kernels::testing::random_aligned_blocks;
 using kernels::testing::random_floats;
-using kernels::testing::random_unaligned_blocks;
 using nlohmann::json;
+using ubp::device::testing::make_layer;
+using ubp::device::testing::random_weights;
+using ubp::device::testing::tile_count;
+using ubp::device::testing::WeightSpec;
 
 // ---- a small model: every layer kind and every storage ----
 
@@ -32,47 +35,16 @@ struct Original {
   std::vector<float> matrix, bias;
 };
 
-Layer make_layer(const std::string& name, LayerKind kind, std::array<int64_t, 3> in,
-                 std::array<int64_t, 3> out, int kernel, int stride, int padding,
-                 Activation activation) {
-  Layer layer;
-  layer.name = name;
-  layer.kind = kind;
-  layer.input_shape = in;
-  layer.output_shape = out;
-  layer.kernel_h = layer.kernel_w = kernel;
-  layer.stride = stride;
-  layer.padding = padding;
-  layer.activation = activation;
-  return layer;
-}
-
-// Fills `layer.weights` with random weights in the given storage; records the masked dense
-// matrix and bias the file must reproduce.
+// Fills `layer.weights` with random weights (uniform in +-1) in the given storage, sparse storage
+// keeping half of the tiles; records the masked dense matrix and bias the file must reproduce.
 void fill_weights(Layer& layer, int64_t rows, int64_t cols, WeightStorage storage,
                   BlockShape shape, uint64_t seed, std::vector<Original>& originals) {
-  std::vector<float> w = random_floats(rows * cols, seed);
-  std::vector<float> bias = random_floats(rows, seed + 1);
-  LayerWeights& lw = layer.weights;
-  lw.storage = storage;
-  const int64_t tiles =
-      (rows + shape.rows - 1) / shape.rows * ((cols + shape.cols - 1) / shape.cols);
-  switch (storage) {
-    case WeightStorage::kDense:
-      lw.dense = w;
-      lw.dense_bias = bias;
-      break;
-    case WeightStorage::kAligned:
-      lw.aligned = kernels::pack_aligned(w.data(), bias.data(), rows, cols, shape,
-                                         random_aligned_blocks(rows, cols, shape, tiles / 2, seed));
-      break;
-    case WeightStorage::kUnaligned:
-      lw.unaligned = kernels::pack_unaligned(
-          w.data(), bias.data(), rows, cols, shape,
-          random_unaligned_blocks(rows, cols, shape, tiles / 2, seed));
-      break;
-  }
-  originals.push_back({lw.matrix(), lw.bias()});
+  WeightSpec spec;
+  spec.storage = storage;
+  spec.block = shape;
+  spec.blocks = tile_count(rows, cols, shape) / 2;
+  layer.weights = random_weights(rows, cols, spec, {seed, seed + 1, seed});
+  originals.push_back({layer.weights.matrix(), layer.weights.bias()});
 }
 
 // conv (dense, batch norm folded) -> depthwise (aligned) -> pointwise (unaligned) -> add

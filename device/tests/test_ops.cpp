@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "float_bound.h"
 #include "test_util.h"
 #include "ubp/device/ops.h"
 
@@ -40,26 +41,11 @@ double clamp_reference(double v, Activation act) {
   return v;
 }
 
-// Exact-ish results of a reference and, per element, the sum of |terms| and the term count that
-// bound the float error.
-struct Expected {
-  std::vector<double> value;
-  std::vector<double> magnitude;
-  int64_t terms = 0;
-};
+using Expected = testing::Expected;
 
 void expect_close(const std::vector<float>& actual, const Expected& expected,
                   const std::string& what) {
-  ASSERT_EQ(actual.size(), expected.value.size()) << what;
-  const double relative =
-      std::max(1e-5, static_cast<double>(expected.terms + 2) * static_cast<double>(FLT_EPSILON));
-  for (size_t i = 0; i < actual.size(); ++i) {
-    const double bound = relative * expected.magnitude[i] + 1e-30;
-    if (!(std::abs(actual[i] - expected.value[i]) <= bound)) {
-      FAIL() << what << ": element " << i << " is " << actual[i] << ", expected "
-             << expected.value[i] << " within " << bound;
-    }
-  }
+  testing::expect_within_float_bound(actual, expected, what);
 }
 
 // Direct convolution on dense weights [Cout][Cin][k][k] with zero padding.

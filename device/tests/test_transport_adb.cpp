@@ -20,6 +20,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 using testing_util::ScopedEnv;
+using testing_util::expect_transport_error;
 using testing_util::seconds_since;
 using Clock = std::chrono::steady_clock;
 
@@ -58,20 +59,6 @@ class AdbTransportTest : public ::testing::Test {
   std::unique_ptr<ScopedEnv> path_, root_, serial_, log_;
   std::unique_ptr<Transport> transport_;
 };
-
-template <typename Body>
-void expect_transport_error(Body body, std::initializer_list<std::string> fragments) {
-  try {
-    body();
-    ADD_FAILURE() << "no TransportError";
-  } catch (const TransportError& error) {
-    const std::string message = error.what();
-    for (const auto& fragment : fragments) {
-      EXPECT_NE(message.find(fragment), std::string::npos)
-          << "'" << fragment << "' missing from: " << message;
-    }
-  }
-}
 
 TEST_F(AdbTransportTest, ConnectChecksTheDeviceAndCreatesTheDirectory) {
   EXPECT_EQ(transport_->describe(), std::string("adb ") + kSerial + ":" + kRemoteDir);

@@ -27,6 +27,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing::TempDir;
+using testing_util::expect_transport_error;
 using testing_util::seconds_since;
 using Clock = std::chrono::steady_clock;
 
@@ -205,21 +206,6 @@ class SshTransportTest : public ::testing::Test {
   std::string remote_dir_;  // the "board" is this machine: its files are visible here
   std::unique_ptr<Transport> transport_;
 };
-
-// Runs `body`, which must throw TransportError with every fragment in its message.
-template <typename Body>
-void expect_transport_error(Body body, std::initializer_list<std::string> fragments) {
-  try {
-    body();
-    ADD_FAILURE() << "no TransportError";
-  } catch (const TransportError& error) {
-    const std::string message = error.what();
-    for (const auto& fragment : fragments) {
-      EXPECT_NE(message.find(fragment), std::string::npos)
-          << "'" << fragment << "' missing from: " << message;
-    }
-  }
-}
 
 TEST_F(SshTransportTest, ConnectCreatesTheRemoteDirectory) {
   EXPECT_EQ(transport_->describe(), "ssh " + current_user() + "@127.0.0.1:" +
