@@ -93,6 +93,7 @@ void check_protocol_options(const ProtocolOptions& o) {
   if (!(o.cooldown_s >= 0)) fail("cooldown_s must be 0 or more seconds");
   if (!(o.min_seconds >= 0)) fail("min_seconds must be 0 or more seconds");
   if (!(o.max_cv > 0)) fail("max_cv must be a positive fraction, e.g. 0.03 for 3%");
+  if (o.noisy_retries < 0) fail("noisy_retries = " + std::to_string(o.noisy_retries) + "; must be 0 or more");
   if (!(o.max_frequency_drift > 0)) fail("max_frequency_drift must be a positive fraction");
   if (!(o.max_temperature_rise_c > 0)) fail("max_temperature_rise_c must be positive (degrees C)");
 }
@@ -175,6 +176,11 @@ json Measurement::to_json() const {
                       {"after", s.devbench.value("after", json::object())}});
     }
     j["sessions"] = list;
+    json dropped = json::array();
+    for (const SessionResult& s : discarded) {
+      dropped.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
+    }
+    j["discarded_sessions"] = dropped;
     const json& first = sessions.front().devbench;
     j["device_facts"] = first.value("device", json::object());
     j["binary"] = first.value("binary", json::object());
@@ -299,13 +305,22 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
           ") on " + config.name);
       std::string last_error;
       bool measured = false;
+      int noisy_left = options.noisy_retries;
       for (int attempt = 1; attempt <= attempts_allowed && !measured; ++attempt) {
         sleep_seconds(attempt == 1 ? options.cooldown_s : config.retry_delay_s);
         ++m.attempts;
         try {
           if (attempt > 1 && !pushed) push_everything();
           Attempt a = parse_runner_output(transport.run(runner_argv(i), config.timeout_s));
-          if (a.result) {
+          if (a.result && a.result->summary.cv > options.max_cv && noisy_left > 0) {
+            // Disturbed (another process, a migration): measure this session again rather
+            // than let one burst invalidate the model. Not a failed attempt; kept for the record.
+            --noisy_left;
+            --attempt;
+            say("  coefficient of variation " + format_double("%.1f%%", 100 * a.result->summary.cv) +
+                " > " + format_double("%.1f%%", 100 * options.max_cv) + ": measuring this session again");
+            m.discarded.push_back(std::move(*a.result));
+          } else if (a.result) {
             m.sessions.push_back(std::move(*a.result));
             measured = true;
           } else {

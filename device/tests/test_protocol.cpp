@@ -27,6 +27,7 @@ using nlohmann::json;
 //   slow        samples 20.0, 20.2, ...
 //   noisy       samples alternate 5 and 15 (CV about 50%)
 //   crash-once  the first call kills itself with SIGSEGV, later calls act as steady
+//   noisy-once  the first call acts as noisy, later calls as steady
 //   broken      always exits 1 saying so on stderr
 //   garbage     prints something that is not JSON
 //   drift       steady, but cpu0 runs at 2.0 GHz before and 1.0 GHz after
@@ -46,6 +47,9 @@ echo "$word $threads" >> "$FAKE_RUNNER_DIR/calls"
 if [ "$word" = crash-once ]; then
   if [ ! -e "$FAKE_RUNNER_DIR/crashed" ]; then touch "$FAKE_RUNNER_DIR/crashed"; kill -SEGV $$; fi
   word=steady
+fi
+if [ "$word" = noisy-once ]; then
+  if [ ! -e "$FAKE_RUNNER_DIR/was-noisy" ]; then touch "$FAKE_RUNNER_DIR/was-noisy"; word=noisy; else word=steady; fi
 fi
 case "$word" in
   broken) echo "ubp-devbench: cannot map the model: out of memory" >&2; exit 1 ;;
@@ -182,13 +186,35 @@ TEST_F(TheProtocol, RecordsARunnerThatKeepsFailingAndMeasuresTheOthers) {
   EXPECT_EQ(detail.at("error").get<std::string>(), results[0].error);
 }
 
-TEST_F(TheProtocol, MarksNoisyMeasurementsInvalidWithTheReason) {
+TEST_F(TheProtocol, MarksMeasurementsThatStayNoisyInvalidWithTheReason) {
   options_.sessions = 1;
+  options_.noisy_retries = 2;
   const auto results = measure({target("noisy"), target("steady")});
   EXPECT_FALSE(results[0].valid);
   ASSERT_FALSE(results[0].invalid_reasons.empty());
   EXPECT_NE(results[0].invalid_reasons[0].find("coefficient of variation"), std::string::npos);
+  EXPECT_EQ(results[0].attempts, 3);  // measured, then twice again
+  EXPECT_EQ(results[0].discarded.size(), 2u);
+  EXPECT_EQ(results[0].sessions.size(), 1u);
   EXPECT_TRUE(results[1].valid);
+  EXPECT_TRUE(results[1].discarded.empty());
+}
+
+TEST_F(TheProtocol, MeasuresADisturbedSessionAgainAndKeepsTheDiscardedSamples) {
+  options_.sessions = 2;
+  const auto results = measure({target("noisy-once")});
+  ASSERT_FALSE(results[0].failed) << results[0].error;
+  EXPECT_TRUE(results[0].valid) << results[0].invalid_reasons.at(0);
+  EXPECT_EQ(results[0].sessions.size(), 2u);
+  ASSERT_EQ(results[0].discarded.size(), 1u);
+  EXPECT_GT(results[0].discarded[0].summary.cv, 0.3);
+  EXPECT_EQ(results[0].attempts, 3);
+  const json detail = results[0].to_json();
+  EXPECT_EQ(detail.at("discarded_sessions").size(), 1u);
+  EXPECT_EQ(detail.at("discarded_sessions")[0].at("samples_ms").size(), 10u);
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& l) {
+    return l.find("measuring this session again") != std::string::npos;
+  }));
 }
 
 TEST_F(TheProtocol, MarksFrequencyDriftAndHeatInvalid) {

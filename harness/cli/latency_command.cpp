@@ -83,6 +83,7 @@ int latency(const LatencyArgs& args) {
                   {"iterations", args.protocol.iterations},
                   {"min_seconds", args.protocol.min_seconds},
                   {"max_cv", args.protocol.max_cv},
+                  {"noisy_retries", args.protocol.noisy_retries},
                   {"max_frequency_drift", args.protocol.max_frequency_drift},
                   {"max_temperature_rise_c", args.protocol.max_temperature_rise_c},
                   {"seed", args.protocol.seed},
@@ -139,6 +140,9 @@ Command add_latency_command(CLI::App& app) {
   sub->add_option("--min-seconds", args->protocol.min_seconds, "And keep timing this long per session")
       ->capture_default_str();
   sub->add_option("--max-cv", args->protocol.max_cv, "Coefficient of variation above which a result is invalid")
+      ->capture_default_str();
+  sub->add_option("--noisy-retries", args->protocol.noisy_retries,
+                  "Measure a session whose coefficient of variation passes --max-cv again, this often")
       ->capture_default_str();
   sub->add_option("--seed", args->protocol.seed, "Seed of the measurement order")->capture_default_str();
   sub->add_flag("--json", args->json, "Print everything (samples, per-layer times, device facts) as JSON");

@@ -34,6 +34,9 @@ void add_latency_keys(Schema& s) {
       "a measurement whose coefficient of variation (per session, or of the session medians) passes "
       "this is marked invalid")
       .range(0.0001, 10);
+  key("latency.noisy_retries", T::kInt, 2,
+      "a session whose coefficient of variation passes max_cv is measured again, at most this often")
+      .range(0, 100);
 }
 
 // `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.

@@ -59,6 +59,7 @@ LatencySettings latency_settings_from(const json& resolved) {
   p.iterations = l.at("iterations").get<int>();
   p.min_seconds = l.at("min_seconds").get<double>();
   p.max_cv = l.at("max_cv").get<double>();
+  p.noisy_retries = l.at("noisy_retries").get<int>();
   p.seed = resolved.at("experiment").at("seed").get<uint64_t>();
   device::check_protocol_options(p);
   return s;

@@ -13,7 +13,10 @@
 // - A measurement is marked invalid, with the reasons, when a session's coefficient of
 //   variation or the spread of the session medians passes `max_cv`, or when a CPU's frequency
 //   drifted or the temperature rose past their limits between the start and the end of a
-//   session (only what the device lets us read is checked).
+//   session (only what the device lets us read is checked). A session whose spread passes
+//   `max_cv` is first measured again, up to `noisy_retries` times (a burst from another process
+//   should cost a remeasurement, not the model's figure); the discarded samples stay in the
+//   JSON.
 #pragma once
 
 #include <cstdint>
@@ -36,6 +39,7 @@ struct ProtocolOptions {
   int iterations = 30;         // ubp-devbench --iterations (at least this many timed runs)
   double min_seconds = 1.0;    // ubp-devbench --min-seconds (keeps timing until this long)
   double max_cv = 0.03;        // validity: per-session CV and CV of the session medians
+  int noisy_retries = 2;       // a session whose CV passes max_cv is measured again, this often
   double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
   double max_temperature_rise_c = 10.0; // validity: rise of any thermal zone, degrees C
   uint64_t seed = 0;           // measurement order
@@ -63,6 +67,7 @@ struct Measurement {
   std::string error;              // the last attempt's error when failed
   int attempts = 0;               // runner invocations, retries included
   std::vector<SessionResult> sessions;
+  std::vector<SessionResult> discarded;  // sessions measured again for their spread (noisy_retries)
   SampleSummary summary;          // of every session's samples together
   double session_median_cv = 0;   // CV of the session medians (0 for one session)
   double max_session_cv = 0;
