@@ -22,6 +22,9 @@ packages=(
   # devices: ssh boards (scp/ssh; the ssh transport test starts its own sshd on loopback) and
   # Android phones (Debian's adb client)
   openssh-client openssh-server adb
+  # sweeps on Slurm: `ubp plan --slurm` writes job arrays; the Slurm test starts its own
+  # single-node cluster (slurmctld, slurmd) with its own munge daemon and key
+  slurm-wlm munge
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev sqlite3 e2fsprogs
   # reports: figures drawn by gnuplot (svg and pngcairo terminals); the report tests check SVGs

@@ -20,6 +20,7 @@ Command add_select_command(CLI::App& app);
 Command add_keys_command(CLI::App& app);
 Command add_export_command(CLI::App& app);
 Command add_latency_command(CLI::App& app);
+Command add_plan_command(CLI::App& app);
 
 // Prints "error: <message>" to stderr and returns `code`.
 int fail(const std::string& message, int code);

@@ -39,7 +39,8 @@ int main(int argc, char** argv) {
   const ubp::cli::Command commands[] = {ubp::cli::add_run_command(app), ubp::cli::add_db_command(app),
                                          ubp::cli::add_report_command(app),
                                          ubp::cli::add_select_command(app), ubp::cli::add_keys_command(app),
-                                         ubp::cli::add_export_command(app), ubp::cli::add_latency_command(app)};
+                                         ubp::cli::add_export_command(app), ubp::cli::add_latency_command(app),
+                                         ubp::cli::add_plan_command(app)};
   if (argc == 1) {  // bare `ubp`: show what it can do
     std::cout << app.help();
     return 2;

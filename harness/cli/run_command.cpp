@@ -1,5 +1,12 @@
-// ubp run CONFIG [key=value ...] [--db PATH] [--dry-run] [--report DIR]
+// ubp run CONFIG [key=value ...] [--db PATH] [--dry-run] [--report DIR] [--task N]
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -20,6 +27,8 @@ struct RunArgs {
   std::string db;
   std::string report;
   bool dry_run = false;
+  int nproc = 1;  // --nproc: local data-parallel workers (train.distributed)
+  int64_t task = -1;  // --task: only this planned run (a Slurm array task); -1: all
 };
 
 int print_config_errors(const config::ConfigError& e) {
@@ -60,16 +69,121 @@ int dry_run(const config::Plan& plan, const std::string& db) {
   return 0;
 }
 
-int run(const RunArgs& args) {
+// --nproc N: N copies of this `ubp run` on this machine, ranks 0..N-1 of one data-parallel
+// group meeting through a file store in a fresh temporary folder. Rank 0 is the real run (the
+// database, the report, the terminal). The others write into a copy of the database taken
+// before they start: they see the same runs done and so take part in the same runs in the same
+// order, and whatever they record is thrown away with the folder. They skip latency.
+int run_local_workers(const RunArgs& args) {
   config::Plan plan;
   try {
     plan = config::make_plan(args.config, args.overrides);
   } catch (const config::ConfigError& e) {
     return print_config_errors(e);
   }
+  namespace fs = std::filesystem;
   const std::string db = args.db.empty() ? plan.campaign.at("output.db").get<std::string>() : args.db;
-  const std::string report_dir =
-      args.report.empty() ? plan.campaign.at("output.report").get<std::string>() : args.report;
+  char pattern[] = "/tmp/ubp-nproc-XXXXXX";
+  if (::mkdtemp(pattern) == nullptr) return fail("cannot create a temporary folder in /tmp for --nproc", 1);
+  const fs::path scratch = pattern;
+  char self[4096];
+  const ssize_t self_length = ::readlink("/proc/self/exe", self, sizeof self - 1);
+  if (self_length <= 0) return fail("cannot find this program's path (/proc/self/exe) to start workers", 1);
+  const std::string program(self, static_cast<size_t>(self_length));
+  ::setenv("UBP_LOCAL_PROCESSES", std::to_string(args.nproc).c_str(), 1);  // the cores are shared
+
+  std::vector<pid_t> workers;
+  for (int rank = 0; rank < args.nproc; ++rank) {
+    std::vector<std::string> argv{program, "run", args.config};
+    argv.insert(argv.end(), args.overrides.begin(), args.overrides.end());
+    for (const std::string& o : {"world_size=" + std::to_string(args.nproc), "rank=" + std::to_string(rank),
+                                 "rendezvous=file:" + (scratch / "store").string(), std::string("interface=lo")}) {
+      argv.push_back("train.distributed." + o);
+    }
+    if (args.task >= 0) argv.insert(argv.end(), {"--task", std::to_string(args.task)});
+    std::string log;
+    if (rank == 0) {
+      argv.insert(argv.end(), {"--db", db});
+      if (!args.report.empty()) argv.insert(argv.end(), {"--report", args.report});
+    } else {
+      const fs::path copy_dir = scratch / ("rank" + std::to_string(rank));
+      fs::create_directories(copy_dir);
+      for (const char* suffix : {"", "-wal", "-shm"}) {
+        std::error_code missing;  // a database not created yet, or without a write-ahead log
+        fs::copy_file(db + suffix, copy_dir / (std::string("ubp.db") + suffix), missing);
+      }
+      argv.insert(argv.end(), {"--db", (copy_dir / "ubp.db").string(), "latency.devices=", "output.report="});
+      log = (scratch / ("rank" + std::to_string(rank) + ".log")).string();
+    }
+    const pid_t pid = ::fork();
+    if (pid < 0) return fail("cannot start worker " + std::to_string(rank) + " for --nproc", 1);
+    if (pid == 0) {
+      if (!log.empty()) {
+        const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (fd >= 0) {
+          ::dup2(fd, 1);
+          ::dup2(fd, 2);
+        }
+      }
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execv(program.c_str(), cargv.data());
+      ::_exit(127);
+    }
+    workers.push_back(pid);
+  }
+  // A worker that fails leaves the others waiting in a collective until the timeout: stop them.
+  int worst = 0;
+  size_t running = workers.size();
+  while (running > 0) {
+    int status = 0;
+    const pid_t pid = ::wait(&status);
+    if (pid < 0) break;
+    --running;
+    std::replace(workers.begin(), workers.end(), pid, pid_t{0});  // reaped: never signal it again
+    const int code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0 && worst == 0) {
+      std::cerr << "error: a --nproc worker exited with status " << code << "; stopping the others (logs of ranks "
+                << "1.." << args.nproc - 1 << " in " << scratch.string() << ")\n";
+      for (pid_t other : workers) {
+        if (other > 0) ::kill(other, SIGTERM);
+      }
+    }
+    worst = std::max(worst, code);
+  }
+  if (worst == 0) {
+    std::error_code ignored;
+    fs::remove_all(scratch, ignored);
+  }
+  return worst;
+}
+
+int run(const RunArgs& args) {
+  if (args.nproc > 1 && !args.dry_run) return run_local_workers(args);
+  config::Plan plan;
+  try {
+    plan = config::make_plan(args.config, args.overrides);
+  } catch (const config::ConfigError& e) {
+    return print_config_errors(e);
+  }
+  const bool one_task = args.task >= 0;
+  if (one_task) {
+    if (static_cast<size_t>(args.task) >= plan.runs.size()) {
+      return fail("--task " + std::to_string(args.task) + " is out of range: " + args.config + " plans " +
+                      std::to_string(plan.runs.size()) + " run" + (plan.runs.size() == 1 ? "" : "s") +
+                      " (accepted: 0 to " + std::to_string(static_cast<int64_t>(plan.runs.size()) - 1) + ")",
+                  2);
+    }
+    // Keep the run's own index, so logs and manifests agree on which task this is.
+    std::vector<config::PlannedRun> only{plan.runs[static_cast<size_t>(args.task)]};
+    plan.runs = std::move(only);
+  }
+  const std::string db = args.db.empty() ? plan.campaign.at("output.db").get<std::string>() : args.db;
+  // Array tasks each hold one shard: a report per task would only race on the shared folder.
+  const std::string report_dir = !args.report.empty() || one_task
+                                     ? args.report
+                                     : plan.campaign.at("output.report").get<std::string>();
   try {
     if (args.dry_run) return dry_run(plan, db);
     latency::check_plan_devices(plan);  // a typo in a device file stops us before any training
@@ -80,7 +194,20 @@ int run(const RunArgs& args) {
     if (!db_folder.empty()) std::filesystem::create_directories(db_folder, ignored);
     auto store = results::Store::open(db, results::OpenMode::kReadWrite);
     runner::RunHooks hooks;
-    hooks.after_run = latency::measure_run_latency;
+    // A cluster node is not the device a latency figure is about, and its neighbours make any
+    // timing noisy: under --task (a Slurm array task) the run trains and records, and its latency
+    // waits for the device host.
+    const auto devices = plan.campaign.find("latency.devices");
+    const bool wants_latency = one_task && devices != plan.campaign.end() && devices->is_string() &&
+                               !devices->get<std::string>().empty() && plan.runs.front().kind == "training";
+    if (!one_task) {
+      hooks.after_run = latency::measure_run_latency;
+    } else if (wants_latency) {
+      runner::console()->info(
+          "--task: latency on {} is not measured on a cluster node; measure run {} later on the device "
+          "host (`ubp export --run {}` then `ubp latency`)",
+          devices->get<std::string>(), plan.runs.front().run_id, plan.runs.front().run_id);
+    }
     const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
                 summary.planned == 1 ? "" : "s", summary.succeeded, summary.already_done, summary.failed,
@@ -117,6 +244,14 @@ Command add_run_command(CLI::App& app) {
                   "Write a report of the database to this folder when done (default: output.report)");
   sub->add_flag("-n,--dry-run", args->dry_run,
                 "Print the planned runs and how many are already done; run nothing, write nothing");
+  sub->add_option("--task", args->task,
+                  "Run only planned run N (0-based, the index in `ubp plan`), as one Slurm array task does; "
+                  "latency is not measured under --task")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--nproc", args->nproc,
+                  "Train each run with N local data-parallel processes (train.distributed over Gloo on "
+                  "loopback); rank 0 writes the results")
+      ->check(CLI::Range(1, 256));
   return {sub, [args] { return run(*args); }};
 }
 

@@ -39,6 +39,50 @@ void add_latency_keys(Schema& s) {
       .range(0, 100);
 }
 
+// `slurm`: defaults for the job array `ubp plan --slurm` writes (its flags win). Campaign-wide:
+// where a sweep runs never changes what it computes.
+void add_slurm_keys(Schema& s) {
+  using T = ValueType;
+  s.add(KeySpec("slurm.partition", T::kString, "", "partition of the job array; empty: the cluster's default")
+            .campaign_wide());
+  s.add(KeySpec("slurm.time", T::kString, "",
+                "time limit of each array task, as sbatch takes it (MM, HH:MM:SS, D-HH:MM:SS); empty: "
+                "the partition's default")
+            .campaign_wide());
+  s.add(KeySpec("slurm.cpus", T::kInt, 1, "CPUs per array task (sbatch --cpus-per-task)").range(1, 4096).campaign_wide());
+  s.add(KeySpec("slurm.mem", T::kString, "",
+                "memory per array task, as sbatch takes it (e.g. 4G, 500M); empty: the partition's default")
+            .campaign_wide());
+  s.add(KeySpec("slurm.parallel", T::kInt, 0, "array tasks running at once (the %P of --array); 0: no limit")
+            .range(0, 1000000)
+            .campaign_wide());
+}
+
+// `train.distributed`: one run trained by several processes (harness/distributed/). Not part of
+// the run id nor of the dense baseline's key: the world size changes how the same experiment is
+// computed, and its results agree with one process's within floating-point tolerance (the
+// gradient sums are added in another order; batch norm normalises each process's slice).
+void add_distributed_keys(Schema& s) {
+  using T = ValueType;
+  const std::vector<std::string> training{"training"};
+  auto key = [&](const char* path, ValueType type, Json default_value, const char* help) -> KeySpec& {
+    return s.add_and_get(KeySpec(path, type, std::move(default_value), help).only_for(training).not_identity());
+  };
+  key("train.distributed.world_size", T::kInt, 1,
+      "processes training the run together: 1 (off), N, or 0 to take SLURM_NTASKS and SLURM_PROCID "
+      "(srun, one task per node)")
+      .range(0, 4096);
+  key("train.distributed.rank", T::kInt, 0, "this process's rank, 0 .. world_size-1 (rank 0 writes results)")
+      .range(0, 4095);
+  key("train.distributed.rendezvous", T::kString, "",
+      "where the processes meet: file:PATH (a file on a path all of them reach) or tcp:HOST:PORT "
+      "(rank 0 listens)");
+  key("train.distributed.interface", T::kString, "",
+      "network interface for Gloo's traffic, e.g. lo or eth0; empty: the address of the host name");
+  key("train.distributed.timeout_s", T::kFloat, 600.0, "a collective waiting longer than this fails the run")
+      .range(1, 86400);
+}
+
 // `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.
 void add_training_keys(Schema& s) {
   using T = ValueType;
@@ -194,7 +238,9 @@ Schema build_schema() {
             .only_for(selection));
 
   add_training_keys(s);
+  add_distributed_keys(s);
   add_latency_keys(s);
+  add_slurm_keys(s);
 
   // output: where a campaign writes; the same for every run of a sweep.
   s.add(KeySpec("output.db", T::kString, "runs/ubp.db", "results database (the --db flag wins)").campaign_wide());

@@ -6,13 +6,16 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <functional>
+#include <optional>
 #include <thread>
 
 #include "config/plan.h"
 #include "data/datasets.h"
 #include "data/image_folder.h"
+#include "distributed/distributed.h"
 #include "export/final_model.h"
 #include "models/weights_import.h"
 #include "models/model_utils.h"
@@ -212,21 +215,37 @@ class FileLock {
 
 // Loads the dense baseline into `model`, training it first when the cache does not hold it.
 // Returns its metadata (per-epoch curves and the final evaluation).
+// Data parallel (`dist` set): rank 0 alone reads and writes the cache and tells the others
+// whether there is training to do; they then receive its weights. Their returned metadata is
+// a placeholder (their results are not kept).
 json obtain_dense_baseline(const json& cfg, Data& data, models::Classifier& model, const RunContext& ctx,
-                           spdlog::logger& log) {
+                           spdlog::logger& log, distributed::DistributedContext* dist) {
+  const bool root = dist == nullptr || dist->is_root();
   const std::string key = dense_baseline_key(cfg);
   const std::string dir = ctx.cache_dir.empty() ? "cache" : ctx.cache_dir;
-  fs::create_directories(dir);
+  if (root) fs::create_directories(dir);
   const std::string final_path = (fs::path(dir) / ("dense-" + key + ".pt")).string();
   const std::string partial_path = (fs::path(dir) / ("dense-" + key + ".partial.pt")).string();
+  const json placeholder = {{"kind", "dense"}, {"key", key}, {"epochs", json::array()},
+                            {"final", {{"top1", 0.0}, {"top5", 0.0}, {"loss", 0.0}}}};
 
-  if (auto done = training::load_checkpoint(final_path, model, nullptr)) {
-    log.info("dense baseline {} loaded from {}", key, final_path);
-    return done->meta;
+  std::optional<FileLock> lock;
+  std::optional<training::Checkpoint> done;
+  if (root) {
+    done = training::load_checkpoint(final_path, model, nullptr);
+    if (done) {
+      log.info("dense baseline {} loaded from {}", key, final_path);
+    } else {
+      lock.emplace((fs::path(dir) / ("dense-" + key + ".lock")).string());
+      if (lock->waited()) log.info("waited for another process that trained dense baseline {}", key);
+      done = training::load_checkpoint(final_path, model, nullptr);
+    }
   }
-  FileLock lock((fs::path(dir) / ("dense-" + key + ".lock")).string());
-  if (lock.waited()) log.info("waited for another process that trained dense baseline {}", key);
-  if (auto done = training::load_checkpoint(final_path, model, nullptr)) return done->meta;
+  if (dist != nullptr && dist->broadcast_value(done ? 1 : 0) == 1) {
+    dist->broadcast_parameters_and_buffers(model);
+    return root ? done->meta : placeholder;
+  }
+  if (done) return done->meta;
 
   const json& train = cfg["train"];
   const auto train_source = data.train(train["seed"].get<uint64_t>());
@@ -237,10 +256,19 @@ json obtain_dense_baseline(const json& cfg, Data& data, models::Classifier& mode
 
   json meta = {{"kind", "dense"}, {"key", key}, {"epochs", json::array()}};
   int64_t start_epoch = 0;
-  if (auto partial = training::load_checkpoint(partial_path, model, sgd.get())) {
-    meta = partial->meta;
-    start_epoch = meta["epochs"].size();
-    log.info("dense baseline {}: resuming after epoch {}", key, start_epoch);
+  if (root) {
+    if (auto partial = training::load_checkpoint(partial_path, model, sgd.get())) {
+      meta = partial->meta;
+      start_epoch = meta["epochs"].size();
+      log.info("dense baseline {}: resuming after epoch {}", key, start_epoch);
+    }
+  }
+  if (dist != nullptr) {
+    start_epoch = dist->broadcast_value(start_epoch);
+    if (start_epoch > 0) {
+      dist->broadcast_parameters_and_buffers(model);
+      distributed::broadcast_momentum(*dist, model, *sgd);
+    }
   }
   const int64_t epochs = training::epochs_for(total, per_epoch);
   if (ctx.console && start_epoch < epochs) {
@@ -253,12 +281,17 @@ json obtain_dense_baseline(const json& cfg, Data& data, models::Classifier& mode
   spec.label_smoothing = train["label_smoothing"];
   spec.progress_bar = ctx.progress_bar;
   training::LoopHooks hooks;
+  if (dist != nullptr) distributed::add_data_parallel_hooks(*dist, model, hooks);
   hooks.epoch_done = [&](const training::EpochStats& s) {
+    if (!root) return;
     meta["epochs"].push_back(epoch_json(s));
+    // Every rank trains B / W images per step at about rank 0's pace: the group's rate is W times it.
+    if (dist != nullptr) meta["epochs"].back()["images_per_second"] = s.images_per_second * dist->world_size();
     report_epoch(ctx, log, "dense", epochs, meta["epochs"].back());
     training::save_checkpoint(partial_path, {meta, {}}, model, sgd.get());
   };
   training::run_loop(model, *sgd, lr, *train_source, *data.test, spec, hooks);
+  if (!root) return placeholder;
 
   const training::EvalResult final_eval = training::evaluate(model, *data.test);
   meta["final"] = {{"top1", 100 * final_eval.top1}, {"top5", 100 * final_eval.top5}, {"loss", final_eval.loss}};
@@ -419,19 +452,38 @@ std::string dense_baseline_key(const json& resolved) {
                    {"model", resolved.at("model")},
                    {"train", resolved.at("train")}};
   for (const char* k : {"loader_threads", "cache"}) identity["data"].erase(k);
-  identity["train"].erase("threads");
+  for (const char* k : {"threads", "distributed"}) identity["train"].erase(k);
   return config::sha256_hex(identity.dump()).substr(0, 16);
 }
 
 results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ctx, spdlog::logger& log) {
   const auto run_start = std::chrono::steady_clock::now();
-  const int64_t threads = cfg["train"]["threads"].get<int64_t>() > 0
-                              ? cfg["train"]["threads"].get<int64_t>()
-                              : static_cast<int64_t>(std::max(1u, std::thread::hardware_concurrency()));
+  const distributed::DistributedSettings dist_settings =
+      distributed::settings_from_config(cfg["train"].value("distributed", json::object()));
+  // `ubp run --nproc N` starts N workers on this machine: they share its cores.
+  const char* local_processes = std::getenv("UBP_LOCAL_PROCESSES");
+  const int64_t sharing = local_processes != nullptr ? std::max(1, std::atoi(local_processes)) : 1;
+  const int64_t threads =
+      cfg["train"]["threads"].get<int64_t>() > 0
+          ? cfg["train"]["threads"].get<int64_t>()
+          : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / sharing);
   torch::set_num_threads(static_cast<int>(threads));
+  std::unique_ptr<distributed::DistributedContext> dist;
+  if (dist_settings.enabled()) {
+    dist = std::make_unique<distributed::DistributedContext>(dist_settings, ctx.run_id);
+    log.info("data parallel: rank {} of {} ({})", dist->rank(), dist->world_size(), dist_settings.rendezvous);
+  }
+  const bool root = dist == nullptr || dist->is_root();
 
   // The dense baseline: shared by every run with the same data, model and training settings.
   Data data = make_data(cfg);
+  if (dist != nullptr) {
+    auto global = std::move(data.train);
+    data.train = [global, rank = dist->rank(), world = dist->world_size()](uint64_t seed) {
+      return std::unique_ptr<data::BatchSource>(
+          std::make_unique<distributed::ShardedBatchSource>(global(seed), rank, world));
+    };
+  }
   // Seeded before construction: LibTorch draws the classifier's initial weights there.
   torch::manual_seed(cfg["train"]["seed"].get<int64_t>());
   const models::ModelSpec spec_of_model = model_spec(cfg, data);
@@ -446,7 +498,8 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     log.info("imported {} tensors from {} ({}), {} skipped", report.loaded.size(), pretrained,
              models::to_string(report.format), report.skipped.size());
   }
-  const json dense = obtain_dense_baseline(cfg, data, *model, ctx, log);
+  if (dist != nullptr) dist->broadcast_parameters_and_buffers(*model);
+  const json dense = obtain_dense_baseline(cfg, data, *model, ctx, log, dist.get());
 
   results::RunResult out;
   const json& p = cfg["prune"];
@@ -459,7 +512,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     out.metrics.push_back({"top5", 0, dense["final"]["top5"].get<double>()});
     out.metrics.push_back({"test.loss", 0, dense["final"]["loss"].get<double>()});
     out.metrics.push_back({"sparsity", 0, 0.0});
-    keep_final_model(ctx, cfg, spec_of_model, *model, nullptr, log);
+    if (root) keep_final_model(ctx, cfg, spec_of_model, *model, nullptr, log);
     out.metrics.push_back({"seconds", 0, std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count()});
     return out;
   }
@@ -491,7 +544,10 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   st.target_sparsity = -1;
   const std::string ckpt_path = (fs::path(ctx.work_dir.empty() ? "." : ctx.work_dir) / "checkpoint.pt").string();
   int64_t start_epoch = 0;
-  if (auto c = training::load_checkpoint(ckpt_path, *model, sgd.get())) {
+  std::optional<training::Checkpoint> resumed;
+  if (root) resumed = training::load_checkpoint(ckpt_path, *model, sgd.get());
+  if (resumed) {
+    const training::Checkpoint* c = &*resumed;
     if (c->meta.value("run_id", "") != ctx.run_id) {
       throw std::runtime_error("checkpoint " + ckpt_path + " belongs to run " + c->meta.value("run_id", "?") +
                                ", not " + ctx.run_id + "; delete it");
@@ -499,6 +555,28 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     from_checkpoint(st, *c, layers);
     start_epoch = st.epochs.size();
     log.info("resuming after epoch {} from {}", start_epoch, ckpt_path);
+  }
+  if (dist != nullptr && (start_epoch = dist->broadcast_value(start_epoch)) > 0) {
+    // Rank 0 resumed from its checkpoint: the others take its model, momentum, masks and ADMM state.
+    dist->broadcast_parameters_and_buffers(*model);
+    distributed::broadcast_momentum(*dist, *model, *sgd);
+    if (dist->broadcast_value(static_cast<int64_t>(st.masks.size())) > 0 && !root) {
+      std::vector<training::LayerMask> ones;
+      for (const auto& l : layers) ones.push_back({at::ones_like(l.weight.detach()), {}});
+      training::install_masks(st.masks, layers, ones);
+    }
+    if (st.masks.size() > 0) distributed::broadcast_masks(*dist, st.masks, *sgd);
+    at::Tensor target_now = at::full({1}, st.target_sparsity, at::kDouble);
+    dist->broadcast({target_now});
+    st.target_sparsity = target_now.item<double>();
+    if (dist->broadcast_value(static_cast<int64_t>(st.z.size())) > 0 && !root) {
+      for (const auto& l : layers) {
+        st.z.push_back(at::zeros_like(l.weight.detach()));
+        st.u.push_back(at::zeros_like(l.weight.detach()));
+      }
+    }
+    dist->broadcast(st.z);
+    dist->broadcast(st.u);
   }
 
   // The schedule's hooks.
@@ -517,6 +595,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
 
   auto select_on_weights = [&](double sparsity) {
     install(st, layers, training::choose_masks(layers, weights_of(layers), spec, sparsity), *sgd, sparsity);
+    if (dist != nullptr) distributed::broadcast_masks(*dist, st.masks, *sgd);
   };
   auto admm_projection = [&](std::vector<at::Tensor> x) {  // Z = Proj(x)
     const auto chosen = training::choose_masks(layers, x, spec, target);
@@ -524,6 +603,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
       x[i] = x[i] * chosen[i].mask;
       st.selection_seconds += chosen[i].record.selection_seconds;
     }
+    if (dist != nullptr) dist->broadcast(x);  // rank 0's projection for every rank
     return x;
   };
   if (admm) {
@@ -557,8 +637,11 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     };
   }
   hooks.masks = &st.masks;
+  if (dist != nullptr) distributed::add_data_parallel_hooks(*dist, *model, hooks);
   hooks.epoch_done = [&](const training::EpochStats& s) {
+    if (!root) return;
     json e = epoch_json(s);
+    if (dist != nullptr) e["images_per_second"] = s.images_per_second * dist->world_size();
     e["target_sparsity"] = std::max(0.0, st.target_sparsity);
     st.epochs.push_back(e);
     report_epoch(ctx, log, method, epochs, e);
@@ -580,6 +663,10 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
 
   // A schedule that ends with its last mask update (no fine-tuning steps) still ends pruned.
   if (st.target_sparsity != target) select_on_weights(target);
+  if (dist != nullptr) {
+    dist->broadcast_buffers(*model);
+    if (!root) return out;  // rank 0 reports the run
+  }
   const training::EvalResult final_eval = training::evaluate(*model, *data.test);
 
   add_epoch_metrics(out, st.epochs, "");

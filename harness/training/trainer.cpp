@@ -35,6 +35,13 @@ void run_loop(models::Classifier& model, torch::optim::SGD& optimizer, const LrS
   const int64_t per_epoch = train.batches_per_epoch();
   if (per_epoch < 1) throw std::invalid_argument("training data has no full batch: fewer images than the batch size?");
   const int64_t epochs = epochs_for(spec.total_steps, per_epoch);
+  std::function<void()> after_backward = hooks.after_backward;
+  if (hooks.reduce_gradients) {
+    after_backward = [&hooks] {
+      hooks.reduce_gradients();
+      if (hooks.after_backward) hooks.after_backward();
+    };
+  }
   for (int64_t epoch = spec.start_epoch; epoch < epochs; ++epoch) {
     const int64_t first = epoch * per_epoch;
     const int64_t last = std::min(first + per_epoch, spec.total_steps);
@@ -52,7 +59,7 @@ void run_loop(models::Classifier& model, torch::optim::SGD& optimizer, const LrS
       set_learning_rate(optimizer, stats.lr);
       if (hooks.before_step) hooks.before_step(step);
       const StepResult r = train_step(model, optimizer, batch, spec.label_smoothing, hooks.masks,
-                                      hooks.after_backward);
+                                      after_backward);
       loss_sum += r.loss;
       correct += r.correct;
       seen += r.count;
@@ -69,7 +76,8 @@ void run_loop(models::Classifier& model, torch::optim::SGD& optimizer, const LrS
     stats.train_top1 = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0;
     stats.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0;
     if (hooks.after_epoch_steps) hooks.after_epoch_steps(epoch);
-    stats.test = evaluate(model, test);
+    if (hooks.before_evaluation) hooks.before_evaluation();
+    if (hooks.evaluate) stats.test = evaluate(model, test);
     stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     if (hooks.epoch_done) hooks.epoch_done(stats);
   }

@@ -52,6 +52,12 @@ struct LoopHooks {
   std::function<void(int64_t epoch)> after_epoch_steps;  // before evaluation (ADMM's Z, U)
   std::function<void(const EpochStats&)> epoch_done;     // after evaluation (checkpoint, log)
   const MaskSet* masks = nullptr;                         // keeps pruned weights zero
+  // Data-parallel training (distributed/distributed.h): reduce_gradients runs right after
+  // backward, before after_backward; before_evaluation before each evaluation; a process with
+  // evaluate false skips evaluation (EpochStats::test stays empty).
+  std::function<void()> reduce_gradients;
+  std::function<void()> before_evaluation;
+  bool evaluate = true;
 };
 
 int64_t epochs_for(int64_t total_steps, int64_t steps_per_epoch);

@@ -1,0 +1,359 @@
+// ubp plan CONFIG [key=value ...] [--slurm DIR [--status] [sbatch settings]]
+//
+// Prints a sweep's planned runs, or turns them into a Slurm job array: DIR/manifest.tsv (one
+// line per run), DIR/job.sbatch (task N runs `ubp run CONFIG --task N` into its own shard,
+// DIR/shards/task-N.db), and with --status reads the shards back to say what is done. Slurm does
+// the scheduling; ubp only plans, runs one task, and merges (`ubp db merge`).
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <set>
+#include <sstream>
+
+#include "cli/commands.h"
+#include "config/config_error.h"
+#include "config/plan.h"
+#include "ubp/results/store.h"
+
+namespace ubp::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct PlanArgs {
+  std::string config;
+  std::vector<std::string> overrides;
+  std::string slurm_dir;
+  bool status = false;
+  std::string partition, time, mem, ubp_path, job_name;
+  int64_t cpus = 0, parallel = -1;  // 0 / -1: take the config's slurm.cpus / slurm.parallel
+};
+
+// Settings of the array after flags (which win) and the config's slurm.* keys.
+struct SlurmSettings {
+  std::string partition, time, mem, job_name;
+  int64_t cpus = 1, parallel = 0;
+};
+
+// Single-quotes `word` for bash, so overrides such as prune.block=[4,1] reach ubp untouched.
+std::string shell_quote(const std::string& word) {
+  static const std::regex plain("[A-Za-z0-9_./=,:+@-]+");
+  if (std::regex_match(word, plain)) return word;
+  std::string quoted = "'";
+  for (char c : word) {
+    if (c == '\'') {
+      quoted += "'\\''";
+    } else {
+      quoted += c;
+    }
+  }
+  return quoted + "'";
+}
+
+std::string manifest_path(const fs::path& dir) { return (dir / "manifest.tsv").string(); }
+std::string script_path(const fs::path& dir) { return (dir / "job.sbatch").string(); }
+fs::path shards_dir(const fs::path& dir) { return dir / "shards"; }
+
+std::string ubp_binary(const PlanArgs& args) {
+  if (!args.ubp_path.empty()) return fs::absolute(args.ubp_path).string();
+  // The binary running now is the one whose plan the tasks must reproduce.
+  std::error_code ec;
+  const fs::path self = fs::read_symlink("/proc/self/exe", ec);
+  if (ec) throw std::runtime_error("cannot find the ubp binary (/proc/self/exe); pass --ubp PATH");
+  return self.string();
+}
+
+// The command that reproduces this plan, for the lines we print.
+std::string plan_command_line(const PlanArgs& args, const std::string& extra) {
+  std::string line = "ubp plan " + shell_quote(args.config);
+  for (const auto& o : args.overrides) line += " " + shell_quote(o);
+  return line + " --slurm " + shell_quote(args.slurm_dir) + extra;
+}
+
+void check_setting(const std::string& value, const std::regex& pattern, const std::string& name,
+                   const std::string& accepted) {
+  if (value.empty() || std::regex_match(value, pattern)) return;
+  throw std::invalid_argument(name + " '" + value + "' is not accepted (accepted: " + accepted + ")");
+}
+
+SlurmSettings slurm_settings(const PlanArgs& args, const config::Plan& plan) {
+  auto campaign_string = [&](const char* key) {
+    const auto it = plan.campaign.find(key);
+    return it != plan.campaign.end() && it->is_string() ? it->get<std::string>() : std::string();
+  };
+  auto campaign_int = [&](const char* key, int64_t fallback) {
+    const auto it = plan.campaign.find(key);
+    return it != plan.campaign.end() && it->is_number_integer() ? it->get<int64_t>() : fallback;
+  };
+  SlurmSettings s;
+  s.partition = args.partition.empty() ? campaign_string("slurm.partition") : args.partition;
+  s.time = args.time.empty() ? campaign_string("slurm.time") : args.time;
+  s.mem = args.mem.empty() ? campaign_string("slurm.mem") : args.mem;
+  s.cpus = args.cpus > 0 ? args.cpus : campaign_int("slurm.cpus", 1);
+  s.parallel = args.parallel >= 0 ? args.parallel : campaign_int("slurm.parallel", 0);
+  s.job_name = args.job_name.empty() ? "ubp-" + fs::path(args.config).stem().string() : args.job_name;
+  // These go into #SBATCH lines, which sbatch splits on white space: check them here rather
+  // than let sbatch reject (or misread) the script later on the cluster.
+  const std::string from = args.partition.empty() ? "slurm.partition" : "--partition";
+  check_setting(s.partition, std::regex("[A-Za-z0-9_.,-]+"), from, "partition names, comma-separated");
+  check_setting(s.time, std::regex("([0-9]+-)?[0-9]+(:[0-9]+){0,2}"), args.time.empty() ? "slurm.time" : "--time",
+                "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
+  check_setting(s.mem, std::regex("[0-9]+[KMGT]?"), args.mem.empty() ? "slurm.mem" : "--mem",
+                "a size such as 500M, 4G or 4096 (MiB)");
+  check_setting(s.job_name, std::regex("[A-Za-z0-9_.+-]+"), "--job-name", "letters, digits and _.+-");
+  return s;
+}
+
+void write_manifest(const config::Plan& plan, const fs::path& dir) {
+  std::ofstream out(manifest_path(dir), std::ios::trunc);
+  out << "index\trun_id\tkind\tsweep_values\n";
+  for (const auto& run : plan.runs) {
+    out << run.index << '\t' << run.run_id << '\t' << run.kind << '\t' << run.label() << '\n';
+  }
+  if (!out.flush()) throw std::runtime_error("cannot write " + manifest_path(dir));
+}
+
+void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSettings& s, const fs::path& dir) {
+  const std::string last = std::to_string(plan.runs.size() - 1);
+  std::ofstream out(script_path(dir), std::ios::trunc);
+  out << "#!/bin/bash\n"
+      << "# Written by `" << plan_command_line(args, "") << "`.\n"
+      << "# One array task per planned run (" << manifest_path(dir) << "); task N runs planned run N\n"
+      << "# into its own shard. Resubmitting redoes only what is not done; `sbatch --array=2,5 "
+      << script_path(dir) << "`\n# resubmits chosen tasks.\n"
+      << "#SBATCH --job-name=" << s.job_name << "\n"
+      << "#SBATCH --array=0-" << last << (s.parallel > 0 ? "%" + std::to_string(s.parallel) : "") << "\n"
+      << "#SBATCH --output=" << (dir / "logs" / "%A_%a.out").string() << "\n"
+      << "#SBATCH --chdir=" << fs::current_path().string() << "\n"
+      << "#SBATCH --cpus-per-task=" << s.cpus << "\n";
+  if (!s.partition.empty()) out << "#SBATCH --partition=" << s.partition << "\n";
+  if (!s.time.empty()) out << "#SBATCH --time=" << s.time << "\n";
+  if (!s.mem.empty()) out << "#SBATCH --mem=" << s.mem << "\n";
+  out << "set -euo pipefail\n"
+      << "# LibTorch and OpenBLAS would otherwise start a thread per core of the whole node.\n"
+      << "export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n"
+      << "exec " << shell_quote(ubp_binary(args)) << " run " << shell_quote(fs::absolute(args.config).string());
+  for (const auto& o : args.overrides) out << " " << shell_quote(o);
+  out << " --task \"$SLURM_ARRAY_TASK_ID\" --db " << shell_quote(shards_dir(dir).string())
+      << "\"/task-$SLURM_ARRAY_TASK_ID.db\"\n";
+  if (!out.flush()) throw std::runtime_error("cannot write " + script_path(dir));
+  fs::permissions(script_path(dir), fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+}
+
+int write_array(const PlanArgs& args, const config::Plan& plan) {
+  if (plan.runs.empty()) return fail(args.config + " plans no runs: nothing to submit", 2);
+  const fs::path dir = fs::absolute(args.slurm_dir);
+  const std::string dir_text = dir.string();
+  // #SBATCH lines cannot quote, and % starts a Slurm file-name pattern (%A, %a).
+  if (dir_text.find_first_of(" \t\n%'\"") != std::string::npos) {
+    return fail("--slurm folder '" + dir_text + "' contains white space, a quote or %, which #SBATCH lines cannot hold "
+                "(accepted: a path without them)", 2);
+  }
+  const SlurmSettings settings = slurm_settings(args, plan);
+  fs::create_directories(shards_dir(dir));
+  fs::create_directories(dir / "logs");
+  write_manifest(plan, dir);
+  write_script(args, plan, settings, dir);
+
+  const std::string db = plan.campaign.at("output.db").get<std::string>();
+  std::printf("wrote %s (%zu run%s) and %s (array 0-%zu%s)\n", manifest_path(dir).c_str(), plan.runs.size(),
+              plan.runs.size() == 1 ? "" : "s", script_path(dir).c_str(), plan.runs.size() - 1,
+              settings.parallel > 0 ? ("%" + std::to_string(settings.parallel)).c_str() : "");
+  if (plan.runs.size() > 1000) {
+    std::printf("note: %zu tasks; clusters refuse arrays above their MaxArraySize (1001 by default)\n",
+                plan.runs.size());
+  }
+  std::printf("submit:   sbatch %s\n", script_path(dir).c_str());
+  std::printf("watch:    %s   (and squeue --me)\n", plan_command_line(args, " --status").c_str());
+  std::printf("resubmit: sbatch %s   (after failures or timeouts: runs already done are skipped)\n",
+              script_path(dir).c_str());
+  std::printf("merge:    ubp db merge %s/*.db --into %s\n", shards_dir(dir).string().c_str(), db.c_str());
+  return 0;
+}
+
+int print_plan(const config::Plan& plan) {
+  std::printf("%5s  %-16s  %-10s  %s\n", "task", "run id", "kind", "sweep values");
+  for (const auto& run : plan.runs) {
+    std::printf("%5zu  %-16s  %-10s  %s\n", run.index, run.run_id.c_str(), run.kind.c_str(), run.label().c_str());
+  }
+  std::printf("%zu planned run%s; `--slurm DIR` writes them as a Slurm job array\n", plan.runs.size(),
+              plan.runs.size() == 1 ? "" : "s");
+  return 0;
+}
+
+int rank_of(results::RunStatus status) {
+  switch (status) {
+    case results::RunStatus::kDone: return 3;
+    case results::RunStatus::kFailed: return 2;
+    case results::RunStatus::kRunning: return 1;
+    case results::RunStatus::kPending: return 0;
+  }
+  return 0;
+}
+
+// Run ids of the manifest written earlier, in task order; empty if there is none.
+std::vector<std::string> manifest_run_ids(const fs::path& dir) {
+  std::vector<std::string> ids;
+  std::ifstream in(manifest_path(dir));
+  std::string line;
+  std::getline(in, line);  // header
+  while (std::getline(in, line)) {
+    std::istringstream fields(line);
+    std::string index, run_id;
+    std::getline(fields, index, '\t');
+    std::getline(fields, run_id, '\t');
+    ids.push_back(run_id);
+  }
+  return ids;
+}
+
+int print_status(const PlanArgs& args, const config::Plan& plan) {
+  const fs::path dir = fs::absolute(args.slurm_dir);
+  std::vector<std::string> expected;
+  for (const auto& run : plan.runs) expected.push_back(run.run_id);
+  if (fs::exists(manifest_path(dir)) && manifest_run_ids(dir) != expected) {
+    std::fprintf(stderr,
+                 "warning: %s lists other runs than this plan: the config or overrides changed since "
+                 "`ubp plan --slurm`; job.sbatch runs the new plan, so write it again before resubmitting\n",
+                 manifest_path(dir).c_str());
+  }
+
+  // The most advanced copy of each run over every shard, as `ubp db merge` would keep it.
+  std::map<std::string, results::RunRow> best;
+  size_t shards = 0, unreadable = 0;
+  std::vector<fs::path> shard_files;
+  if (fs::is_directory(shards_dir(dir))) {
+    for (const auto& entry : fs::directory_iterator(shards_dir(dir))) {
+      if (entry.path().extension() == ".db") shard_files.push_back(entry.path());
+    }
+  }
+  std::sort(shard_files.begin(), shard_files.end());
+  for (const auto& file : shard_files) {
+    try {
+      const auto store = results::Store::open(file.string(), results::OpenMode::kReadOnly);
+      ++shards;
+      for (auto& row : store.list_runs()) {
+        auto it = best.find(row.run_id);
+        if (it == best.end() || rank_of(row.status) > rank_of(it->second.status) ||
+            (rank_of(row.status) == rank_of(it->second.status) && row.finished_at > it->second.finished_at)) {
+          best[row.run_id] = std::move(row);
+        }
+      }
+    } catch (const results::StoreError& e) {
+      ++unreadable;
+      std::fprintf(stderr, "warning: skipping shard: %s\n", e.what());
+    }
+  }
+
+  size_t done = 0, failed = 0, running = 0, missing = 0;
+  std::string not_done;
+  std::printf("%5s  %-16s  %-8s  %-40s  %s\n", "task", "run id", "status", "sweep values", "detail");
+  for (const auto& run : plan.runs) {
+    const auto it = best.find(run.run_id);
+    std::string status = "missing", detail;
+    if (it != best.end()) {
+      const results::RunRow& row = it->second;
+      switch (row.status) {
+        case results::RunStatus::kDone:
+          status = "done";
+          detail = "finished " + row.finished_at + " on " + row.host;
+          break;
+        case results::RunStatus::kFailed:
+          status = "failed";
+          detail = row.error;
+          break;
+        case results::RunStatus::kRunning:
+          // A task killed by Slurm (time limit, node failure) also leaves its run `running`.
+          status = "running";
+          detail = "since " + row.started_at + " on " + row.host + " (or killed: see " + (dir / "logs").string() + ")";
+          break;
+        case results::RunStatus::kPending:
+          status = "missing";  // registered, never started
+          break;
+      }
+    }
+    if (status == "done") {
+      ++done;
+    } else {
+      failed += status == "failed";
+      running += status == "running";
+      missing += status == "missing";
+      not_done += (not_done.empty() ? "" : ",") + std::to_string(run.index);
+    }
+    std::printf("%5zu  %-16s  %-8s  %-40s  %s\n", run.index, run.run_id.c_str(), status.c_str(),
+                run.label().c_str(), detail.c_str());
+  }
+  std::printf("%zu planned run%s: %zu done, %zu failed, %zu running, %zu missing (%zu shard%s in %s%s)\n",
+              plan.runs.size(), plan.runs.size() == 1 ? "" : "s", done, failed, running, missing, shards,
+              shards == 1 ? "" : "s", shards_dir(dir).string().c_str(),
+              unreadable > 0 ? (", " + std::to_string(unreadable) + " unreadable").c_str() : "");
+  if (!not_done.empty()) {
+    std::printf("to redo them: sbatch %s   (or only these tasks: sbatch --array=%s %s)\n",
+                script_path(dir).c_str(), not_done.c_str(), script_path(dir).c_str());
+  } else {
+    const std::string db = plan.campaign.at("output.db").get<std::string>();
+    std::printf("all done: ubp db merge %s/*.db --into %s\n", shards_dir(dir).string().c_str(), db.c_str());
+  }
+  return not_done.empty() && unreadable == 0 ? 0 : 1;
+}
+
+int plan_main(const PlanArgs& args) {
+  config::Plan plan;
+  try {
+    plan = config::make_plan(args.config, args.overrides);
+  } catch (const config::ConfigError& e) {
+    std::fflush(stdout);
+    std::fprintf(stderr, "error: invalid config (nothing was written):\n");
+    for (const auto& issue : e.issues()) std::fprintf(stderr, "  %s\n", issue.format().c_str());
+    return 2;
+  }
+  try {
+    if (args.slurm_dir.empty()) return print_plan(plan);
+    if (args.status) return print_status(args, plan);
+    return write_array(args, plan);
+  } catch (const std::invalid_argument& e) {
+    return fail(e.what(), 2);
+  } catch (const fs::filesystem_error& e) {
+    return fail(e.what(), 2);
+  }
+}
+
+}  // namespace
+
+Command add_plan_command(CLI::App& app) {
+  auto args = std::make_shared<PlanArgs>();
+  CLI::App* sub = app.add_subcommand(
+      "plan",
+      "Print a config's planned runs (task numbers for `ubp run --task`), or with --slurm DIR write them\n"
+      "as a Slurm job array: DIR/manifest.tsv and DIR/job.sbatch, each task running one planned run into\n"
+      "its own shard DIR/shards/task-N.db. With --status, say which runs are done, failed, running or\n"
+      "missing across the shards; the exit status is 0 only when all are done.");
+  sub->add_option("config", args->config, "YAML config, e.g. configs/sweeps/selection-quickstart.yaml")
+      ->required()
+      ->check(CLI::ExistingFile);
+  sub->add_option("overrides", args->overrides, "Dotted overrides key=value, passed on to every task");
+  sub->add_option("--slurm", args->slurm_dir, "Folder for the manifest, the sbatch script, shards and logs");
+  sub->add_flag("--status", args->status, "Report the runs' status from DIR/shards/*.db (needs --slurm)");
+  sub->add_option("--partition", args->partition, "Slurm partition (default: the config's slurm.partition)");
+  sub->add_option("--time", args->time, "Time limit per task, e.g. 02:00:00 (default: slurm.time)");
+  sub->add_option("--cpus", args->cpus, "CPUs per task (default: slurm.cpus)")->check(CLI::PositiveNumber);
+  sub->add_option("--mem", args->mem, "Memory per task, e.g. 8G (default: slurm.mem)");
+  sub->add_option("--parallel", args->parallel, "Tasks running at once, 0 for no limit (default: slurm.parallel)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--job-name", args->job_name, "Slurm job name (default: ubp-<config file name>)");
+  sub->add_option("--ubp", args->ubp_path, "ubp binary the tasks run (default: this one), as the nodes see it");
+  return {sub, [args] {
+            if (args->status && args->slurm_dir.empty()) {
+              return fail("--status needs --slurm DIR: the folder whose shards to read", 2);
+            }
+            return plan_main(*args);
+          }};
+}
+
+}  // namespace ubp::cli

@@ -1,0 +1,118 @@
+// Data-parallel training of one run over several processes, through LibTorch's c10d with the
+// Gloo backend (Debian's libgloo-dev): every process holds the whole model, reads its slice of
+// each global batch, and the gradients are averaged before every optimizer step, so all
+// processes take the same steps.
+//
+// What is shared and how:
+// - initial weights: rank 0's parameters and buffers are broadcast when training starts;
+// - gradients: averaged after backward with bucketed all-reduce (gradients are copied into flat
+//   buckets of about 25 MB, summed across processes, divided by the world size, copied back);
+// - masks: chosen on every rank, then rank 0's are broadcast, so they are identical bitwise
+//   even if a selector ever broke a tie differently;
+// - batch norm: each rank's running statistics follow its own slice during training (the
+//   batch statistics of a slice normalise that slice, as PyTorch's DDP without SyncBatchNorm);
+//   rank 0's running statistics are broadcast before every evaluation and checkpoint;
+// - data: rank r takes rows [r B/W, (r+1) B/W) of every global batch of B images, so the global
+//   batch is the 1-process batch and the mean of the slices' mean losses is its mean loss;
+// - output: only rank 0 evaluates, writes checkpoints, the dense-baseline cache and the final
+//   model; the others train and return.
+//
+// Results agree with a 1-process run within floating-point tolerance, not bitwise: the slices'
+// gradient sums are added in another order, and batch norm sees B/W images per slice.
+#pragma once
+
+#include <ATen/ATen.h>
+#include <torch/nn/module.h>
+#include <torch/optim/sgd.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "data/datasets.h"
+#include "training/masking.h"
+#include "training/trainer.h"
+
+namespace ubp::distributed {
+
+struct DistributedSettings {
+  int world_size = 1;      // 1: a plain single-process run
+  int rank = 0;            // 0 .. world_size - 1; rank 0 writes everything
+  std::string rendezvous;  // "file:PATH" (a shared file) or "tcp:HOST:PORT" (rank 0 serves)
+  std::string interface;   // network interface Gloo uses ("lo", "eth0"); empty: the host name's address
+  double timeout_seconds = 600;  // a collective that waits longer than this fails the run
+  bool enabled() const { return world_size > 1; }
+};
+
+// From a resolved config's `train.distributed` object. world_size 0 means "under Slurm": the
+// world size and rank come from SLURM_NTASKS and SLURM_PROCID. Throws std::invalid_argument
+// naming the key and the accepted values.
+DistributedSettings settings_from_config(const nlohmann::json& train_distributed);
+
+class DistributedContext {
+ public:
+  // Joins the group; returns when all world_size processes have joined. `scope` keeps the keys
+  // of successive groups on one rendezvous apart (the run id: one group per run).
+  DistributedContext(const DistributedSettings& settings, const std::string& scope);
+  ~DistributedContext();
+  DistributedContext(const DistributedContext&) = delete;
+  DistributedContext& operator=(const DistributedContext&) = delete;
+
+  int rank() const { return rank_; }
+  int world_size() const { return world_size_; }
+  bool is_root() const { return rank_ == 0; }
+
+  // Overwrites every tensor with rank 0's (same shapes and dtypes on every rank).
+  void broadcast(const std::vector<at::Tensor>& tensors);
+  int64_t broadcast_value(int64_t value);  // rank 0's value
+  void broadcast_parameters_and_buffers(torch::nn::Module& model);
+  void broadcast_buffers(torch::nn::Module& model);
+  // Every parameter that has a gradient gets the mean of the ranks' gradients.
+  void average_gradients(torch::nn::Module& model);
+  void barrier();
+
+  // All-reduce time spent in average_gradients (seconds, this rank) and how many calls.
+  double allreduce_seconds() const { return allreduce_seconds_; }
+  int64_t allreduce_calls() const { return allreduce_calls_; }
+  int64_t bucket_bytes = int64_t{25} << 20;
+
+ private:
+  struct Group;
+  std::unique_ptr<Group> group_;
+  int rank_ = 0, world_size_ = 1;
+  double allreduce_seconds_ = 0;
+  int64_t allreduce_calls_ = 0;
+};
+
+// Rank r's slice of every batch of `global` (see the header comment). The global batch size
+// must be a multiple of the world size; the constructor checks the first batch's size lazily in
+// next() and throws std::invalid_argument naming train.batch_size.
+class ShardedBatchSource : public data::BatchSource {
+ public:
+  ShardedBatchSource(std::unique_ptr<data::BatchSource> global, int rank, int world_size);
+  void start_epoch(int64_t epoch) override { global_->start_epoch(epoch); }
+  bool next(data::Batch& out) override;
+  int64_t batches_per_epoch() const override { return global_->batches_per_epoch(); }
+  int64_t num_samples() const override { return global_->num_samples() / world_size_; }
+  int64_t num_classes() const override { return global_->num_classes(); }
+
+ private:
+  std::unique_ptr<data::BatchSource> global_;
+  int rank_, world_size_;
+};
+
+// Makes rank 0's masks every rank's, then re-applies them to the weights and momentum buffers.
+void broadcast_masks(DistributedContext& context, const training::MaskSet& masks, torch::optim::SGD& optimizer);
+
+// Gives every parameter a momentum buffer (zeros where it had none: SGD's first step from a
+// zero buffer equals its first step without one) and broadcasts rank 0's, for a resumed run.
+void broadcast_momentum(DistributedContext& context, torch::nn::Module& model, torch::optim::SGD& optimizer);
+
+// Sets the loop's data-parallel hooks: gradient averaging after backward, rank 0's batch-norm
+// statistics before evaluation, and evaluation on rank 0 only.
+void add_data_parallel_hooks(DistributedContext& context, torch::nn::Module& model, training::LoopHooks& hooks);
+
+}  // namespace ubp::distributed
