@@ -392,7 +392,7 @@ TEST_F(SlurmSweep, TaskRunsExactlyOnePlannedRunAndRefusesAnIndexOutsideThePlan) 
   EXPECT_TRUE(contains(no_dir.err, "--status needs --slurm DIR")) << no_dir.err;
 }
 
-TEST_F(SlurmSweep, ATaskTrainsButLeavesLatencyToTheDeviceHost) {
+TEST_F(SlurmSweep, ATaskTrainsAndOwesItsLatencyWhichALaterRunOnTheDeviceHostMeasuresOnce) {
   const auto cfg = work.write(
       "t.yaml",
       "experiment: {kind: training, seed: 1}\n"
@@ -406,6 +406,27 @@ TEST_F(SlurmSweep, ATaskTrainsButLeavesLatencyToTheDeviceHost) {
   EXPECT_TRUE(contains(task.err, "latency on local is not measured on a cluster node")) << task.err;
   EXPECT_EQ(query(work.file("runs/r.db"), "SELECT status FROM runs"), std::vector<std::string>{"done"});
   EXPECT_EQ(query(work.file("runs/r.db"), "SELECT count(*) FROM latency"), std::vector<std::string>{"0"});
+
+  // Elsewhere, a merged database whose kept models are not beside it: the latency stays owed.
+  fs::create_directories(work.file("elsewhere"));
+  fs::copy_file(work.file("runs/r.db"), work.file("elsewhere/m.db"));
+  const auto away = ubp({"run", cfg, "--db", "elsewhere/m.db"});
+  ASSERT_EQ(away.exit_code, 0) << away.err;
+  EXPECT_TRUE(contains(away.err, "owes latency but its kept model")) << away.err;
+  EXPECT_EQ(query(work.file("elsewhere/m.db"), "SELECT count(*) FROM latency"), std::vector<std::string>{"0"});
+
+  // On the device host, next to the models: the done run is not trained again, its owed
+  // latency is measured (dense and BED's unaligned format), and a further run owes nothing.
+  const auto device_host = ubp({"run", cfg, "--db", "runs/r.db"});
+  ASSERT_EQ(device_host.exit_code, 0) << device_host.err;
+  EXPECT_TRUE(contains(device_host.out, "1 already done")) << device_host.out;
+  EXPECT_TRUE(contains(device_host.out, "latency measured now for 1 done run that owed it")) << device_host.out;
+  EXPECT_EQ(query(work.file("runs/r.db"), "SELECT kernel || ':' || device || ':' || status FROM latency ORDER BY kernel"),
+            (std::vector<std::string>{"dense:local:ok", "unaligned:local:ok"}));
+  const auto again = ubp({"run", cfg, "--db", "runs/r.db"});
+  ASSERT_EQ(again.exit_code, 0) << again.err;
+  EXPECT_FALSE(contains(again.out, "latency measured now")) << again.out;
+  EXPECT_EQ(query(work.file("runs/r.db"), "SELECT count(*) FROM latency"), std::vector<std::string>{"2"});
 }
 
 }  // namespace

@@ -174,6 +174,13 @@ int write_array(const PlanArgs& args, const config::Plan& plan) {
   std::printf("resubmit: sbatch %s   (after failures or timeouts: runs already done are skipped)\n",
               script_path(dir).c_str());
   std::printf("merge:    ubp db merge %s/*.db --into %s\n", shards_dir(dir).string().c_str(), db.c_str());
+  const auto devices = plan.campaign.find("latency.devices");
+  if (devices != plan.campaign.end() && devices->is_string() && !devices->get<std::string>().empty()) {
+    std::printf("latency:  owed by the tasks; on the device host: ubp db merge %s/task-*.db --into %s/all.db,\n"
+                "          then ubp run %s --db %s/all.db (measures it, trains nothing again)\n",
+                shards_dir(dir).string().c_str(), shards_dir(dir).string().c_str(), args.config.c_str(),
+                shards_dir(dir).string().c_str());
+  }
   return 0;
 }
 

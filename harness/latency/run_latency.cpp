@@ -73,9 +73,12 @@ results::LatencyRecord to_latency_record(const device::Measurement& m, const std
   return r;
 }
 
-void measure_run_latency(const config::PlannedRun& run, const experiments::RunContext& context,
-                         results::RunResult& result, spdlog::logger& log) {
-  if (!wants_latency(run)) return;
+namespace {
+
+// Exports the run's kept model per kernel and measures it on `devices` (specs), appending rows.
+void measure_on(const config::PlannedRun& run, const experiments::RunContext& context,
+                const std::vector<std::string>& devices, std::vector<results::LatencyRecord>& rows,
+                spdlog::logger& log) {
   const LatencySettings settings = latency_settings_from(run.resolved);
   const std::string method = run.resolved["prune"]["method"];
   auto console = [&](const std::string& line) {
@@ -115,11 +118,11 @@ void measure_run_latency(const config::PlannedRun& run, const experiments::RunCo
     }
   }
 
-  for (const std::string& spec : settings.devices) {
+  for (const std::string& spec : devices) {
     device::DeviceConfig config = load_device(spec);
     for (const auto& [kernel, error] : export_errors) {
       for (int threads : settings.threads) {
-        result.latency.push_back(failed_record(kernel + ".ubpm", config.name, kernel, threads, error));
+        rows.push_back(failed_record(kernel + ".ubpm", config.name, kernel, threads, error));
       }
     }
     if (files.empty()) continue;
@@ -142,7 +145,7 @@ void measure_run_latency(const config::PlannedRun& run, const experiments::RunCo
                                       [&](const std::string& line) { log.info("{}", line); });
     } catch (const std::exception& e) {
       for (size_t i = 0; i < targets.size(); ++i) {
-        result.latency.push_back(failed_record(targets[i].model_path, config.name, target_kernels[i],
+        rows.push_back(failed_record(targets[i].model_path, config.name, target_kernels[i],
                                                targets[i].threads, e.what()));
       }
       console("latency on " + config.name + " failed: " + e.what());
@@ -151,7 +154,7 @@ void measure_run_latency(const config::PlannedRun& run, const experiments::RunCo
     std::string line;
     for (size_t i = 0; i < measured.size(); ++i) {
       const device::Measurement& m = measured[i];
-      result.latency.push_back(to_latency_record(m, config.name, target_kernels[i]));
+      rows.push_back(to_latency_record(m, config.name, target_kernels[i]));
       char text[160];
       if (m.failed) {
         std::snprintf(text, sizeof text, "%s/%dt FAILED", target_kernels[i].c_str(), m.target.threads);
@@ -164,6 +167,49 @@ void measure_run_latency(const config::PlannedRun& run, const experiments::RunCo
     }
     console("latency on " + config.name + ": " + line);
   }
+}
+
+}  // namespace
+
+void measure_run_latency(const config::PlannedRun& run, const experiments::RunContext& context,
+                         results::RunResult& result, spdlog::logger& log) {
+  if (!wants_latency(run)) return;
+  measure_on(run, context, latency_settings_from(run.resolved).devices, result.latency, log);
+}
+
+std::vector<std::string> owed_devices(const config::PlannedRun& run,
+                                      const std::vector<results::LatencyRecord>& existing) {
+  std::vector<std::string> owed;
+  if (!wants_latency(run)) return owed;
+  std::set<std::string> measured;
+  for (const auto& row : existing) measured.insert(row.device);
+  for (const std::string& spec : latency_settings_from(run.resolved).devices) {
+    if (!measured.count(load_device(spec).name)) owed.push_back(spec);
+  }
+  return owed;
+}
+
+std::vector<results::LatencyRecord> measure_owed_latency(const config::PlannedRun& run,
+                                                         const experiments::RunContext& context,
+                                                         const std::vector<results::LatencyRecord>& existing,
+                                                         spdlog::logger& log) {
+  std::vector<results::LatencyRecord> rows;
+  const std::vector<std::string> devices = owed_devices(run, existing);
+  if (devices.empty()) return rows;
+  const std::string saved = (fs::path(context.models_dir) / exporter::kFinalModelFile).string();
+  if (!fs::exists(saved)) {
+    // Not a failed measurement: the model is elsewhere (shards merged into another folder), and
+    // a later `ubp run` next to it should still measure it.
+    const std::string line = "run " + run.run_id + " owes latency but its kept model " + saved +
+                             " is not here; run `ubp run` with a database in the folder that holds models/" +
+                             run.run_id + " (for Slurm shards: DIR/shards)";
+    log.warn("{}", line);
+    if (context.console) context.console->warn("{}", line);
+    return rows;
+  }
+  if (context.console) context.console->info("run {}: measuring the latency it owes (trained as a cluster task)", run.run_id);
+  measure_on(run, context, devices, rows, log);
+  return rows;
 }
 
 }  // namespace ubp::latency

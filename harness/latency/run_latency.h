@@ -27,6 +27,19 @@ void check_plan_devices(const config::Plan& plan);
 void measure_run_latency(const config::PlannedRun& run, const experiments::RunContext& context,
                          results::RunResult& result, spdlog::logger& log);
 
+// Device specs of the run's latency section that it has no rows for (a run trained under
+// `ubp run --task` on a cluster node measures nothing there).
+std::vector<std::string> owed_devices(const config::PlannedRun& run,
+                                      const std::vector<results::LatencyRecord>& existing);
+
+// The rows a done run owes: its kept model exported and measured on the owed devices. Empty
+// (with a warning) when the kept model is not beside the database, so a later run can still
+// measure it.
+std::vector<results::LatencyRecord> measure_owed_latency(const config::PlannedRun& run,
+                                                         const experiments::RunContext& context,
+                                                         const std::vector<results::LatencyRecord>& existing,
+                                                         spdlog::logger& log);
+
 // A measurement as a `latency` row.
 results::LatencyRecord to_latency_record(const device::Measurement& m, const std::string& device,
                                          const std::string& kernel);

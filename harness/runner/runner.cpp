@@ -69,6 +69,22 @@ RunSummary execute_plan(const config::Plan& plan, results::Store& store, const R
   }
   log->info("{} run{} planned: {} already done, {} to run", summary.planned,
             summary.planned == 1 ? "" : "s", summary.already_done, to_run.size());
+  if (hooks.owes_latency && hooks.owed_latency) {
+    for (const auto& run : plan.runs) {
+      if (store.find_run(run.run_id)->status != results::RunStatus::kDone) continue;
+      if (!hooks.owes_latency(run, store.latency_of(run.run_id))) continue;
+      experiments::RunContext context;
+      context.run_id = run.run_id;
+      context.models_dir = models_dir_for(store.path(), run.run_id);
+      context.console = log;
+      auto run_log = run_logger(run.run_id, log_file_for(store.path(), run.run_id));
+      const auto rows = hooks.owed_latency(run, context, store.latency_of(run.run_id), *run_log);
+      if (rows.empty()) continue;
+      store.add_latency(run.run_id, rows);
+      ++summary.latency_added;
+      run_log->flush();
+    }
+  }
   if (to_run.empty()) return summary;
 
   const std::string host = host_name();

@@ -22,6 +22,7 @@ struct RunSummary {
   size_t already_done = 0;
   size_t succeeded = 0;
   size_t failed = 0;
+  size_t latency_added = 0;  // done runs whose owed latency was measured now (RunHooks)
 };
 
 // Steps the caller adds to every run. after_run sees the experiment's result before it is
@@ -31,6 +32,15 @@ struct RunHooks {
   std::function<void(const config::PlannedRun&, const experiments::RunContext&, results::RunResult&,
                      spdlog::logger&)>
       after_run;
+  // For a run already done: whether it still owes latency rows (its config names devices it has
+  // no rows for, because it trained as a cluster task; `existing` is what it has), and the
+  // measurement of those rows, which are added to the done run in one transaction.
+  std::function<bool(const config::PlannedRun&, const std::vector<results::LatencyRecord>& existing)>
+      owes_latency;
+  std::function<std::vector<results::LatencyRecord>(const config::PlannedRun&, const experiments::RunContext&,
+                                                    const std::vector<results::LatencyRecord>& existing,
+                                                    spdlog::logger&)>
+      owed_latency;
 };
 
 // Registers every planned run (pending) and executes those not done yet.

@@ -318,6 +318,47 @@ void Store::mark_running(const std::string& run_id, const std::string& host) {
   });
 }
 
+namespace {
+
+void insert_latency_rows(const Connection& connection, const std::string& run_id,
+                         const std::vector<LatencyRecord>& rows, const std::string& now) {
+  Statement latency(connection,
+                    "INSERT INTO latency(run_id, model, device, kernel, threads, p50_ms, "
+                    "p90_ms, p99_ms, min_ms, mean_ms, valid, detail_json, recorded_at, "
+                    "status, error, cv, samples, sessions) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
+                    "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
+  latency.bind(1, run_id).bind(13, now);
+  for (const LatencyRecord& r : rows) {
+    latency.bind(2, r.model).bind(3, r.device).bind(4, r.kernel).bind(5, r.threads);
+    latency.bind(6, r.p50_ms).bind(7, r.p90_ms).bind(8, r.p99_ms).bind(9, r.min_ms);
+    latency.bind(10, r.mean_ms).bind(11, r.valid ? 1 : 0).bind(12, r.detail_json);
+    latency.bind(14, std::string(r.failed ? "failed" : "ok")).bind_text_or_null(15, r.error);
+    latency.bind(16, r.cv);
+    latency.bind(17, r.samples).bind(18, r.sessions).run();
+    latency.reset();
+  }
+}
+
+}  // namespace
+
+void Store::add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows) {
+  const Impl& impl = live(impl_);
+  const Connection& connection = impl.connection;
+  const std::string what = "cannot add latency rows to run '" + run_id + "'";
+  require_writable(impl, what);
+  guarded(connection, what, [&] {
+    Transaction transaction(connection);
+    const std::optional<RunStatus> status = status_of(connection, run_id);
+    if (!status) throw no_such_run(connection, run_id, what);
+    if (*status != RunStatus::kDone) {
+      throw StoreError(connection.path + ": " + what + ": the run is " + to_string(*status) +
+                       ", not done; its latency is recorded when it finishes");
+    }
+    insert_latency_rows(connection, run_id, rows, utc_now_iso8601());
+    transaction.commit();
+  });
+}
+
 void Store::finish_done(const std::string& run_id, const RunResult& result) {
   const Impl& impl = live(impl_);
   const Connection& connection = impl.connection;
@@ -355,21 +396,7 @@ void Store::finish_done(const std::string& run_id, const RunResult& result) {
     }
 
     const std::string now = utc_now_iso8601();
-    Statement latency(connection,
-                      "INSERT INTO latency(run_id, model, device, kernel, threads, p50_ms, "
-                      "p90_ms, p99_ms, min_ms, mean_ms, valid, detail_json, recorded_at, "
-                      "status, error, cv, samples, sessions) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                      "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18)");
-    latency.bind(1, run_id).bind(13, now);
-    for (const LatencyRecord& r : result.latency) {
-      latency.bind(2, r.model).bind(3, r.device).bind(4, r.kernel).bind(5, r.threads);
-      latency.bind(6, r.p50_ms).bind(7, r.p90_ms).bind(8, r.p99_ms).bind(9, r.min_ms);
-      latency.bind(10, r.mean_ms).bind(11, r.valid ? 1 : 0).bind(12, r.detail_json);
-      latency.bind(14, std::string(r.failed ? "failed" : "ok")).bind_text_or_null(15, r.error);
-      latency.bind(16, r.cv);
-      latency.bind(17, r.samples).bind(18, r.sessions).run();
-      latency.reset();
-    }
+    insert_latency_rows(connection, run_id, result.latency, now);
 
     Statement done(connection,
                    "UPDATE runs SET status = 'done', finished_at = ?2, error = NULL "

@@ -60,6 +60,28 @@ TEST_F(ARun, ThatFailedKeepsItsErrorTextAndCanBeRetried) {
   EXPECT_TRUE(row.finished_at.empty());
 }
 
+TEST_F(ARun, ThatIsDoneTakesLatencyRowsMeasuredLaterAndKeepsTheOthers) {
+  Store store = Store::open(db());
+  store.register_run("r1", "train", "{}", {});
+  LatencyRecord late = sample_result().latency.at(0);
+  late.device = "pixel";
+  late.samples = 90;
+  // Not done yet: refused, nothing written.
+  const std::string message = store_error_of([&] { store.add_latency("r1", {late}); });
+  EXPECT_NE(message.find("the run is pending, not done"), std::string::npos) << message;
+  EXPECT_EQ(count_rows(store, "latency"), 0);
+  EXPECT_NE(store_error_of([&] { store.add_latency("ghost", {late}); }).find("ghost"), std::string::npos);
+
+  store.mark_running("r1", "h");
+  store.finish_done("r1", sample_result());
+  store.add_latency("r1", {late});
+  const std::vector<LatencyRecord> rows = store.latency_of("r1");
+  ASSERT_EQ(rows.size(), 3u);  // the run's own two, then the late one
+  EXPECT_EQ(rows[2].device, "pixel");
+  EXPECT_EQ(rows[2].samples, 90);
+  EXPECT_EQ(store.metrics_of("r1").size(), sample_result().metrics.size());
+}
+
 TEST_F(ARun, ThatIsDoneStaysDoneWhenRegisteredAgain) {
   Store store = Store::open(db());
   store.register_run("r1", "train", R"({"a":1})", sample_params());

@@ -138,6 +138,11 @@ class Store {
   // and finished_at; all in one transaction.
   void finish_done(const std::string& run_id, const RunResult& result);
 
+  // Appends latency rows to a run that is done: latency measured after the run (queued while
+  // it trained on a cluster node). One transaction. Throws StoreError when the run is missing
+  // or not done.
+  void add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows);
+
   // Sets status failed, finished_at and the error text (one transaction).
   void mark_failed(const std::string& run_id, const std::string& error);
 
