@@ -81,6 +81,9 @@ void add_distributed_keys(Schema& s) {
       "network interface for Gloo's traffic, e.g. lo or eth0; empty: the address of the host name");
   key("train.distributed.timeout_s", T::kFloat, 600.0, "a collective waiting longer than this fails the run")
       .range(1, 86400);
+  key("train.distributed.sync_batch_norm", T::kBool, true,
+      "batch norm normalises with the statistics of the whole global batch (all-reduced per layer), "
+      "as one process would; false: each process's slice on its own, as DDP without SyncBatchNorm");
 }
 
 // `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.

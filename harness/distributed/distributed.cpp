@@ -78,6 +78,20 @@ struct DistributedContext::Group {
   c10::intrusive_ptr<c10d::ProcessGroupGloo> gloo;
 };
 
+namespace {
+
+class ContextBatchNormSync : public models::BatchNormSync {
+ public:
+  explicit ContextBatchNormSync(DistributedContext& context) : context_(context) {}
+  int world_size() const override { return context_.world_size(); }
+  void all_reduce_sum(at::Tensor& t) override { context_.all_reduce_sum(t); }
+
+ private:
+  DistributedContext& context_;
+};
+
+}  // namespace
+
 DistributedSettings settings_from_config(const nlohmann::json& d) {
   DistributedSettings s;
   s.world_size = d.value("world_size", 1);
@@ -85,6 +99,7 @@ DistributedSettings settings_from_config(const nlohmann::json& d) {
   s.rendezvous = d.value("rendezvous", "");
   s.interface = d.value("interface", "");
   s.timeout_seconds = d.value("timeout_s", 600.0);
+  s.sync_batch_norm = d.value("sync_batch_norm", true);
   if (s.world_size == 0) {
     s.world_size = env_int("SLURM_NTASKS", "train.distributed.world_size");
     s.rank = env_int("SLURM_PROCID", "train.distributed.world_size");
@@ -106,7 +121,11 @@ DistributedSettings settings_from_config(const nlohmann::json& d) {
 }
 
 DistributedContext::DistributedContext(const DistributedSettings& s, const std::string& scope)
-    : group_(std::make_unique<Group>()), rank_(s.rank), world_size_(s.world_size) {
+    : group_(std::make_unique<Group>()),
+      rank_(s.rank),
+      world_size_(s.world_size),
+      sync_batch_norm_(s.sync_batch_norm),
+      batch_norm_sync_(std::make_shared<ContextBatchNormSync>(*this)) {
   auto store = c10::make_intrusive<c10d::PrefixStore>(scope + "/", shared_store(s));
   auto options = c10d::ProcessGroupGloo::Options::create(
       std::chrono::milliseconds(static_cast<int64_t>(s.timeout_seconds * 1000)));
@@ -178,6 +197,15 @@ void DistributedContext::average_gradients(torch::nn::Module& model) {
 
 void DistributedContext::barrier() { group_->gloo->barrier()->wait(); }
 
+void DistributedContext::all_reduce_sum(at::Tensor& t) {
+  std::vector<at::Tensor> one{t};
+  group_->gloo->allreduce(one)->wait();
+}
+
+void DistributedContext::synchronise_batch_norm(torch::nn::Module& model) {
+  models::set_batch_norm_sync(model, batch_norm_sync_);
+}
+
 ShardedBatchSource::ShardedBatchSource(std::unique_ptr<data::BatchSource> global, int rank, int world_size)
     : global_(std::move(global)), rank_(rank), world_size_(world_size) {}
 
@@ -227,6 +255,7 @@ void add_data_parallel_hooks(DistributedContext& context, torch::nn::Module& mod
   hooks.reduce_gradients = [&context, &model] { context.average_gradients(model); };
   hooks.before_evaluation = [&context, &model] { context.broadcast_buffers(model); };
   hooks.evaluate = context.is_root();
+  if (context.sync_batch_norm()) context.synchronise_batch_norm(model);
 }
 
 }  // namespace ubp::distributed

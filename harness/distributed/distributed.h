@@ -9,16 +9,23 @@
 //   buckets of about 25 MB, summed across processes, divided by the world size, copied back);
 // - masks: chosen on every rank, then rank 0's are broadcast, so they are identical bitwise
 //   even if a selector ever broke a tie differently;
-// - batch norm: each rank's running statistics follow its own slice during training (the
-//   batch statistics of a slice normalise that slice, as PyTorch's DDP without SyncBatchNorm);
-//   rank 0's running statistics are broadcast before every evaluation and checkpoint;
+// - batch norm: synchronised by default (train.distributed.sync_batch_norm, models/batch_norm.h):
+//   in every training forward each batch norm all-reduces its per-channel sums, so the slices are
+//   normalised with the global batch's mean and variance, the running statistics follow the
+//   global batch (identical on every rank), and the averaged gradient is the global batch's.
+//   With sync_batch_norm false each rank's statistics follow its own slice (the batch statistics
+//   of a slice normalise that slice, as PyTorch's DDP without SyncBatchNorm). Either way rank 0's
+//   running statistics are broadcast before every evaluation and checkpoint;
 // - data: rank r takes rows [r B/W, (r+1) B/W) of every global batch of B images, so the global
 //   batch is the 1-process batch and the mean of the slices' mean losses is its mean loss;
 // - output: only rank 0 evaluates, writes checkpoints, the dense-baseline cache and the final
 //   model; the others train and return.
 //
-// Results agree with a 1-process run within floating-point tolerance, not bitwise: the slices'
-// gradient sums are added in another order, and batch norm sees B/W images per slice.
+// With synchronised batch norm, results agree with a 1-process run of the same global batch
+// within floating-point tolerance, not bitwise: the slices' gradient sums are added in another
+// order, and batch norm's statistics are partial sums added across ranks and a variance taken as
+// E[x^2] - E[x]^2 instead of ATen's two passes. Without it, batch norm sees B/W images per slice:
+// another computation, which agrees only with one process normalising each slice on its own.
 #pragma once
 
 #include <ATen/ATen.h>
@@ -33,6 +40,7 @@
 #include <nlohmann/json.hpp>
 
 #include "data/datasets.h"
+#include "models/batch_norm.h"
 #include "training/masking.h"
 #include "training/trainer.h"
 
@@ -44,6 +52,7 @@ struct DistributedSettings {
   std::string rendezvous;  // "file:PATH" (a shared file) or "tcp:HOST:PORT" (rank 0 serves)
   std::string interface;   // network interface Gloo uses ("lo", "eth0"); empty: the host name's address
   double timeout_seconds = 600;  // a collective that waits longer than this fails the run
+  bool sync_batch_norm = true;   // batch norm over the global batch (see the header comment)
   bool enabled() const { return world_size > 1; }
 };
 
@@ -73,6 +82,12 @@ class DistributedContext {
   // Every parameter that has a gradient gets the mean of the ranks' gradients.
   void average_gradients(torch::nn::Module& model);
   void barrier();
+  // Sums a contiguous tensor over the ranks, in place (the same result on every rank).
+  void all_reduce_sum(at::Tensor& t);
+  // Makes every synchronised batch norm of `model` (models/batch_norm.h) normalise with the
+  // global batch's statistics in training mode, for as long as this context lives.
+  void synchronise_batch_norm(torch::nn::Module& model);
+  bool sync_batch_norm() const { return sync_batch_norm_; }
 
   // All-reduce time spent in average_gradients (seconds, this rank) and how many calls.
   double allreduce_seconds() const { return allreduce_seconds_; }
@@ -83,6 +98,8 @@ class DistributedContext {
   struct Group;
   std::unique_ptr<Group> group_;
   int rank_ = 0, world_size_ = 1;
+  bool sync_batch_norm_ = true;
+  std::shared_ptr<models::BatchNormSync> batch_norm_sync_;  // the batch norms hold it weakly
   double allreduce_seconds_ = 0;
   int64_t allreduce_calls_ = 0;
 };
@@ -112,7 +129,8 @@ void broadcast_masks(DistributedContext& context, const training::MaskSet& masks
 void broadcast_momentum(DistributedContext& context, torch::nn::Module& model, torch::optim::SGD& optimizer);
 
 // Sets the loop's data-parallel hooks: gradient averaging after backward, rank 0's batch-norm
-// statistics before evaluation, and evaluation on rank 0 only.
+// statistics before evaluation, and evaluation on rank 0 only; and, with the settings'
+// sync_batch_norm, synchronises the model's batch norms (synchronise_batch_norm).
 void add_data_parallel_hooks(DistributedContext& context, torch::nn::Module& model, training::LoopHooks& hooks);
 
 }  // namespace ubp::distributed

@@ -20,9 +20,9 @@ int64_t mobilenet_channels(int64_t base, double width) {
 DepthwiseSeparableImpl::DepthwiseSeparableImpl(int64_t in_channels, int64_t out_channels, int64_t stride) {
   dw = register_module("dw", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, in_channels, 3)
                                                    .stride(stride).padding(1).groups(in_channels).bias(false)));
-  dw_bn = register_module("dw_bn", torch::nn::BatchNorm2d(in_channels));
+  dw_bn = register_module("dw_bn", SyncBatchNorm2d(in_channels));
   pw = register_module("pw", torch::nn::Conv2d(torch::nn::Conv2dOptions(in_channels, out_channels, 1).bias(false)));
-  pw_bn = register_module("pw_bn", torch::nn::BatchNorm2d(out_channels));
+  pw_bn = register_module("pw_bn", SyncBatchNorm2d(out_channels));
 }
 
 torch::Tensor DepthwiseSeparableImpl::forward(const torch::Tensor& x) {
@@ -38,7 +38,7 @@ MobileNetV1Impl::MobileNetV1Impl(const MobileNetV1Options& options) : options_(o
   const int64_t stem = mobilenet_channels(32, w);
   conv1 = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(options.in_channels, stem, 3)
                                                          .stride(options.small_input ? 1 : 2).padding(1).bias(false)));
-  bn1 = register_module("bn1", torch::nn::BatchNorm2d(stem));
+  bn1 = register_module("bn1", SyncBatchNorm2d(stem));
 
   struct Spec { int64_t out; int64_t stride; };
   const Spec specs[] = {{64, 1},  {128, 2}, {128, 1}, {256, 2}, {256, 1}, {512, 2}, {512, 1},

@@ -17,6 +17,7 @@
 #include <torch/nn/modules/conv.h>
 #include <torch/nn/modules/linear.h>
 
+#include "models/batch_norm.h"
 #include "models/classifier.h"
 
 namespace ubp::models {
@@ -36,9 +37,9 @@ class DepthwiseSeparableImpl : public torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x);
 
   torch::nn::Conv2d dw{nullptr};
-  torch::nn::BatchNorm2d dw_bn{nullptr};
+  SyncBatchNorm2d dw_bn{nullptr};
   torch::nn::Conv2d pw{nullptr};
-  torch::nn::BatchNorm2d pw_bn{nullptr};
+  SyncBatchNorm2d pw_bn{nullptr};
 };
 TORCH_MODULE(DepthwiseSeparable);
 
@@ -49,7 +50,7 @@ class MobileNetV1Impl : public Classifier {
   const MobileNetV1Options& options() const { return options_; }
 
   torch::nn::Conv2d conv1{nullptr};
-  torch::nn::BatchNorm2d bn1{nullptr};
+  SyncBatchNorm2d bn1{nullptr};
   torch::nn::Sequential features{nullptr};
   torch::nn::Linear fc{nullptr};
 

@@ -21,7 +21,7 @@ nn::Conv2d conv(int64_t in, int64_t out, int64_t k, int64_t stride) {
 nn::Sequential make_downsample(int64_t in, int64_t out, int64_t stride) {
   nn::Sequential s;
   s->push_back(conv(in, out, 1, stride));  // "downsample.0"
-  s->push_back(nn::BatchNorm2d(out));      // "downsample.1"
+  s->push_back(SyncBatchNorm2d(out));  // "downsample.1"
   return s;
 }
 
@@ -31,9 +31,9 @@ torch::Tensor relu_inplace(torch::Tensor x) { return x.relu_(); }
 
 BasicBlockImpl::BasicBlockImpl(int64_t in_channels, int64_t planes, int64_t stride) {
   conv1 = register_module("conv1", conv(in_channels, planes, 3, stride));
-  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  bn1 = register_module("bn1", SyncBatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3, 1));
-  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  bn2 = register_module("bn2", SyncBatchNorm2d(planes));
   if (stride != 1 || in_channels != planes * kExpansion) {
     downsample = register_module("downsample", make_downsample(in_channels, planes * kExpansion, stride));
   }
@@ -48,11 +48,11 @@ torch::Tensor BasicBlockImpl::forward(const torch::Tensor& x) {
 
 BottleneckImpl::BottleneckImpl(int64_t in_channels, int64_t planes, int64_t stride) {
   conv1 = register_module("conv1", conv(in_channels, planes, 1, 1));
-  bn1 = register_module("bn1", nn::BatchNorm2d(planes));
+  bn1 = register_module("bn1", SyncBatchNorm2d(planes));
   conv2 = register_module("conv2", conv(planes, planes, 3, stride));
-  bn2 = register_module("bn2", nn::BatchNorm2d(planes));
+  bn2 = register_module("bn2", SyncBatchNorm2d(planes));
   conv3 = register_module("conv3", conv(planes, planes * kExpansion, 1, 1));
-  bn3 = register_module("bn3", nn::BatchNorm2d(planes * kExpansion));
+  bn3 = register_module("bn3", SyncBatchNorm2d(planes * kExpansion));
   if (stride != 1 || in_channels != planes * kExpansion) {
     downsample = register_module("downsample", make_downsample(in_channels, planes * kExpansion, stride));
   }
@@ -83,7 +83,7 @@ ResNetImpl::ResNetImpl(const ResNetOptions& options) : options_(options) {
   conv1 = register_module("conv1", options.small_input
                                        ? conv(options.in_channels, 64, 3, 1)
                                        : nn::Conv2d(nn::Conv2dOptions(options.in_channels, 64, 7).stride(2).padding(3).bias(false)));
-  bn1 = register_module("bn1", nn::BatchNorm2d(64));
+  bn1 = register_module("bn1", SyncBatchNorm2d(64));
 
   const int64_t expansion = bottleneck ? BottleneckImpl::kExpansion : BasicBlockImpl::kExpansion;
   int64_t in = 64;

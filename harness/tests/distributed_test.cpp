@@ -1,13 +1,16 @@
 // Data-parallel training (distributed/distributed.h) with real processes: the test binary starts
 // itself twice as rank 0 and rank 1 (the DistributedWorker tests, which do nothing unless the
 // UBP_DDP_* variables are set), the two meet on loopback through Gloo, train a tiny MobileNetV1
-// with masks, and the parent compares their weights with one process doing the same steps.
+// with masks, and the parent compares their weights with one process doing the same steps:
+// with synchronised batch norm the plain single-process path over the global batch, without it
+// one process normalising each slice on its own.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
+#include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/linear.h>
 
 #include <cstdlib>
@@ -17,6 +20,7 @@
 #include <string>
 
 #include "distributed/distributed.h"
+#include "models/batch_norm.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "tiny_mobilenet.h"
@@ -29,6 +33,8 @@ namespace {
 
 constexpr int64_t kGlobalBatch = 16;
 constexpr int64_t kSteps = 6;  // two epochs of 64 images
+// Steps of the run at hand: kSteps, or fewer (UBP_DDP_STEPS in a worker).
+int64_t g_steps = kSteps;
 constexpr double kLr = 0.05;
 constexpr uint64_t kInitSeed = 3;
 // (step, sparsity): masks chosen before these steps, the second on trained weights.
@@ -79,7 +85,7 @@ void train_data_parallel(DistributedContext& dist, const std::string& out_path) 
   training::LrScheduleParams lp;
   lp.decay = training::LrDecay::kConstant;
   lp.base_lr = kLr;
-  lp.total_steps = kSteps;
+  lp.total_steps = g_steps;
   lp.steps_per_epoch = train.batches_per_epoch();
   const training::LrSchedule lr(lp);
   const auto layers = training::select_layers(*model, training::LayerFilter{});
@@ -97,7 +103,7 @@ void train_data_parallel(DistributedContext& dist, const std::string& out_path) 
   int64_t evaluated = 0;
   hooks.epoch_done = [&](const training::EpochStats& s) { evaluated += s.test.count; };
   training::LoopSpec spec;
-  spec.total_steps = kSteps;
+  spec.total_steps = g_steps;
   training::run_loop(*model, *sgd, lr, train, test, spec, hooks);
   save_result(out_path, model, masks,
               {{"evaluated", evaluated}, {"allreduce_calls", dist.allreduce_calls()},
@@ -107,21 +113,27 @@ void train_data_parallel(DistributedContext& dist, const std::string& out_path) 
 // The same steps in one process, written out without any distributed code: each global batch
 // as `slices` consecutive slices whose mean losses are averaged (what `slices` processes compute
 // together: batch norm normalises each slice with its own statistics), then one masked step.
-void train_reference(int64_t slices, models::MobileNetV1& model, training::MaskSet& masks) {
+// in_double: the same in float64 (the weights are float32 again at the end), to measure how far
+// float32 rounding alone takes the result.
+void train_reference(int64_t slices, models::MobileNetV1& model, training::MaskSet& masks, bool in_double = false) {
   model = testing::tiny_mobilenet(kInitSeed, 10, true);
   data::BatchIterator train(tiny_data(), kGlobalBatch, true, 7, true);
   auto sgd = tiny_sgd(*model);
   const auto layers = training::select_layers(*model, training::LayerFilter{});
   int64_t step = 0;
-  for (int64_t epoch = 0; step < kSteps; ++epoch) {
+  for (int64_t epoch = 0; step < g_steps; ++epoch) {
     train.start_epoch(epoch);
     data::Batch batch;
-    while (step < kSteps && train.next(batch)) {
+    while (step < g_steps && train.next(batch)) {
       for (const auto& [at_step, sparsity] : kMaskUpdates) {
         if (step == at_step) choose_and_install(masks, layers, *sgd, sparsity);
       }
       model->train();
       sgd->zero_grad();
+      if (in_double) {
+        model->to(at::kDouble);
+        batch.images = batch.images.to(at::kDouble);
+      }
       const int64_t share = kGlobalBatch / slices;
       for (int64_t s = 0; s < slices; ++s) {
         const at::Tensor logits = model->forward(batch.images.narrow(0, s * share, share));
@@ -132,6 +144,7 @@ void train_reference(int64_t slices, models::MobileNetV1& model, training::MaskS
       ++step;
     }
   }
+  model->to(at::kFloat);
 }
 
 struct Loaded {
@@ -152,6 +165,20 @@ double max_abs_difference(torch::nn::Module& a, torch::nn::Module& b) {
   const auto pa = a.named_parameters(), pb = b.named_parameters();
   for (const auto& item : pa) {
     worst = std::max(worst, (item.value() - pb[item.key()]).abs().max().item<double>());
+  }
+  return worst;
+}
+
+// The batch norms' running means and variances (num_batches_tracked is compared exactly).
+double max_abs_buffer_difference(torch::nn::Module& a, torch::nn::Module& b) {
+  double worst = 0;
+  const auto ba = a.named_buffers(), bb = b.named_buffers();
+  for (const auto& item : ba) {
+    if (item.value().is_floating_point()) {
+      worst = std::max(worst, (item.value() - bb[item.key()]).abs().max().item<double>());
+    } else {
+      EXPECT_TRUE(at::equal(item.value(), bb[item.key()])) << item.key();
+    }
   }
   return worst;
 }
@@ -181,6 +208,8 @@ TEST(DistributedWorker, Run) {
   s.rendezvous = env("UBP_DDP_RENDEZVOUS");
   s.interface = "lo";
   s.timeout_seconds = 60;
+  if (env("UBP_DDP_STEPS") != nullptr) g_steps = std::atoi(env("UBP_DDP_STEPS"));
+  s.sync_batch_norm = env("UBP_DDP_SYNC_BN") == nullptr || std::string(env("UBP_DDP_SYNC_BN")) != "0";
   DistributedContext dist(s, "test");
   const std::string mode = env("UBP_DDP_MODE");
   if (mode == "train") {
@@ -220,18 +249,22 @@ std::string self_path() {
 
 // Starts `world` workers of this binary and waits for them; returns their exit codes.
 std::vector<int> run_workers(int world, const std::string& mode, const std::string& rendezvous,
-                             const testing::TempDir& dir) {
+                             const testing::TempDir& dir, bool sync_batch_norm = true) {
+  setenv("UBP_DDP_STEPS", std::to_string(g_steps).c_str(), 1);
   std::vector<pid_t> pids;
   for (int rank = 0; rank < world; ++rank) {
     setenv("UBP_DDP_RANK", std::to_string(rank).c_str(), 1);
     setenv("UBP_DDP_WORLD", std::to_string(world).c_str(), 1);
     setenv("UBP_DDP_RENDEZVOUS", rendezvous.c_str(), 1);
     setenv("UBP_DDP_MODE", mode.c_str(), 1);
+    setenv("UBP_DDP_SYNC_BN", sync_batch_norm ? "1" : "0", 1);
     setenv("UBP_DDP_OUT", dir.file("rank" + std::to_string(rank) + ".pt").c_str(), 1);
     pids.push_back(testing::spawn({self_path(), "--gtest_filter=DistributedWorker.Run"}, "",
                                   dir.file("out" + std::to_string(rank)), dir.file("err" + std::to_string(rank))));
   }
-  for (const char* name : {"UBP_DDP_RANK", "UBP_DDP_WORLD", "UBP_DDP_RENDEZVOUS", "UBP_DDP_MODE", "UBP_DDP_OUT"}) {
+  for (const char* name :
+       {"UBP_DDP_RANK", "UBP_DDP_WORLD", "UBP_DDP_RENDEZVOUS", "UBP_DDP_MODE", "UBP_DDP_OUT", "UBP_DDP_SYNC_BN",
+                           "UBP_DDP_STEPS"}) {
     unsetenv(name);
   }
   std::vector<int> codes;
@@ -244,45 +277,27 @@ std::string worker_output(const testing::TempDir& dir, int rank) {
          testing::read_bytes(dir.file("err" + std::to_string(rank)));
 }
 
-TEST(Distributed, TwoProcessesOnLoopbackTrainLikeOneProcessWithTheSameGlobalBatch) {
-  testing::TempDir dir;
-  const auto codes = run_workers(2, "train", "file:" + dir.file("store"), dir);
-  for (int rank = 0; rank < 2; ++rank) ASSERT_EQ(codes[rank], 0) << worker_output(dir, rank);
-  Loaded rank0 = load_result(dir.file("rank0.pt")), rank1 = load_result(dir.file("rank1.pt"));
-
+// Runs the two "train" workers and checks what holds with or without synchronised batch norm:
+// identical replicas, one all-reduce of the gradients per step, evaluation on rank 0 only.
+std::pair<Loaded, Loaded> train_two_processes(const testing::TempDir& dir, bool sync_batch_norm) {
+  const auto codes = run_workers(2, "train", "file:" + dir.file("store"), dir, sync_batch_norm);
+  for (int rank = 0; rank < 2; ++rank) EXPECT_EQ(codes[rank], 0) << worker_output(dir, rank);
+  if (codes[0] != 0 || codes[1] != 0) throw std::runtime_error("a worker failed");
+  std::pair<Loaded, Loaded> r{load_result(dir.file("rank0.pt")), load_result(dir.file("rank1.pt"))};
   // Every rank applies the same averaged gradient: the replicas stay identical bitwise, and
   // rank 0's batch-norm statistics were broadcast before each evaluation.
-  EXPECT_TRUE(identical_tensors(*rank0.model, *rank1.model));
-  EXPECT_EQ(rank0.checkpoint.meta["allreduce_calls"], kSteps);
-  EXPECT_GT(rank0.checkpoint.meta["evaluated"].get<int64_t>(), 0);
-  EXPECT_EQ(rank1.checkpoint.meta["evaluated"], 0) << "only rank 0 evaluates";
-
-  models::MobileNetV1 reference = testing::tiny_mobilenet(0, 10, true);
-  training::MaskSet reference_masks;
-  train_reference(2, reference, reference_masks);
-  // Tolerance: in general the processes' gradient sums meet in another order than one
-  // process's, so float32 rounding differs at about 1e-7 relative per step, and six steps of SGD
-  // with momentum at lr 0.05 keep the weights within 1e-5 absolute (they are of order 0.1 to 1).
-  // With exactly two processes the difference is usually 0: (g0 + g1) / 2 and g0 / 2 + g1 / 2
-  // round the same (halving is exact), but the test does not rely on that.
-  const double difference = max_abs_difference(*rank0.model, *reference);
-  EXPECT_LT(difference, 1e-5);
-  // For the record: one process with batch norm over the whole global batch is another
-  // computation (each slice's statistics differ from the batch's), not a rounding difference.
-  models::MobileNetV1 whole_batch = testing::tiny_mobilenet(0, 10, true);
-  training::MaskSet whole_batch_masks;
-  train_reference(1, whole_batch, whole_batch_masks);
-  int same_masks = 0;
-  for (size_t i = 0; i < whole_batch_masks.size(); ++i) {
-    same_masks += at::equal(whole_batch_masks.entries()[i].mask, reference_masks.entries()[i].mask);
-  }
-  std::printf("batch norm over the whole global batch instead of per slice: max |w difference| %.3g, "
-              "%d of %zu masks the same\n",
-              max_abs_difference(*rank0.model, *whole_batch), same_masks, whole_batch_masks.size());
-  // The weights moved far more than that: the comparison is not between untouched weights.
+  EXPECT_TRUE(identical_tensors(*r.first.model, *r.second.model));
+  EXPECT_EQ(r.first.checkpoint.meta["allreduce_calls"], g_steps);
+  EXPECT_GT(r.first.checkpoint.meta["evaluated"].get<int64_t>(), 0);
+  EXPECT_EQ(r.second.checkpoint.meta["evaluated"], 0) << "only rank 0 evaluates";
+  // The weights moved far more than any tolerance below: the comparisons are not between
+  // untouched weights.
   models::MobileNetV1 initial = testing::tiny_mobilenet(kInitSeed, 10, true);
-  EXPECT_GT(max_abs_difference(*rank0.model, *initial), 1e-2);
+  EXPECT_GT(max_abs_difference(*r.first.model, *initial), 1e-2);
+  return r;
+}
 
+void expect_same_masks(const training::MaskSet& reference_masks, Loaded& rank0, Loaded& rank1, double sparsity) {
   ASSERT_EQ(reference_masks.size(), 13u);  // the 13 pointwise layers
   for (const auto& e : reference_masks.entries()) {
     for (Loaded* r : {&rank0, &rank1}) {
@@ -291,9 +306,147 @@ TEST(Distributed, TwoProcessesOnLoopbackTrainLikeOneProcessWithTheSameGlobalBatc
       EXPECT_TRUE(at::equal(it->second, e.mask)) << "mask of " << e.name;
     }
   }
-  EXPECT_NEAR(reference_masks.weight_sparsity(), 0.75, 0.02);
-  std::printf("2 processes vs 1: max |w difference| %.3g; all-reduce %.4f s per step (rank 0)\n", difference,
-              rank0.checkpoint.meta["allreduce_seconds"].get<double>() / kSteps);
+  EXPECT_NEAR(reference_masks.weight_sparsity(), sparsity, 0.02);
+}
+
+// The default: synchronised batch norm. Two processes end where the plain single-process path
+// ends with the same global batch (batch norm over all 16 images), with the same masks bitwise.
+//
+// Tolerance: not bitwise, since each batch norm's statistics are two ranks' partial float32 sums
+// added together and its variance is E[x^2] - E[x]^2 (ATen sums the whole batch in another order
+// and takes the variance in a second pass), and the gradient sums meet in another order. This
+// tiny masked network amplifies rounding strongly: one step of the plain path in float32 and in
+// float64 already differ by about 2e-3 in the first layers' weights, and over the six steps of
+// the other test any two roundings of the same computation (even the plain path against the
+// same formulas in one process) drift apart by O(1), so they are no test of correctness. The
+// comparison is therefore one step, with masks chosen before it (50 % of the pointwise weights),
+// and the tolerance is that float32 noise floor measured here (plain float32 against float64),
+// times 2; per-slice batch norm, the computation this replaces, must land well outside it.
+TEST(Distributed, TwoProcessesOnLoopbackTrainLikeOneProcessWithTheSameGlobalBatch) {
+  struct OneStep {
+    OneStep() { g_steps = 1; }
+    ~OneStep() { g_steps = kSteps; }
+  } one_step;
+  testing::TempDir dir;
+  auto [rank0, rank1] = train_two_processes(dir, /*sync_batch_norm=*/true);
+  models::MobileNetV1 reference = testing::tiny_mobilenet(0, 10, true), exact = testing::tiny_mobilenet(0, 10, true),
+                      per_slice = testing::tiny_mobilenet(0, 10, true);
+  training::MaskSet reference_masks, exact_masks, per_slice_masks;
+  train_reference(1, reference, reference_masks);
+  train_reference(1, exact, exact_masks, /*in_double=*/true);
+  train_reference(2, per_slice, per_slice_masks);
+  const double noise = max_abs_difference(*reference, *exact);
+  const double difference = max_abs_difference(*rank0.model, *reference);
+  const double per_slice_difference = max_abs_difference(*per_slice, *reference);
+  EXPECT_LT(difference, 2 * noise + 1e-6);
+  EXPECT_GT(per_slice_difference, 10 * noise) << "the test cannot tell per-slice from global statistics";
+  // The running statistics come from the forward pass alone, which is well conditioned.
+  const double buffer_difference = max_abs_buffer_difference(*rank0.model, *reference);
+  EXPECT_LT(buffer_difference, 1e-5);
+  EXPECT_GT(max_abs_buffer_difference(*per_slice, *reference), 1e-3);
+  expect_same_masks(reference_masks, rank0, rank1, 0.5);
+  std::printf("2 processes with synchronised batch norm vs 1 process, one step: max |w difference| %.3g "
+              "(float32 vs float64 in one process %.3g; per-slice batch norm %.3g), max |running statistics "
+              "difference| %.3g\n",
+              difference, noise, per_slice_difference, buffer_difference);
+}
+
+// sync_batch_norm false: each rank normalises its own slice, which is what one process computes
+// when it normalises each slice of the global batch on its own.
+TEST(Distributed, WithoutSyncBatchNormTwoProcessesTrainLikeOneProcessNormalisingEachSlice) {
+  testing::TempDir dir;
+  auto [rank0, rank1] = train_two_processes(dir, /*sync_batch_norm=*/false);
+  models::MobileNetV1 reference = testing::tiny_mobilenet(0, 10, true);
+  training::MaskSet reference_masks;
+  train_reference(2, reference, reference_masks);
+  // Tolerance: the processes' gradient sums meet in another order than one process's, so
+  // float32 rounding differs at about 1e-7 relative per step, and six steps keep the weights
+  // within 1e-5 absolute. With exactly two processes the difference is usually 0: (g0 + g1) / 2
+  // and g0 / 2 + g1 / 2 round the same (halving is exact), but the test does not rely on that.
+  const double difference = max_abs_difference(*rank0.model, *reference);
+  EXPECT_LT(difference, 1e-5);
+  expect_same_masks(reference_masks, rank0, rank1, 0.75);
+  models::MobileNetV1 whole_batch = testing::tiny_mobilenet(0, 10, true);
+  training::MaskSet whole_batch_masks;
+  train_reference(1, whole_batch, whole_batch_masks);
+  std::printf("per-slice batch norm: 2 processes vs 1 process normalising each slice: max |w difference| %.3g; "
+              "vs batch norm over the whole global batch: %.3g\n",
+              difference, max_abs_difference(*rank0.model, *whole_batch));
+}
+
+// The module the models use: plain BatchNorm2d without a synchronisation (same names, bitwise
+// the same outputs and statistics); with one, the statistics of everything the processes hold.
+class DoublingSync : public models::BatchNormSync {  // two processes holding the same slice
+ public:
+  int world_size() const override { return 2; }
+  void all_reduce_sum(at::Tensor& t) override {
+    t.mul_(2);
+    ++calls;
+  }
+  int calls = 0;
+};
+
+TEST(Distributed, SyncBatchNormIsBatchNorm2dUnlessSynchronisedAndThenUsesTheGlobalStatistics) {
+  torch::manual_seed(11);
+  const at::Tensor x = at::randn({4, 3, 5, 5}) * 2 + 1;
+  models::SyncBatchNorm2d sync_bn(3);
+  torch::nn::BatchNorm2d plain(3);
+  {
+    torch::NoGradGuard no_grad;
+    sync_bn->weight.uniform_(0.5, 1.5);
+    sync_bn->bias.uniform_(-1, 1);
+    plain->weight.copy_(sync_bn->weight);
+    plain->bias.copy_(sync_bn->bias);
+  }
+  std::vector<std::string> names, plain_names;
+  for (const auto& item : sync_bn->named_parameters()) names.push_back(item.key());
+  for (const auto& item : sync_bn->named_buffers()) names.push_back(item.key());
+  for (const auto& item : plain->named_parameters()) plain_names.push_back(item.key());
+  for (const auto& item : plain->named_buffers()) plain_names.push_back(item.key());
+  EXPECT_EQ(names, plain_names);
+  EXPECT_NE(std::static_pointer_cast<torch::nn::Module>(sync_bn.ptr())->as<torch::nn::BatchNorm2d>(), nullptr);
+
+  // No synchronisation: bitwise BatchNorm2d, in training and in eval mode.
+  EXPECT_TRUE(at::equal(sync_bn->forward(x), plain->forward(x)));
+  EXPECT_TRUE(at::equal(sync_bn->running_var, plain->running_var));
+  sync_bn->eval();
+  plain->eval();
+  EXPECT_TRUE(at::equal(sync_bn->forward(x), plain->forward(x)));
+
+  // Two processes with the same slice: the global statistics are the slice's, the running
+  // variance's n / (n - 1) takes the global count (200 elements per channel, not 100).
+  auto sync = std::make_shared<DoublingSync>();
+  EXPECT_EQ(models::set_batch_norm_sync(*sync_bn, sync), 1);
+  sync_bn->train();
+  plain->train();
+  EXPECT_FALSE(at::equal(sync_bn->running_mean, at::zeros({3})));
+  const at::Tensor mean_before = sync_bn->running_mean.clone(), var_before = sync_bn->running_var.clone();
+  const at::Tensor synced = sync_bn->forward(x);
+  EXPECT_EQ(sync->calls, 1);
+  EXPECT_LT((synced - plain->forward(x)).abs().max().item<double>(), 1e-5);
+  const at::Tensor mean = x.mean({0, 2, 3}), var = x.var({0, 2, 3}, /*unbiased=*/false);
+  EXPECT_TRUE(at::allclose(sync_bn->running_mean, 0.9 * mean_before + 0.1 * mean, 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(sync_bn->running_var, 0.9 * var_before + 0.1 * var * (200.0 / 199.0), 1e-5, 1e-6));
+  EXPECT_EQ(sync_bn->num_batches_tracked.item<int64_t>(), 2);
+  // Backward all-reduces the statistics' gradient once more. Each of the two processes gets the
+  // gradient of the sum of both losses with respect to its slice; here that is the gradient of
+  // one process's loss through plain batch norm, which sees the same statistics.
+  const at::Tensor target = at::randn({4, 3, 5, 5});
+  at::Tensor input = x.clone().requires_grad_(true), plain_input = x.clone().requires_grad_(true);
+  (sync_bn->forward(input) * target).sum().backward();
+  (plain->forward(plain_input) * target).sum().backward();
+  EXPECT_EQ(sync->calls, 3);
+  EXPECT_LT((input.grad() - plain_input.grad()).abs().max().item<double>(), 1e-5);
+  EXPECT_LT((sync_bn->weight.grad() - plain->weight.grad()).abs().max().item<double>(), 1e-4);
+
+  // Eval mode and a released synchronisation are plain batch norm again.
+  sync_bn->eval();
+  EXPECT_FALSE(sync_bn->synchronising());
+  sync_bn->forward(x);
+  sync_bn->train();
+  EXPECT_TRUE(sync_bn->synchronising());
+  sync.reset();
+  EXPECT_FALSE(sync_bn->synchronising());
 }
 
 // `ubp run --nproc 2` end to end: the workers meet, train, rank 0 records the run; a second
