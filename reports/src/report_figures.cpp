@@ -18,6 +18,14 @@ double mean_of(const std::vector<double>& values) {
   return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
 }
 
+// One point per x: the mean of the values measured there.
+FigureSeries series_of_means(const std::string& name, const std::map<double, std::vector<double>>& values_at) {
+  FigureSeries series;
+  series.name = name;
+  for (const auto& [x, values] : values_at) series.points.push_back({x, mean_of(values), ""});
+  return series;
+}
+
 // Figure ids become file names: anything but letters, digits, '-', '_' and '.' becomes '_'.
 std::string file_safe(const std::string& text) {
   std::string out;
@@ -144,12 +152,7 @@ void add_accuracy_sparsity(const std::vector<RunData>& runs, const std::string& 
   f.figure.xlabel = "sparsity";
   f.figure.ylabel = axis_label(metric);
   f.figure.kind = FigureKind::kLines;
-  for (const auto& [name, points] : by_series) {
-    FigureSeries series;
-    series.name = name;
-    for (const auto& [sparsity, values] : points) series.points.push_back({sparsity, mean_of(values), ""});
-    f.figure.series.push_back(std::move(series));
-  }
+  for (const auto& [name, points] : by_series) f.figure.series.push_back(series_of_means(name, points));
   f.caption = "One line per method and block shape; each point is the mean over seeds.";
   out.push_back(std::move(f));
 }
@@ -173,12 +176,7 @@ void add_selection_time(const std::vector<RunData>& runs, std::vector<ReportFigu
   f.figure.kind = FigureKind::kScatter;
   f.figure.logx = true;
   f.figure.logy = true;
-  for (const auto& [method, sizes] : by_method) {
-    FigureSeries series;
-    series.name = method;
-    for (const auto& [size, ms] : sizes) series.points.push_back({size, mean_of(ms), ""});
-    f.figure.series.push_back(std::move(series));
-  }
+  for (const auto& [method, sizes] : by_method) f.figure.series.push_back(series_of_means(method, sizes));
   f.caption = "Mean selection time of a layer against its number of weights, per method (log scales).";
   out.push_back(std::move(f));
 }

@@ -1,5 +1,7 @@
 #include "ubp/reports/table.h"
 
+#include "ubp/reports/html.h"
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -227,40 +229,26 @@ std::string to_latex(const Table& table) {
   return out.str();
 }
 
-std::string escape_html(const std::string& text) {
-  std::string out;
-  for (char c : text) {
-    switch (c) {
-      case '&': out += "&amp;"; break;
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
-    }
-  }
-  return out;
-}
-
 std::string to_html(const Table& table) {
   std::ostringstream out;
   const auto shown = shown_columns(table);
-  out << "<table class=\"ubp-table\" id=\"table-" << escape_html(table.name) << "\">\n";
+  out << "<table class=\"ubp-table\" id=\"table-" << html_escape(table.name) << "\">\n";
   const std::string constant = constant_line(table);
-  out << "<caption>" << escape_html(table.caption);
-  if (!constant.empty()) out << "<br><small>Same in every row: " << escape_html(constant) << "</small>";
+  out << "<caption>" << html_escape(table.caption);
+  if (!constant.empty()) out << "<br><small>Same in every row: " << html_escape(constant) << "</small>";
   out << "</caption>\n<thead><tr>";
-  for (size_t i : shown) out << "<th>" << escape_html(table.columns[i].name) << "</th>";
+  for (size_t i : shown) out << "<th>" << html_escape(table.columns[i].name) << "</th>";
   out << "</tr></thead>\n<tbody>\n";
   for (const auto& row : table.rows) {
     out << "<tr>";
     for (size_t i : shown) {
       out << (table.columns[i].align == Align::kRight ? "<td style=\"text-align:right\">" : "<td>")
-          << escape_html(display_text(row[i], table.columns[i])) << "</td>";
+          << html_escape(display_text(row[i], table.columns[i])) << "</td>";
     }
     out << "</tr>\n";
   }
   out << "</tbody>\n</table>\n";
-  for (const auto& note : table.notes) out << "<p class=\"ubp-note\">" << escape_html(note) << "</p>\n";
+  for (const auto& note : table.notes) out << "<p class=\"ubp-note\">" << html_escape(note) << "</p>\n";
   return out.str();
 }
 

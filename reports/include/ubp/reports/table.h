@@ -94,6 +94,5 @@ std::string to_latex(const Table& table);
 std::string to_html(const Table& table);
 
 std::string escape_latex(const std::string& text);
-std::string escape_html(const std::string& text);
 
 }  // namespace ubp::reports
