@@ -18,6 +18,7 @@
 #include "cli/commands.h"
 #include "config/config_error.h"
 #include "config/plan.h"
+#include "latency/run_latency.h"
 #include "ubp/results/store.h"
 
 namespace ubp::cli {
@@ -174,8 +175,7 @@ int write_array(const PlanArgs& args, const config::Plan& plan) {
   std::printf("resubmit: sbatch %s   (after failures or timeouts: runs already done are skipped)\n",
               script_path(dir).c_str());
   std::printf("merge:    ubp db merge %s/*.db --into %s\n", shards_dir(dir).string().c_str(), db.c_str());
-  const auto devices = plan.campaign.find("latency.devices");
-  if (devices != plan.campaign.end() && devices->is_string() && !devices->get<std::string>().empty()) {
+  if (std::any_of(plan.runs.begin(), plan.runs.end(), latency::wants_latency)) {
     std::printf("latency:  owed by the tasks; on the device host: ubp db merge %s/task-*.db --into %s/all.db,\n"
                 "          then ubp run %s --db %s/all.db (measures it, trains nothing again)\n",
                 shards_dir(dir).string().c_str(), shards_dir(dir).string().c_str(), args.config.c_str(),

@@ -198,20 +198,17 @@ int run(const RunArgs& args) {
     // timing noisy: under --task (a Slurm array task) the run trains and records, and its latency
     // is owed: a later `ubp run` of the same config on the device host, with the merged database
     // beside the shards' kept models, measures what done runs owe.
-    const auto devices = plan.campaign.find("latency.devices");
-    const bool wants_latency = one_task && devices != plan.campaign.end() && devices->is_string() &&
-                               !devices->get<std::string>().empty() && plan.runs.front().kind == "training";
     if (!one_task) {
       hooks.after_run = latency::measure_run_latency;
       hooks.owes_latency = [](const config::PlannedRun& run, const std::vector<results::LatencyRecord>& existing) {
         return !latency::owed_devices(run, existing).empty();
       };
       hooks.owed_latency = latency::measure_owed_latency;
-    } else if (wants_latency) {
+    } else if (latency::wants_latency(plan.runs.front())) {
       runner::console()->info(
           "--task: latency on {} is not measured on a cluster node; it is owed: after merging the shards "
           "into a database in their folder, `ubp run` of this config on the device host measures it",
-          devices->get<std::string>());
+          plan.runs.front().resolved["latency"]["devices"].get<std::string>());
     }
     const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,

@@ -15,12 +15,12 @@ namespace ubp::latency {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-namespace {
-
 bool wants_latency(const config::PlannedRun& run) {
   return run.kind == "training" && run.resolved.contains("latency") &&
          !split_list(run.resolved["latency"]["devices"].get<std::string>()).empty();
 }
+
+namespace {
 
 results::LatencyRecord failed_record(const std::string& model, const std::string& device,
                                      const std::string& kernel, int threads,

@@ -17,6 +17,9 @@
 
 namespace ubp::latency {
 
+// Whether the run is a training run whose config names latency devices.
+bool wants_latency(const config::PlannedRun& run);
+
 // Loads every device named by the plan's runs, so a typo in a device file stops the sweep
 // before any training instead of after it. Throws device::DeviceConfigError.
 void check_plan_devices(const config::Plan& plan);
