@@ -105,11 +105,33 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
   return order;
 }
 
+std::string replica_problem(const Replica& replica, int64_t batch_size, bool drop_last) {
+  const std::string count = std::to_string(replica.count);
+  if (replica.count < 1) return "the data-parallel replica count must be >= 1, got " + count;
+  if (replica.rank < 0 || replica.rank >= replica.count) {
+    return "data-parallel replica rank " + std::to_string(replica.rank) + " is outside 0.." +
+           std::to_string(replica.count - 1) + " (" + count + " replicas)";
+  }
+  if (replica.count == 1) return {};
+  if (batch_size % replica.count != 0) {
+    return "batch size " + std::to_string(batch_size) + " cannot be split evenly over " + count +
+           " data-parallel replicas: make it a multiple of " + count;
+  }
+  if (!drop_last) {
+    // the last batch would be split unevenly, or leave some replicas without rows and a step
+    return "drop_last must be on with " + count + " data-parallel replicas, so that every replica takes the same " +
+           "number of equal steps (the last, smaller batch cannot be split evenly)";
+  }
+  return {};
+}
+
 BatchIterator::BatchIterator(TensorDataset dataset, int64_t batch_size, bool shuffle, uint64_t seed,
-                             bool drop_last)
+                             bool drop_last, Replica replica)
     : dataset_(std::move(dataset)), batch_size_(batch_size), shuffle_(shuffle), seed_(seed),
-      drop_last_(drop_last) {
+      drop_last_(drop_last), replica_(replica) {
   if (batch_size_ <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(batch_size_));
+  const std::string problem = replica_problem(replica_, batch_size_, drop_last_);
+  if (!problem.empty()) throw std::invalid_argument(problem);
 }
 
 void BatchIterator::start_epoch(int64_t epoch) {
@@ -130,7 +152,7 @@ int64_t BatchIterator::batches_per_epoch() const {
 
 int64_t BatchIterator::num_samples() const {
   const int64_t n = dataset_.size();
-  return drop_last_ ? n / batch_size_ * batch_size_ : n;
+  return (drop_last_ ? n / batch_size_ * batch_size_ : n) / replica_.count;  // count > 1 implies drop_last
 }
 
 bool BatchIterator::next(Batch& out) {
@@ -139,7 +161,8 @@ bool BatchIterator::next(Batch& out) {
   const int64_t remaining = n - position_;
   if (remaining <= 0 || (drop_last_ && remaining < batch_size_)) return false;
   const int64_t take = std::min(batch_size_, remaining);
-  at::Tensor index = at::from_blob(order_.data() + position_, {take}, at::kLong).clone();
+  const int64_t share = take / replica_.count;  // exact: count > 1 only with full batches
+  at::Tensor index = at::from_blob(order_.data() + position_ + replica_.rank * share, {share}, at::kLong).clone();
   out.images = dataset_.images.index_select(0, index);
   out.labels = dataset_.labels.index_select(0, index);
   position_ += take;

@@ -77,20 +77,40 @@ class BatchSource {
   virtual int64_t num_classes() const = 0;
 };
 
+// Which share of every global batch this process materialises, for data-parallel training:
+// replica `rank` of `count` takes rows [rank B/count, (rank+1) B/count) of each global batch of
+// B, so the replicas' batches, concatenated in rank order, are exactly the 1-process batch. A
+// source given a replica reads only those rows, instead of reading the whole global batch and
+// throwing away all but 1/count of it. With count > 1, B must be a multiple of count and the
+// last, smaller batch must be dropped: every replica then takes the same number of steps, which
+// the collectives of data-parallel training rely on.
+struct Replica {
+  int rank = 0;   // 0 .. count - 1
+  int count = 1;  // 1: the whole batch (no data parallelism)
+};
+
+// Why global batches of `batch_size` cannot be split over `replica` (a message naming the
+// numbers and what to change); empty when they can.
+std::string replica_problem(const Replica& replica, int64_t batch_size, bool drop_last);
+
 // Walks a dataset in batches. With shuffle, epoch e visits a permutation that depends only on
 // (seed, e), drawn with our own Fisher-Yates over std::mt19937_64, so it is identical across
-// platforms and standard libraries.
+// platforms and standard libraries. `batch_size` is the global batch size; with a replica,
+// next() gathers only that replica's rows of each global batch, num_samples() counts the images
+// this replica sees, and batches_per_epoch() stays the global count. Throws
+// std::invalid_argument for a non-positive batch size or a replica that cannot split it
+// (replica_problem).
 class BatchIterator : public BatchSource {
  public:
   BatchIterator(TensorDataset dataset, int64_t batch_size, bool shuffle, uint64_t seed,
-                bool drop_last = false);
+                bool drop_last = false, Replica replica = {});
 
   void start_epoch(int64_t epoch) override;
   bool next(Batch& out) override;
   int64_t batches_per_epoch() const override;
   int64_t num_samples() const override;
   int64_t num_classes() const override { return dataset_.num_classes; }
-  const std::vector<int64_t>& order() const { return order_; }
+  const std::vector<int64_t>& order() const { return order_; }  // the epoch's global order
 
  private:
   TensorDataset dataset_;
@@ -98,6 +118,7 @@ class BatchIterator : public BatchSource {
   bool shuffle_;
   uint64_t seed_;
   bool drop_last_;
+  Replica replica_;
   std::vector<int64_t> order_;
   int64_t position_ = -1;
 };

@@ -1,6 +1,7 @@
 #include "data/image_cache.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -216,6 +217,32 @@ void write_exactly(int fd, const void* data, size_t size, uint64_t offset, const
 }
 
 // Closes the descriptor and removes the temporary file unless the build got to the rename.
+// Holds an exclusive flock on "<cache path>.lock" while a cache is opened or built. The ranks of
+// a data-parallel run open the same cache path at once: the first builds it while the others
+// wait here, and they then load the file it renamed into place instead of building their own.
+// Where the lock file cannot be created (a read-only folder) nobody can build there either, so
+// opening goes on without it.
+class BuildLock {
+ public:
+  explicit BuildLock(const std::string& cache_path) {
+    std::error_code ignored;
+    const std::filesystem::path parent = std::filesystem::path(cache_path).parent_path();
+    if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
+    fd_ = ::open((cache_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) return;
+    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    }
+  }
+  ~BuildLock() {
+    if (fd_ >= 0) ::close(fd_);  // releases the lock
+  }
+  BuildLock(const BuildLock&) = delete;
+  BuildLock& operator=(const BuildLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
 class TemporaryFile {
  public:
   explicit TemporaryFile(std::string path) : path_(std::move(path)) {
@@ -285,6 +312,7 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
     fail("image cache '" + path + "': the short side must be positive, got " + std::to_string(settings.short_side));
   }
   const std::string split = split_directory_name(subset.split);
+  const BuildLock lock(path);
   std::unique_ptr<ImageCache> cache(new ImageCache());
   cache->path_ = path;
   for (const ImageFile& f : subset.files) cache->source_paths_.push_back(f.relative_path);

@@ -49,6 +49,8 @@ class ImageCache {
  public:
   // Opens `path` if it holds `subset` as `settings` would store it, else builds it. A cache
   // built with skip_bad_images that left images out is an error when opened without it.
+  // Processes opening one path at once (the ranks of a data-parallel run) take turns through an
+  // flock on "<path>.lock": one builds, the others then load what it built.
   static std::unique_ptr<ImageCache> open_or_build(const std::string& path, const ImageSubset& subset,
                                                    const ImageCacheSettings& settings);
   ~ImageCache();

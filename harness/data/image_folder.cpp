@@ -33,6 +33,7 @@ struct ImageFolderSource::Impl {
   std::vector<size_t> sources;  // per sample: index into subset.files (with a cache: per record)
   int preresize = 0;            // shrink decoded images to this short side (0: no)
   int decode_short_side = 0;    // smallest short side the JPEG DCT scaling may shrink to
+  int64_t local_batch = 0;      // rows of a batch this replica decodes: batch_size / replica.count
 
   mutable std::mutex mutex;
   std::condition_variable work_available;  // workers wait here
@@ -42,11 +43,12 @@ struct ImageFolderSource::Impl {
   bool epoch_running = false;
   uint64_t generation = 0;  // bumped by start_epoch: results of older work are dropped
   int64_t epoch = 0;
-  std::vector<int64_t> order;
+  std::vector<int64_t> order;  // this replica's samples of the epoch, batch after batch
   int64_t positions = 0;       // samples visited this epoch
   int64_t next_position = 0;   // the next position a worker takes
   int64_t consumer_batch = 0;  // the batch next() returns next
   int in_flight = 0;           // samples being decoded outside the lock
+  int64_t loaded = 0;          // load_sample calls so far (decoded_count)
   std::vector<Slot> slots;     // batch b lives in slots[b % size]
   std::vector<char> known_bad;
   std::vector<std::string> bad_paths;
@@ -54,10 +56,10 @@ struct ImageFolderSource::Impl {
 
   explicit Impl(const ImageFolderOptions& o);
   ~Impl();
-  int64_t batch_rows(int64_t batch) const { return std::min(options.batch_size, positions - batch * options.batch_size); }
+  int64_t batch_rows(int64_t batch) const { return std::min(local_batch, positions - batch * local_batch); }
   bool can_take_work() const {
     return epoch_running && next_position < positions &&
-           next_position / options.batch_size < consumer_batch + static_cast<int64_t>(slots.size());
+           next_position / local_batch < consumer_batch + static_cast<int64_t>(slots.size());
   }
   void worker_loop();
   void stop_workers();
@@ -70,6 +72,9 @@ struct ImageFolderSource::Impl {
 ImageFolderSource::Impl::Impl(const ImageFolderOptions& o) : options(o) {
   check_option(o.image_size > 0, "image_size must be positive, got " + std::to_string(o.image_size));
   check_option(o.batch_size > 0, "batch_size must be positive, got " + std::to_string(o.batch_size));
+  const std::string problem = replica_problem(o.replica, o.batch_size, o.drop_last);
+  check_option(problem.empty(), problem);
+  local_batch = o.batch_size / o.replica.count;
   check_option(o.threads >= 1, "threads must be >= 1, got " + std::to_string(o.threads));
   check_option(o.prefetch_batches >= 1, "prefetch_batches must be >= 1, got " + std::to_string(o.prefetch_batches));
   check_option(o.preresize_short_side >= 0,
@@ -147,8 +152,8 @@ void ImageFolderSource::Impl::worker_loop() {
     work_available.wait(lock, [this] { return stopping || can_take_work(); });
     if (stopping) return;
     const int64_t position = next_position++;
-    const int64_t batch = position / options.batch_size;
-    const int64_t row = position % options.batch_size;
+    const int64_t batch = position / local_batch;
+    const int64_t row = position % local_batch;
     Slot& slot = slots[static_cast<size_t>(batch % static_cast<int64_t>(slots.size()))];
     if (slot.batch != batch) {  // first row of this batch: the slot's previous batch was taken
       slot = Slot{};
@@ -169,6 +174,7 @@ void ImageFolderSource::Impl::worker_loop() {
     const uint64_t my_generation = generation;
     const int64_t my_epoch = epoch;
     ++in_flight;
+    ++loaded;
     lock.unlock();
     std::string error;
     bool undecodable = false;
@@ -215,6 +221,17 @@ void ImageFolderSource::start_epoch(int64_t epoch) {
     s.order.resize(static_cast<size_t>(n));
     std::iota(s.order.begin(), s.order.end(), int64_t{0});
   }
+  const Replica& replica = s.options.replica;
+  if (replica.count > 1) {  // keep this replica's rows of every (full: drop_last) global batch
+    const int64_t global = s.options.batch_size;
+    std::vector<int64_t> mine;
+    mine.reserve(static_cast<size_t>(n / global * s.local_batch));
+    for (int64_t start = 0; start + global <= n; start += global) {
+      const auto first = s.order.begin() + start + replica.rank * s.local_batch;
+      mine.insert(mine.end(), first, first + s.local_batch);
+    }
+    s.order = std::move(mine);
+  }
   s.epoch = epoch;
   s.positions = num_samples();
   s.next_position = 0;
@@ -230,7 +247,7 @@ bool ImageFolderSource::next(Batch& out) {
   if (!s.epoch_running) throw std::logic_error("ImageFolderSource::next called before start_epoch");
   for (;;) {
     const int64_t batch = s.consumer_batch;
-    if (batch * s.options.batch_size >= s.positions) return false;
+    if (batch * s.local_batch >= s.positions) return false;
     Slot& slot = s.slots[static_cast<size_t>(batch % static_cast<int64_t>(s.slots.size()))];
     s.batch_finished.wait(lock, [&] { return slot.batch == batch && slot.remaining == 0; });
     if (slot.error_row >= 0) throw ImageFolderError(slot.error);
@@ -265,7 +282,7 @@ int64_t ImageFolderSource::batches_per_epoch() const {
 int64_t ImageFolderSource::num_samples() const {
   const auto n = static_cast<int64_t>(impl_->sources.size());
   const int64_t b = impl_->options.batch_size;
-  return impl_->options.drop_last ? n / b * b : n;
+  return (impl_->options.drop_last ? n / b * b : n) / impl_->options.replica.count;  // count > 1 implies drop_last
 }
 
 int64_t ImageFolderSource::num_classes() const { return static_cast<int64_t>(impl_->subset.class_names.size()); }
@@ -288,6 +305,11 @@ int64_t ImageFolderSource::bad_image_count() const {
 std::vector<std::string> ImageFolderSource::bad_image_paths() const {
   std::lock_guard<std::mutex> lock(impl_->mutex);
   return impl_->bad_paths;
+}
+
+int64_t ImageFolderSource::decoded_count() const {
+  std::lock_guard<std::mutex> lock(impl_->mutex);
+  return impl_->loaded;
 }
 
 CacheState ImageFolderSource::cache_state() const {

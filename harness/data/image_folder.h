@@ -13,7 +13,10 @@
 //
 // Determinism: epoch e visits data::epoch_permutation(n, seed, e) (or 0..n-1 without shuffle)
 // and sample i's crop and flip are drawn from sample_random(seed, e, i), so the batches are
-// identical for any number of threads and whatever order the threads finish in.
+// identical for any number of threads and whatever order the threads finish in. With a replica
+// (data-parallel training) the workers decode only that replica's rows of each global batch, and
+// since a crop depends on the sample, not on who decodes it, the replicas' batches concatenated
+// in rank order are the 1-process batches bitwise.
 #pragma once
 
 #include <memory>
@@ -33,7 +36,7 @@ struct ImageFolderOptions : ImageSubsetOptions {
   int64_t image_size = 224;  // side of the square output images, in pixels
   bool augment = true;       // true: random resized crop + flip (train); false: centre crop (val)
   uint64_t seed = 0;         // epoch order and augmentation (the subset has subset_seed)
-  int64_t batch_size = 64;
+  int64_t batch_size = 64;   // the global batch size, also with a replica
   bool shuffle = true;       // false: every epoch in file order (label, then file name)
   bool drop_last = false;    // leave out the last, smaller batch
   int threads = 2;           // decoding threads, >= 1
@@ -58,8 +61,17 @@ struct ImageFolderOptions : ImageSubsetOptions {
   // true: an image that cannot be decoded is left out of its batch (which comes out smaller)
   // and counted by bad_image_count(); false: next() throws ImageFolderError naming the file.
   // With a cache, bad images are found and left out when the cache is built.
+  // With replicas and no cache, each replica finds (and counts) only the bad images among its
+  // own rows: its batch then comes out smaller than batch_size / replica.count while the
+  // others' need not, and a batch whose rows are all bad is skipped, so that replica takes one
+  // step fewer than the others (data-parallel collectives then wait for it forever). A cache
+  // avoids both: bad images are left out when it is built, before any epoch order is drawn,
+  // alike for every replica.
   bool skip_bad_images = false;
   Normalization normalization = kImageNetNormalization;
+  // The share of every global batch this source decodes (data/datasets.h). With count > 1,
+  // batch_size must be a multiple of count and drop_last must be on.
+  Replica replica;
 };
 
 class ImageFolderSource : public BatchSource {
@@ -77,8 +89,9 @@ class ImageFolderSource : public BatchSource {
   // Throws ImageFolderError for an image of this batch that cannot be read (again on every
   // call, until start_epoch); with skip_bad_images the batch comes out without it instead.
   bool next(Batch& out) override;
-  int64_t batches_per_epoch() const override;
-  int64_t num_samples() const override;  // images per epoch (after drop_last; bad images known at build time excluded)
+  int64_t batches_per_epoch() const override;  // global batches: the same for every replica
+  // Images per epoch this replica gets (after drop_last; bad images known at build time excluded).
+  int64_t num_samples() const override;
   int64_t num_classes() const override;
 
   const ImageSubset& subset() const;
@@ -90,6 +103,11 @@ class ImageFolderSource : public BatchSource {
   // built, or so far this run without a cache. Full paths.
   int64_t bad_image_count() const;
   std::vector<std::string> bad_image_paths() const;
+
+  // How many images the workers have loaded so far (decoded from their files or read from the
+  // cache), failed attempts included and building the cache not; for tests and benchmarks, e.g.
+  // to see that a replica loads only its own rows.
+  int64_t decoded_count() const;
 
   CacheState cache_state() const;
   std::string cache_stale_reason() const;  // why a stale cache was rebuilt; empty otherwise

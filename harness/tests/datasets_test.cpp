@@ -1,5 +1,5 @@
 // Fashion-MNIST loading (from small gzip files written here and from Debian's files), the
-// synthetic dataset and the batch iterator.
+// synthetic dataset and the batch iterator, whole and split over data-parallel replicas.
 #include "data/datasets.h"
 
 #include <gtest/gtest.h>
@@ -151,6 +151,96 @@ TEST(BatchIterator, DeterministicShuffleCoversEverySample) {
   int n = 0;
   while (dropping.next(batch)) ++n;
   EXPECT_EQ(n, 2);
+}
+
+// ---- replicas: each data-parallel process materialises its share of every global batch ----
+
+template <typename F>
+std::string invalid_argument_of(F&& action) {
+  try {
+    action();
+  } catch (const std::invalid_argument& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST(BatchIteratorReplica, TheReplicasBatchesInRankOrderAreTheOneProcessBatch) {
+  SyntheticOptions o;
+  o.num_samples = 50;  // 6 global batches of 8 and 2 images dropped
+  o.image_size = 4;
+  const TensorDataset d = make_synthetic(o);
+  BatchIterator whole(d, 8, /*shuffle=*/true, /*seed=*/5, /*drop_last=*/true);
+  for (int count : {1, 2, 4}) {
+    std::vector<BatchIterator> replicas;
+    for (int rank = 0; rank < count; ++rank) replicas.emplace_back(d, 8, true, 5, true, Replica{rank, count});
+    for (const BatchIterator& replica : replicas) {
+      EXPECT_EQ(replica.batches_per_epoch(), whole.batches_per_epoch()) << count << " replicas";
+      EXPECT_EQ(replica.num_samples(), 48 / count) << count << " replicas";
+    }
+    for (int64_t epoch : {0, 1}) {
+      whole.start_epoch(epoch);
+      for (BatchIterator& replica : replicas) replica.start_epoch(epoch);
+      Batch expected;
+      int64_t batches = 0;
+      while (whole.next(expected)) {
+        std::vector<at::Tensor> images, labels;
+        for (BatchIterator& replica : replicas) {
+          Batch share;
+          ASSERT_TRUE(replica.next(share)) << count << " replicas, epoch " << epoch << ", batch " << batches;
+          EXPECT_EQ(share.labels.size(0), 8 / count);
+          images.push_back(share.images);
+          labels.push_back(share.labels);
+        }
+        EXPECT_TRUE(at::equal(at::cat(images), expected.images)) << count << " replicas, epoch " << epoch;
+        EXPECT_TRUE(at::equal(at::cat(labels), expected.labels)) << count << " replicas, epoch " << epoch;
+        ++batches;
+      }
+      EXPECT_EQ(batches, 6);
+      Batch extra;
+      for (BatchIterator& replica : replicas) EXPECT_FALSE(replica.next(extra));
+    }
+  }
+}
+
+TEST(BatchIteratorReplica, ABatchSizeThatIsNotAMultipleOfTheReplicaCountIsAnErrorNamingBoth) {
+  SyntheticOptions o;
+  o.num_samples = 30;
+  o.image_size = 4;
+  const TensorDataset d = make_synthetic(o);
+  const std::string message =
+      invalid_argument_of([&] { BatchIterator it(d, 10, true, 0, /*drop_last=*/true, Replica{0, 3}); });
+  EXPECT_TRUE(contains(message, "batch size 10")) << message;
+  EXPECT_TRUE(contains(message, "3 data-parallel replicas")) << message;
+  EXPECT_TRUE(contains(message, "make it a multiple of 3")) << message;
+}
+
+TEST(BatchIteratorReplica, SeveralReplicasRequireDropLast) {
+  SyntheticOptions o;
+  o.num_samples = 30;
+  o.image_size = 4;
+  const TensorDataset d = make_synthetic(o);
+  const std::string message =
+      invalid_argument_of([&] { BatchIterator it(d, 8, true, 0, /*drop_last=*/false, Replica{1, 2}); });
+  EXPECT_TRUE(contains(message, "drop_last")) << message;
+  EXPECT_TRUE(contains(message, "2 data-parallel replicas")) << message;
+  EXPECT_EQ(invalid_argument_of([&] { BatchIterator it(d, 8, true, 0, /*drop_last=*/false, Replica{0, 1}); }),
+            "(no error)");  // one replica keeps the last, smaller batch as before
+}
+
+TEST(BatchIteratorReplica, ARankOutsideTheReplicasIsAnErrorNamingIt) {
+  SyntheticOptions o;
+  o.num_samples = 30;
+  o.image_size = 4;
+  const TensorDataset d = make_synthetic(o);
+  std::string message = invalid_argument_of([&] { BatchIterator it(d, 8, true, 0, true, Replica{2, 2}); });
+  EXPECT_TRUE(contains(message, "rank 2 is outside 0..1")) << message;
+  message = invalid_argument_of([&] { BatchIterator it(d, 8, true, 0, true, Replica{-1, 2}); });
+  EXPECT_TRUE(contains(message, "rank -1 is outside 0..1")) << message;
+  message = invalid_argument_of([&] { BatchIterator it(d, 8, true, 0, true, Replica{0, 0}); });
+  EXPECT_TRUE(contains(message, "replica count must be >= 1, got 0")) << message;
 }
 
 }  // namespace

@@ -1,12 +1,14 @@
 // ImageFolderSource on small trees of real JPEG and PNG files: batch shapes, labels and pixel
 // content, the evaluation crop, augmentation, determinism across thread counts, bad images,
-// shutdown, and the preprocessed cache (round trip, staleness, corruption).
+// shutdown, the preprocessed cache (round trip, staleness, corruption), and data-parallel
+// replicas that decode only their share of each batch.
 #include "data/image_folder.h"
 
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <memory>
+#include <thread>
 
 #include "support/temp_dir.h"
 #include "tests/image_test_tree.h"
@@ -343,6 +345,110 @@ TEST(ImageFolder, RestartingOrDestroyingMidEpochDropsThePrefetchedWork) {
 
 std::string cache_file(const TempDir& dir) { return (dir.path() / "cache" / "train.ubpcache").string(); }
 
+// ---- replicas: each data-parallel process decodes its share of every global batch ----
+
+// Reads epoch `epoch` from `count` replicas of `o` and concatenates their batches in rank order.
+Epoch read_replicas(ImageFolderOptions o, int count, int64_t epoch) {
+  std::vector<Epoch> shares;
+  for (int rank = 0; rank < count; ++rank) {
+    o.replica = Replica{rank, count};
+    ImageFolderSource source(o);
+    shares.push_back(read_epoch(source, epoch));
+  }
+  Epoch out;
+  for (const Epoch& share : shares) {
+    if (share.images.size() != shares[0].images.size()) return out;  // uneven: never the 1-process epoch
+  }
+  for (size_t b = 0; b < shares[0].images.size(); ++b) {
+    std::vector<at::Tensor> images, labels;
+    for (const Epoch& share : shares) {
+      images.push_back(share.images[b]);
+      labels.push_back(share.labels[b]);
+    }
+    out.images.push_back(at::cat(images));
+    out.labels.push_back(at::cat(labels));
+  }
+  return out;
+}
+
+// Random crops and flips, shuffled, 4 threads decoding each replica's share and one the whole.
+void expect_replicas_to_give_the_one_process_batches(ImageFolderOptions o) {
+  o.batch_size = 4;
+  o.drop_last = true;
+  o.augment = true;
+  o.threads = 1;
+  ImageFolderSource whole(o);
+  o.threads = 4;
+  o.prefetch_batches = 3;
+  for (int64_t epoch : {0, 1}) {
+    const Epoch expected = read_epoch(whole, epoch);
+    ASSERT_EQ(expected.images.size(), 3u);  // 14 images: 3 batches of 4, 2 dropped
+    EXPECT_TRUE(same_epochs(read_replicas(o, 2, epoch), expected)) << "epoch " << epoch;
+  }
+  o.replica = Replica{1, 2};
+  ImageFolderSource second(o);
+  EXPECT_EQ(second.batches_per_epoch(), whole.batches_per_epoch());
+  EXPECT_EQ(second.num_samples(), whole.num_samples() / 2);
+  EXPECT_EQ(read_epoch(second, 0).images[0].size(0), 2);
+}
+
+TEST(ImageFolderReplica, TheReplicasBatchesInRankOrderAreTheOneProcessBatches) {
+  TempDir dir;
+  make_image_tree(dir.path(), 2, 7, 1, 40, 32);
+  expect_replicas_to_give_the_one_process_batches(small_options(dir.path()));
+}
+
+TEST(ImageFolderReplica, ReplicasReadingACacheGiveTheOneProcessBatchesToo) {
+  TempDir dir;
+  make_image_tree(dir.path(), 2, 7, 1, 40, 32);
+  ImageFolderOptions o = small_options(dir.path());
+  o.cache_path = cache_file(dir);
+  expect_replicas_to_give_the_one_process_batches(o);
+  EXPECT_EQ(ImageFolderSource(o).cache_state(), CacheState::kLoaded);  // built once, then shared
+}
+
+TEST(ImageFolderReplica, AReplicaDecodesOnlyItsOwnRows) {
+  TempDir dir;
+  make_image_tree(dir.path(), 3, 5, 1, 16, 16);
+  ImageFolderOptions o = small_options(dir.path());
+  o.batch_size = 6;
+  o.drop_last = true;  // 15 images: 2 global batches of 6, 3 dropped
+  o.threads = 3;
+  ImageFolderSource whole(o);
+  read_epoch(whole, 0);
+  EXPECT_EQ(whole.decoded_count(), 12);
+  for (int rank = 0; rank < 3; ++rank) {
+    o.replica = Replica{rank, 3};
+    ImageFolderSource replica(o);
+    EXPECT_EQ(replica.decoded_count(), 0);  // nothing before the first epoch starts
+    read_epoch(replica, 0);
+    EXPECT_EQ(replica.decoded_count(), 4) << "rank " << rank;
+    read_epoch(replica, 1);
+    EXPECT_EQ(replica.decoded_count(), 8) << "rank " << rank;
+  }
+}
+
+TEST(ImageFolderReplica, ReplicasThatCannotSplitTheBatchAreErrorsAtConstructionNamingTheNumbers) {
+  TempDir dir;
+  make_image_tree(dir.path(), 1, 2, 1, 16, 16);
+  ImageFolderOptions o = small_options(dir.path());
+  o.batch_size = 10;
+  o.drop_last = true;
+  o.replica = Replica{0, 3};
+  std::string message = error_of([&] { ImageFolderSource source(o); });
+  EXPECT_TRUE(contains(message, "batch size 10 cannot be split evenly over 3 data-parallel replicas")) << message;
+  EXPECT_TRUE(contains(message, "make it a multiple of 3")) << message;
+  o.batch_size = 4;
+  o.drop_last = false;
+  o.replica = Replica{1, 2};
+  message = error_of([&] { ImageFolderSource source(o); });
+  EXPECT_TRUE(contains(message, "drop_last must be on with 2 data-parallel replicas")) << message;
+  o.drop_last = true;
+  o.replica = Replica{2, 2};
+  message = error_of([&] { ImageFolderSource source(o); });
+  EXPECT_TRUE(contains(message, "rank 2 is outside 0..1")) << message;
+}
+
 void flip_byte(const std::string& path, std::streamoff offset) {
   std::string bytes = read_bytes(path);
   const auto at = static_cast<size_t>(offset < 0 ? static_cast<std::streamoff>(bytes.size()) + offset : offset);
@@ -366,9 +472,40 @@ TEST(ImageFolderCache, ACachedSourceGivesTheBatchesOfAnUncachedOne) {
   ImageFolderSource reopened(cached_options);
   EXPECT_EQ(reopened.cache_state(), CacheState::kLoaded);
   EXPECT_TRUE(same_epochs(read_epoch(uncached, 2), read_epoch(reopened, 2)));
-  int files = 0;  // the temporary file was renamed, not left behind
-  for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) files += entry.is_regular_file();
-  EXPECT_EQ(files, 1);
+  for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) {  // renamed, not left behind
+    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp-")) << entry.path();
+  }
+}
+
+// The ranks of a data-parallel run open one cache path at the same time: one builds it, the
+// others wait for it and load it (threads here; the lock is per open file, as between processes).
+TEST(ImageFolderCache, SourcesOpeningAMissingCacheAtOnceBuildItOnceAndTheOthersLoadIt) {
+  TempDir dir;
+  make_image_tree(dir.path(), 3, 6, 1);
+  ImageFolderOptions o = small_options(dir.path());
+  o.cache_path = cache_file(dir);
+  constexpr int kSources = 3;
+  std::vector<CacheState> states(kSources);
+  std::vector<std::string> errors(kSources);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < kSources; ++i) {
+    threads.emplace_back([&, i] {
+      try {
+        states[i] = ImageFolderSource(o).cache_state();
+      } catch (const std::exception& e) {
+        errors[i] = e.what();
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  int built = 0, loaded = 0;
+  for (int i = 0; i < kSources; ++i) {
+    EXPECT_EQ(errors[i], "");
+    built += states[i] == CacheState::kBuilt;
+    loaded += states[i] == CacheState::kLoaded;
+  }
+  EXPECT_EQ(built, 1);
+  EXPECT_EQ(loaded, kSources - 1);
 }
 
 TEST(ImageFolderCache, AChangedImageOrSubsetMakesTheCacheStaleAndItIsRebuilt) {
@@ -460,7 +597,9 @@ TEST(ImageFolderCache, BadImagesAreLeftOutOfTheCacheOnlyWithSkipBadImages) {
   std::string message = error_of([&] { ImageFolderSource source(o); });
   EXPECT_TRUE(contains(message, bad.string())) << message;
   EXPECT_FALSE(fs::exists(o.cache_path));
-  EXPECT_TRUE(fs::is_empty(dir.path() / "cache"));  // no temporary file left either
+  for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) {  // no temporary file left either
+    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp-")) << entry.path();
+  }
 
   o.skip_bad_images = true;
   ImageFolderSource built(o);
