@@ -56,6 +56,19 @@ void add_slurm_keys(Schema& s) {
   s.add(KeySpec("slurm.parallel", T::kInt, 0, "array tasks running at once (the %P of --array); 0: no limit")
             .range(0, 1000000)
             .campaign_wide());
+  s.add(KeySpec("slurm.ntasks", T::kInt, 1,
+                "processes training each array task's run together (srun, train.distributed with world_size "
+                "0); 1: one process, no srun")
+            .range(1, 4096)
+            .campaign_wide());
+  s.add(KeySpec("slurm.ntasks_per_node", T::kInt, 1,
+                "of those processes, at most this many per node (nodes = ceil(ntasks / ntasks_per_node))")
+            .range(1, 4096)
+            .campaign_wide());
+  s.add(KeySpec("slurm.interface", T::kString, "",
+                "network interface Gloo uses between the processes of a run, e.g. eth0 or ib0; empty: the "
+                "address of the node's host name")
+            .campaign_wide());
 }
 
 // `train.distributed`: one run trained by several processes (harness/distributed/). Not part of
@@ -70,7 +83,7 @@ void add_distributed_keys(Schema& s) {
   };
   key("train.distributed.world_size", T::kInt, 1,
       "processes training the run together: 1 (off), N, or 0 to take SLURM_NTASKS and SLURM_PROCID "
-      "(srun, one task per node)")
+      "(the srun tasks of `ubp plan --slurm --ntasks N`)")
       .range(0, 4096);
   key("train.distributed.rank", T::kInt, 0, "this process's rank, 0 .. world_size-1 (rank 0 writes results)")
       .range(0, 4095);
@@ -141,7 +154,9 @@ void add_training_keys(Schema& s) {
   key("train.weight_decay", T::kFloat, 4e-5, "L2 weight decay").range(0, 1);
   key("train.label_smoothing", T::kFloat, 0.1, "label smoothing of the cross-entropy").range(0, 1);
   key("train.seed", T::kInt, 0, "seed of the dense baseline (initialisation and data order)").at_least(0);
-  key("train.threads", T::kInt, 0, "LibTorch intra-op threads (0: all cores)").range(0, 1024).not_identity();
+  key("train.threads", T::kInt, 0,
+      "LibTorch intra-op threads (0: the cores this process may run on, shared with the other --nproc workers; "
+      "under Slurm at most SLURM_CPUS_PER_TASK)").range(0, 1024).not_identity();
 
   // prune: which layers, and how the sparsity is reached (the selector keys are above)
   key("prune.layers", T::kString, "pointwise", "layers pruned: 1x1 convolutions, k x k convolutions, or both")

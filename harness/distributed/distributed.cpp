@@ -10,6 +10,7 @@
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
 #include <chrono>
+#include <cmath>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -206,24 +207,6 @@ void DistributedContext::synchronise_batch_norm(torch::nn::Module& model) {
   models::set_batch_norm_sync(model, batch_norm_sync_);
 }
 
-ShardedBatchSource::ShardedBatchSource(std::unique_ptr<data::BatchSource> global, int rank, int world_size)
-    : global_(std::move(global)), rank_(rank), world_size_(world_size) {}
-
-bool ShardedBatchSource::next(data::Batch& out) {
-  data::Batch batch;
-  if (!global_->next(batch)) return false;
-  const int64_t size = batch.labels.size(0);
-  if (size % world_size_ != 0) {
-    throw std::invalid_argument("a batch of " + std::to_string(size) + " images cannot be split evenly over " +
-                                std::to_string(world_size_) +
-                                " processes: make train.batch_size a multiple of train.distributed.world_size");
-  }
-  const int64_t share = size / world_size_;
-  out.images = batch.images.narrow(0, rank_ * share, share);
-  out.labels = batch.labels.narrow(0, rank_ * share, share);
-  return true;
-}
-
 void broadcast_masks(DistributedContext& context, const training::MaskSet& masks, torch::optim::SGD& optimizer) {
   std::vector<at::Tensor> tensors;
   for (const auto& e : masks.entries()) tensors.push_back(e.mask);
@@ -255,6 +238,16 @@ void add_data_parallel_hooks(DistributedContext& context, torch::nn::Module& mod
   hooks.reduce_gradients = [&context, &model] { context.average_gradients(model); };
   hooks.before_evaluation = [&context, &model] { context.broadcast_buffers(model); };
   hooks.evaluate = context.is_root();
+  hooks.reduce_train_totals = [&context](training::TrainTotals& totals) {
+    // Summed in float64: the counts stay exact far beyond any epoch's size.
+    at::Tensor sums = at::tensor({totals.loss_sum, static_cast<double>(totals.correct),
+                                  static_cast<double>(totals.seen)}, at::kDouble);
+    context.all_reduce_sum(sums);
+    const auto* s = sums.data_ptr<double>();
+    totals.loss_sum = s[0] / context.world_size();  // equal slices: the mean of their means
+    totals.correct = static_cast<int64_t>(std::llround(s[1]));
+    totals.seen = static_cast<int64_t>(std::llround(s[2]));
+  };
   if (context.sync_batch_norm()) context.synchronise_batch_norm(model);
 }
 

@@ -16,8 +16,9 @@
 //   With sync_batch_norm false each rank's statistics follow its own slice (the batch statistics
 //   of a slice normalise that slice, as PyTorch's DDP without SyncBatchNorm). Either way rank 0's
 //   running statistics are broadcast before every evaluation and checkpoint;
-// - data: rank r takes rows [r B/W, (r+1) B/W) of every global batch of B images, so the global
-//   batch is the 1-process batch and the mean of the slices' mean losses is its mean loss;
+// - data: rank r reads (decodes) only rows [r B/W, (r+1) B/W) of every global batch of B images
+//   (data::Replica in data/datasets.h), so the global batch is the 1-process batch and the mean
+//   of the slices' mean losses is its mean loss;
 // - output: only rank 0 evaluates, writes checkpoints, the dense-baseline cache and the final
 //   model; the others train and return.
 //
@@ -102,23 +103,6 @@ class DistributedContext {
   std::shared_ptr<models::BatchNormSync> batch_norm_sync_;  // the batch norms hold it weakly
   double allreduce_seconds_ = 0;
   int64_t allreduce_calls_ = 0;
-};
-
-// Rank r's slice of every batch of `global` (see the header comment). The global batch size
-// must be a multiple of the world size; the constructor checks the first batch's size lazily in
-// next() and throws std::invalid_argument naming train.batch_size.
-class ShardedBatchSource : public data::BatchSource {
- public:
-  ShardedBatchSource(std::unique_ptr<data::BatchSource> global, int rank, int world_size);
-  void start_epoch(int64_t epoch) override { global_->start_epoch(epoch); }
-  bool next(data::Batch& out) override;
-  int64_t batches_per_epoch() const override { return global_->batches_per_epoch(); }
-  int64_t num_samples() const override { return global_->num_samples() / world_size_; }
-  int64_t num_classes() const override { return global_->num_classes(); }
-
- private:
-  std::unique_ptr<data::BatchSource> global_;
-  int rank_, world_size_;
 };
 
 // Makes rank 0's masks every rank's, then re-applies them to the weights and momentum buffers.

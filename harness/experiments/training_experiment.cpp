@@ -1,6 +1,7 @@
 #include "experiments/training_experiment.h"
 
 #include <fcntl.h>
+#include <sched.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -42,13 +43,14 @@ struct Data {
 };
 
 std::function<std::unique_ptr<data::BatchSource>(uint64_t)> in_memory_train(data::TensorDataset dataset,
-                                                                            int64_t batch) {
-  return [dataset = std::move(dataset), batch](uint64_t seed) -> std::unique_ptr<data::BatchSource> {
-    return std::make_unique<data::BatchIterator>(dataset, batch, /*shuffle=*/true, seed, /*drop_last=*/true);
+                                                                            int64_t batch, data::Replica replica) {
+  return [dataset = std::move(dataset), batch, replica](uint64_t seed) -> std::unique_ptr<data::BatchSource> {
+    return std::make_unique<data::BatchIterator>(dataset, batch, /*shuffle=*/true, seed, /*drop_last=*/true, replica);
   };
 }
 
-Data make_data(const json& cfg) {
+// replica: this process's share of every training batch (data parallel); evaluation is whole.
+Data make_data(const json& cfg, data::Replica replica) {
   const json& d = cfg["data"];
   const std::string dataset = d["dataset"];
   const int64_t batch = cfg["train"]["batch_size"];
@@ -64,7 +66,7 @@ Data make_data(const json& cfg) {
     data::TensorDataset test = data::load_fashion_mnist(o, data::Split::kTest);
     out.num_classes = train.num_classes;
     out.in_channels = train.images.size(1);
-    out.train = in_memory_train(std::move(train), batch);
+    out.train = in_memory_train(std::move(train), batch, replica);
     out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
   } else if (dataset == "synthetic") {
     // One draw of patterns for both splits (a class must look the same in train and test).
@@ -79,7 +81,7 @@ Data make_data(const json& cfg) {
     data::TensorDataset test{all.images.slice(0, n_train), all.labels.slice(0, n_train), all.num_classes};
     out.num_classes = all.num_classes;
     out.in_channels = all.images.size(1);
-    out.train = in_memory_train(std::move(train), batch);
+    out.train = in_memory_train(std::move(train), batch, replica);
     out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
   } else if (dataset == "imagenet") {
     if (d["root"].get<std::string>().empty()) {
@@ -110,6 +112,7 @@ Data make_data(const json& cfg) {
     o.images_per_class = d["images_per_class"];
     o.batch_size = batch;
     o.drop_last = true;
+    o.replica = replica;
     if (!cache.empty()) o.cache_path = cache + ".train";
     // The class indices of val must be those of train: the same chosen classes, sorted.
     out.num_classes = test->num_classes();
@@ -124,6 +127,42 @@ Data make_data(const json& cfg) {
     throw std::invalid_argument("data.dataset '" + dataset + "' is not available in this build");
   }
   return out;
+}
+
+// train.threads 0: the cores this process may run on (its CPU affinity, which Slurm's task
+// binding and taskset set; not every core of the node), at most SLURM_CPUS_PER_TASK under Slurm,
+// divided between the N workers of `ubp run --nproc N`, which share this machine.
+int64_t default_train_threads() {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  int64_t cores = ::sched_getaffinity(0, sizeof allowed, &allowed) == 0
+                      ? CPU_COUNT(&allowed)
+                      : static_cast<int64_t>(std::thread::hardware_concurrency());
+  if (const char* per_task = std::getenv("SLURM_CPUS_PER_TASK"); per_task != nullptr && std::atoi(per_task) > 0) {
+    cores = std::min<int64_t>(cores, std::atoi(per_task));
+  }
+  const char* local_processes = std::getenv("UBP_LOCAL_PROCESSES");
+  const int64_t sharing = local_processes != nullptr ? std::max(1, std::atoi(local_processes)) : 1;
+  return std::max<int64_t>(1, cores / sharing);
+}
+
+// What data parallelism asks of the data settings, named by their keys before any rank waits
+// on another.
+void check_data_parallel_data(const json& cfg, const data::Replica& replica) {
+  if (replica.count == 1) return;
+  const int64_t batch = cfg["train"]["batch_size"];
+  if (batch % replica.count != 0) {
+    throw std::invalid_argument("train.batch_size " + std::to_string(batch) + " cannot be split evenly over " +
+                                std::to_string(replica.count) + " processes (train.distributed.world_size): make it " +
+                                "a multiple of " + std::to_string(replica.count));
+  }
+  const json& d = cfg["data"];
+  if (d["dataset"] == "imagenet" && d["skip_bad_images"].get<bool>() && d["cache"].get<std::string>().empty()) {
+    // Without a cache each rank meets only the bad images of its own rows, so batch sizes and
+    // even step counts could differ between ranks, and a collective would wait forever.
+    throw std::invalid_argument("data.skip_bad_images with train.distributed needs data.cache: bad images are then "
+                                "left out when the cache is built, alike for every process");
+  }
 }
 
 models::ModelSpec model_spec(const json& cfg, const Data& data) {
@@ -284,9 +323,7 @@ json obtain_dense_baseline(const json& cfg, Data& data, models::Classifier& mode
   if (dist != nullptr) distributed::add_data_parallel_hooks(*dist, model, hooks);
   hooks.epoch_done = [&](const training::EpochStats& s) {
     if (!root) return;
-    meta["epochs"].push_back(epoch_json(s));
-    // Every rank trains B / W images per step at about rank 0's pace: the group's rate is W times it.
-    if (dist != nullptr) meta["epochs"].back()["images_per_second"] = s.images_per_second * dist->world_size();
+    meta["epochs"].push_back(epoch_json(s));  // data parallel: totals of the global batches
     report_epoch(ctx, log, "dense", epochs, meta["epochs"].back());
     training::save_checkpoint(partial_path, {meta, {}}, model, sgd.get());
   };
@@ -460,30 +497,23 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   const auto run_start = std::chrono::steady_clock::now();
   const distributed::DistributedSettings dist_settings =
       distributed::settings_from_config(cfg["train"].value("distributed", json::object()));
-  // `ubp run --nproc N` starts N workers on this machine: they share its cores.
-  const char* local_processes = std::getenv("UBP_LOCAL_PROCESSES");
-  const int64_t sharing = local_processes != nullptr ? std::max(1, std::atoi(local_processes)) : 1;
   const int64_t threads =
-      cfg["train"]["threads"].get<int64_t>() > 0
-          ? cfg["train"]["threads"].get<int64_t>()
-          : std::max<int64_t>(1, static_cast<int64_t>(std::thread::hardware_concurrency()) / sharing);
+      cfg["train"]["threads"].get<int64_t>() > 0 ? cfg["train"]["threads"].get<int64_t>() : default_train_threads();
   torch::set_num_threads(static_cast<int>(threads));
   std::unique_ptr<distributed::DistributedContext> dist;
+  // Before the rendezvous: a setting every rank refuses must not leave the others waiting.
+  check_data_parallel_data(cfg, data::Replica{dist_settings.rank, dist_settings.world_size});
   if (dist_settings.enabled()) {
     dist = std::make_unique<distributed::DistributedContext>(dist_settings, ctx.run_id);
     log.info("data parallel: rank {} of {} ({})", dist->rank(), dist->world_size(), dist_settings.rendezvous);
   }
   const bool root = dist == nullptr || dist->is_root();
 
-  // The dense baseline: shared by every run with the same data, model and training settings.
-  Data data = make_data(cfg);
-  if (dist != nullptr) {
-    auto global = std::move(data.train);
-    data.train = [global, rank = dist->rank(), world = dist->world_size()](uint64_t seed) {
-      return std::unique_ptr<data::BatchSource>(
-          std::make_unique<distributed::ShardedBatchSource>(global(seed), rank, world));
-    };
-  }
+  // Every rank reads only its share of each global batch (data::Replica). An image cache missing
+  // on a shared path is built by the first rank to get there while the others wait for it
+  // (data/image_cache.h).
+  const data::Replica replica{dist_settings.rank, dist_settings.world_size};
+  Data data = make_data(cfg, replica);
   // Seeded before construction: LibTorch draws the classifier's initial weights there.
   torch::manual_seed(cfg["train"]["seed"].get<int64_t>());
   const models::ModelSpec spec_of_model = model_spec(cfg, data);
@@ -640,8 +670,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   if (dist != nullptr) distributed::add_data_parallel_hooks(*dist, *model, hooks);
   hooks.epoch_done = [&](const training::EpochStats& s) {
     if (!root) return;
-    json e = epoch_json(s);
-    if (dist != nullptr) e["images_per_second"] = s.images_per_second * dist->world_size();
+    json e = epoch_json(s);  // data parallel: totals of the global batches
     e["target_sparsity"] = std::max(0.0, st.target_sparsity);
     st.epochs.push_back(e);
     report_epoch(ctx, log, method, epochs, e);

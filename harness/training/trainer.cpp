@@ -50,8 +50,10 @@ void run_loop(models::Classifier& model, torch::optim::SGD& optimizer, const LrS
                     last - first, spec.progress_bar);
     EpochStats stats;
     stats.epoch = epoch;
-    double loss_sum = 0;
-    int64_t correct = 0, seen = 0;
+    TrainTotals totals;
+    double& loss_sum = totals.loss_sum;
+    int64_t& correct = totals.correct;
+    int64_t& seen = totals.seen;
     train.start_epoch(epoch);
     data::Batch batch;
     for (int64_t step = first; step < last && train.next(batch); ++step) {
@@ -72,6 +74,7 @@ void run_loop(models::Classifier& model, torch::optim::SGD& optimizer, const LrS
     const double train_seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     bar.clear();
+    if (hooks.reduce_train_totals) hooks.reduce_train_totals(totals);
     stats.train_loss = stats.steps > 0 ? loss_sum / static_cast<double>(stats.steps) : 0;
     stats.train_top1 = seen > 0 ? static_cast<double>(correct) / static_cast<double>(seen) : 0;
     stats.images_per_second = train_seconds > 0 ? static_cast<double>(seen) / train_seconds : 0;

@@ -46,6 +46,13 @@ struct LoopSpec {
   bool progress_bar = false;
 };
 
+// An epoch's training totals: the sum over its steps of the batch's mean loss, and the images
+// classified correctly out of those seen.
+struct TrainTotals {
+  double loss_sum = 0;
+  int64_t correct = 0, seen = 0;
+};
+
 struct LoopHooks {
   std::function<void(int64_t step)> before_step;        // e.g. re-select masks
   std::function<void()> after_backward;                  // e.g. ADMM's penalty gradient
@@ -54,9 +61,11 @@ struct LoopHooks {
   const MaskSet* masks = nullptr;                         // keeps pruned weights zero
   // Data-parallel training (distributed/distributed.h): reduce_gradients runs right after
   // backward, before after_backward; before_evaluation before each evaluation; a process with
-  // evaluate false skips evaluation (EpochStats::test stays empty).
+  // evaluate false skips evaluation (EpochStats::test stays empty); reduce_train_totals turns
+  // this process's totals (its slices) into those of the global batches, before EpochStats.
   std::function<void()> reduce_gradients;
   std::function<void()> before_evaluation;
+  std::function<void(TrainTotals&)> reduce_train_totals;
   bool evaluate = true;
 };
 
