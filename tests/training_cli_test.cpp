@@ -1,8 +1,10 @@
 // `kind: training` through the real `ubp` binary: a run killed with SIGKILL, once while its
 // dense baseline trains and once while it prunes, resumes from its checkpoints and records
-// exactly what an uninterrupted run records.
+// exactly what an uninterrupted run records; and the same for a run of two data-parallel processes.
 #include <signal.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <thread>
@@ -93,6 +95,51 @@ TEST_F(TrainingRun, KilledWhileTrainingTheBaselineAndWhilePruningItResumesToTheS
   EXPECT_EQ(find_file(work.path() / "k" / "work", "checkpoint.pt"), "");
   EXPECT_NE(find_file(work.path() / "k" / "cache", ".pt"), "");
   EXPECT_EQ(find_file(work.path() / "k" / "cache", ".partial.pt"), "");
+}
+
+// Processes other than this one whose command line mentions `needle`.
+int processes_mentioning(const std::string& needle) {
+  int count = 0;
+  std::error_code ec;
+  for (const auto& e : fs::directory_iterator("/proc", ec)) {
+    const std::string name = e.path().filename().string();
+    if (name.find_first_not_of("0123456789") != std::string::npos || std::stoi(name) == getpid()) continue;
+    std::string cmdline = read_bytes((e.path() / "cmdline").string());
+    std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
+    count += contains(cmdline, needle);
+  }
+  return count;
+}
+
+// Data parallel (`--nproc 2`): the whole group is killed while pruning (the workers die with
+// their parent), and the next `ubp run --nproc 2` resumes from rank 0's checkpoint, whose
+// weights, momentum and masks rank 0 broadcasts, to exactly what an uninterrupted 2-process run
+// records (one LibTorch thread per process: the same arithmetic in the same order).
+TEST_F(TrainingRun, TwoProcessesKilledWhilePruningResumeToTheResultOfAnUninterruptedTwoProcessRun) {
+  const auto cfg = work.write("t.yaml", kTinyTraining);
+  const auto ref =
+      run_process({UBP_BIN, "run", cfg, "--db", work.file("ref/r.db"), "--nproc", "2", "--quiet"}, work.path().string());
+  ASSERT_EQ(ref.exit_code, 0) << ref.err;
+  const auto reference = result_metrics(work.file("ref/r.db"));
+  ASSERT_GE(reference.size(), 10u);
+
+  const std::vector<std::string> argv{UBP_BIN, "run", cfg, "--db", work.file("k/k.db"), "--nproc", "2", "--quiet"};
+  ASSERT_TRUE(kill_when_file_appears(argv, work.path().string(), work.path() / "k" / "work", "checkpoint.pt"));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (processes_mentioning(cfg) > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(processes_mentioning(cfg), 0) << "the workers outlived their killed parent";
+  EXPECT_EQ(query(work.file("k/k.db"), "SELECT status FROM runs"), std::vector<std::string>{"running"});
+
+  const auto finish = run_process(argv, work.path().string());
+  ASSERT_EQ(finish.exit_code, 0) << finish.err;
+  EXPECT_EQ(query(work.file("k/k.db"), "SELECT status || ' ' || attempts FROM runs"),
+            std::vector<std::string>{"done 2"});
+  EXPECT_EQ(result_metrics(work.file("k/k.db")), reference);
+  const std::string log = read_bytes(find_file(work.path() / "k" / "logs", ".log"));
+  EXPECT_TRUE(contains(log, "data parallel: rank 0 of 2")) << log;
+  EXPECT_TRUE(contains(log, "resuming after epoch")) << log;
 }
 
 TEST_F(TrainingRun, ASweepSharesOneDenseBaselineAndReportsEveryEpoch) {

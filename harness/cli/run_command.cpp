@@ -1,6 +1,7 @@
 // ubp run CONFIG [key=value ...] [--db PATH] [--dry-run] [--report DIR] [--task N]
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -115,9 +116,14 @@ int run_local_workers(const RunArgs& args) {
       argv.insert(argv.end(), {"--db", (copy_dir / "ubp.db").string(), "latency.devices=", "output.report="});
       log = (scratch / ("rank" + std::to_string(rank) + ".log")).string();
     }
+    const pid_t parent = ::getpid();
     const pid_t pid = ::fork();
     if (pid < 0) return fail("cannot start worker " + std::to_string(rank) + " for --nproc", 1);
     if (pid == 0) {
+      // A worker outlives a killed parent otherwise, and rank 0 would go on writing the database
+      // that the next `ubp run` resumes from.
+      ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+      if (::getppid() != parent) ::_exit(128 + SIGTERM);  // the parent died before prctl
       if (!log.empty()) {
         const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
         if (fd >= 0) {
