@@ -2,7 +2,8 @@
 // cluster (Debian's slurm-wlm and munge) that the test starts with its own key, config, ports and
 // state folders, and stops again. One task fails for a reason outside its run's identity; after
 // the cause is fixed the array is resubmitted, only that task runs again, and the merged shards
-// hold every run exactly once.
+// hold every run exactly once. A data-parallel array trains each task's run with two processes
+// that srun starts, and a resubmission runs nothing again on any rank.
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <pwd.h>
@@ -35,6 +36,19 @@ std::string sweep_yaml(int memory_limit_mib) {
          "}\n"
          "selection: {rows: 128, cols: 128, matrices: 1, compare_to_optimal: false}\n"
          "sweep:\n  prune.method: [aligned, greedy, bed, optimal-dp]\n"
+         "output: {db: merged.db}\n";
+}
+
+// Two tiny training runs, each trained by the processes of one array task. batch_size 32 splits
+// evenly over 2 ranks; a short collective timeout turns a rank left waiting for a partner that
+// never comes (the failure a resubmission could cause) into a quick failed task, not a hang.
+std::string data_parallel_yaml() {
+  return "experiment: {kind: training, name: slurm-ddp, seed: 1}\n"
+         "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
+         "model: {name: mobilenet_v1, width: 0.25}\n"
+         "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1, distributed: {timeout_s: 20}}\n"
+         "prune: {method: bed, sparsity: 0.75, ramp_epochs: 0.5, finetune_epochs: 0.5, update_every: 1}\n"
+         "sweep:\n  prune.sparsity: [0.5, 0.75]\n"
          "output: {db: merged.db}\n";
 }
 
@@ -247,6 +261,16 @@ class SlurmSweep : public UbpTest {
     return status;
   }
 
+  // Every array task's Slurm log, for failure messages.
+  std::string job_logs() const {
+    std::string text;
+    if (!fs::is_directory(work.file("array/logs"))) return text;
+    for (const auto& entry : fs::directory_iterator(work.file("array/logs"))) {
+      text += tail_of(entry.path().string()) + "\n";
+    }
+    return text;
+  }
+
   ProcessResult sbatch_wait(const std::string& script) {
     // --wait returns when every array task has ended; `timeout` bounds a cluster that stalls.
     return run_process({"timeout", "300", find_program("sbatch"), "--wait", script}, work.path().string());
@@ -260,14 +284,15 @@ TEST_F(SlurmSweep, AFailedTaskIsRedoneByResubmittingAndTheMergedShardsHoldEveryR
   const double startup_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
   const auto cfg = work.write("sweep.yaml", sweep_yaml(1));
-  const auto plan = ubp({"plan", cfg, "--slurm", "array", "--parallel", "2", "--time", "00:10:00", "--mem",
+  // --parallel 1: Slurm must run the array's tasks one at a time (checked below).
+  const auto plan = ubp({"plan", cfg, "--slurm", "array", "--parallel", "1", "--time", "00:10:00", "--mem",
                          "200M", "--job-name", "ubp-e2e"});
   ASSERT_EQ(plan.exit_code, 0) << plan.err;
   EXPECT_TRUE(contains(plan.out, "sbatch " + slurm_dir() + "/job.sbatch")) << plan.out;
   EXPECT_TRUE(contains(plan.out, "--status")) << plan.out;
   EXPECT_TRUE(contains(plan.out, "ubp db merge " + slurm_dir() + "/shards/*.db --into merged.db")) << plan.out;
   const std::string script = read_bytes(work.file("array/job.sbatch"));
-  EXPECT_TRUE(contains(script, "#SBATCH --array=0-3%2\n")) << script;
+  EXPECT_TRUE(contains(script, "#SBATCH --array=0-3%1\n")) << script;
   EXPECT_TRUE(contains(script, "#SBATCH --mem=200M\n")) << script;
   const std::string manifest = read_bytes(work.file("array/manifest.tsv"));
   const auto ids = manifest_ids();
@@ -291,6 +316,19 @@ TEST_F(SlurmSweep, AFailedTaskIsRedoneByResubmittingAndTheMergedShardsHoldEveryR
   ASSERT_EQ(first_status.size(), 4u) << failed.out;
   for (size_t task = 0; task < 3; ++task) EXPECT_EQ(first_status.at(ids[task]), "done") << ids[task];
   EXPECT_EQ(first_status.at(ids[3]), "failed");
+
+  // The %1 throttle held: sorted by start, each run started after the one before had finished.
+  std::vector<std::pair<std::string, std::string>> intervals;
+  for (size_t task = 0; task < 4; ++task) {
+    for (const std::string& row : query(shard(task), "SELECT started_at || ' ' || finished_at FROM runs")) {
+      intervals.emplace_back(row.substr(0, row.find(' ')), row.substr(row.find(' ') + 1));
+    }
+  }
+  ASSERT_EQ(intervals.size(), 4u);
+  std::sort(intervals.begin(), intervals.end());
+  for (size_t i = 1; i < intervals.size(); ++i) {
+    EXPECT_GT(intervals[i].first, intervals[i - 1].second) << "two array tasks ran at once despite %1";
+  }
 
   std::vector<std::string> finished_at;
   for (size_t task = 0; task < 3; ++task) {
@@ -335,6 +373,150 @@ TEST_F(SlurmSweep, AFailedTaskIsRedoneByResubmittingAndTheMergedShardsHoldEveryR
   EXPECT_EQ(query(db, "SELECT count(DISTINCT run_id) FROM layers"), std::vector<std::string>{"4"});
   std::printf("[ info ] Slurm cluster up in %.1f s; whole test %.1f s\n", startup_s,
               std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+}
+
+// Each array task's run trained by two processes that srun starts on the node (CPUs=2: one each).
+// Rank 0 writes the shard; rank 1 trains into a copy, so a resubmission finds both ranks agreeing
+// that the run is done: nothing runs again, and no rank waits for a partner that never comes.
+TEST_F(SlurmSweep, DataParallelArrayTrainsEachRunWithTwoProcessesAndAResubmissionRunsNothingAgain) {
+  const auto started = std::chrono::steady_clock::now();
+  SlurmCluster cluster(work.path() / "cluster");
+  ASSERT_TRUE(cluster.error().empty()) << cluster.error();
+
+  const auto cfg = work.write("ddp.yaml", data_parallel_yaml());
+  const auto plan = ubp({"plan", cfg, "--slurm", "array", "--ntasks", "2", "--ntasks-per-node", "2", "--cpus", "1",
+                         "--interface", "lo", "--time", "00:10:00", "--job-name", "ubp-ddp"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_TRUE(contains(plan.out, "trained by 2 processes on 1 node")) << plan.out;
+  const auto ids = manifest_ids();
+  ASSERT_EQ(ids.size(), 2u);
+
+  const auto first = sbatch_wait(work.file("array/job.sbatch"));
+  ASSERT_EQ(first.exit_code, 0) << first.out << first.err << "\n" << job_logs() << cluster.logs();
+  const auto status = ubp({"plan", cfg, "--slurm", "array", "--status"});
+  EXPECT_EQ(status.exit_code, 0) << status.out;
+  EXPECT_TRUE(contains(status.out, "2 planned runs: 2 done, 0 failed, 0 running, 0 missing")) << status.out;
+
+  std::vector<std::string> finished_at;
+  for (size_t task = 0; task < ids.size(); ++task) {
+    EXPECT_EQ(query(shard(task), "SELECT run_id || ' ' || status || ' ' || attempts FROM runs"),
+              std::vector<std::string>{ids[task] + " done 1"})
+        << "rank 0 alone records the run in its task's shard";
+    const auto rows = query(shard(task), "SELECT finished_at FROM runs");
+    ASSERT_EQ(rows.size(), 1u);
+    finished_at.push_back(rows[0]);
+    const std::string run_log = read_bytes(work.file("array/shards/logs/" + ids[task] + ".log"));
+    EXPECT_TRUE(contains(run_log, "data parallel: rank 0 of 2 (file:" + slurm_dir() + "/rendezvous/")) << run_log;
+  }
+  EXPECT_TRUE(fs::is_empty(work.file("array/rendezvous"))) << "a task that succeeded removes its store and copies";
+
+  // Resubmitted: both ranks skip the done run at once. A rank 1 that trained would wait for rank 0
+  // until timeout_s and fail the task; the time bound (sbatch --wait polls every few seconds) would
+  // catch a rank waiting without a timeout.
+  const auto again_started = std::chrono::steady_clock::now();
+  const auto second = sbatch_wait(work.file("array/job.sbatch"));
+  const double again_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - again_started).count();
+  ASSERT_EQ(second.exit_code, 0) << second.out << second.err << "\n" << job_logs() << cluster.logs();
+  EXPECT_LT(again_s, 60.0) << job_logs();
+  for (size_t task = 0; task < ids.size(); ++task) {
+    EXPECT_EQ(query(shard(task), "SELECT finished_at || ' ' || attempts FROM runs"),
+              std::vector<std::string>{finished_at[task] + " 1"});
+  }
+  EXPECT_TRUE(contains(job_logs(), "1 run: 0 done now, 1 already done")) << job_logs();
+
+  const auto merged = ubp({"db", "merge", shard(0), shard(1), "--into", "merged.db"});
+  ASSERT_EQ(merged.exit_code, 0) << merged.err;
+  EXPECT_EQ(query(work.file("merged.db"), "SELECT count(*) || ' ' || count(DISTINCT run_id) FROM runs WHERE "
+                                          "status='done'"),
+            std::vector<std::string>{"2 2"});
+  std::printf("[ info ] data-parallel array: whole test %.1f s, resubmission %.1f s\n",
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(), again_s);
+}
+
+// The data-parallel job script's text, without a cluster: the allocation it asks for, the srun
+// line, where the flags and the config's slurm.* keys come in, and what is refused.
+TEST_F(SlurmSweep, DataParallelJobScriptAsksForTheProcessesAndStartsThemWithSrun) {
+  const auto cfg = work.write("ddp.yaml", data_parallel_yaml());
+  ASSERT_EQ(ubp({"plan", cfg, "--slurm", "array"}).exit_code, 0);
+  const std::string single = read_bytes(work.file("array/job.sbatch"));
+  EXPECT_FALSE(contains(single, "srun")) << single;
+  EXPECT_FALSE(contains(single, "--ntasks")) << single;
+  EXPECT_TRUE(contains(single, "exec ")) << single;
+
+  const auto plan = ubp({"plan", cfg, "slurm.ntasks=3", "slurm.interface=eth0", "--slurm", "array",
+                         "--ntasks-per-node", "2", "--cpus", "4"});
+  ASSERT_EQ(plan.exit_code, 0) << plan.err;
+  EXPECT_TRUE(contains(plan.out, "one run trained by 3 processes on 2 nodes")) << plan.out;
+  const std::string script = read_bytes(work.file("array/job.sbatch"));
+  for (const char* line : {"#SBATCH --nodes=2\n", "#SBATCH --ntasks=3\n", "#SBATCH --ntasks-per-node=2\n",
+                           "#SBATCH --cpus-per-task=4\n", "srun --kill-on-bad-exit=1 ",
+                           " train.distributed.world_size=0 \"train.distributed.rendezvous=file:$scratch/store\" "
+                           "train.distributed.interface=eth0 ",
+                           "--task \"$SLURM_ARRAY_TASK_ID\"", "exec \"$@\" --db \"$UBP_SHARD\"",
+                           " latency.devices= output.report= "}) {
+    EXPECT_TRUE(contains(script, line)) << "missing: " << line << "\n" << script;
+  }
+  const std::string scratch = "scratch=" + slurm_dir() + "/rendezvous/\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"";
+  EXPECT_TRUE(contains(script, scratch)) << script;
+  EXPECT_EQ(run_process({"bash", "-n", work.file("array/job.sbatch")}, work.path().string()).exit_code, 0);
+
+  // The flag wins over the key; more per node than processes asks for no idle slots.
+  ASSERT_EQ(ubp({"plan", cfg, "slurm.ntasks=3", "--slurm", "array", "--ntasks", "2", "--ntasks-per-node", "8"})
+                .exit_code,
+            0);
+  const std::string two = read_bytes(work.file("array/job.sbatch"));
+  EXPECT_TRUE(contains(two, "#SBATCH --nodes=1\n#SBATCH --ntasks=2\n#SBATCH --ntasks-per-node=2\n")) << two;
+  EXPECT_FALSE(contains(two, "interface")) << "no interface given: Gloo takes the host name's address\n" << two;
+
+  const auto zero = ubp({"plan", cfg, "--slurm", "array", "--ntasks", "0"});
+  EXPECT_EQ(zero.exit_code, 2);
+  EXPECT_TRUE(contains(zero.err, "--ntasks 0 is not accepted (accepted: 1 or more")) << zero.err;
+  const auto zero_per_node = ubp({"plan", cfg, "--slurm", "array", "--ntasks", "2", "--ntasks-per-node", "0"});
+  EXPECT_EQ(zero_per_node.exit_code, 2);
+  EXPECT_TRUE(contains(zero_per_node.err, "--ntasks-per-node 0 is not accepted")) << zero_per_node.err;
+  const auto bad_key = ubp({"plan", cfg, "slurm.ntasks=0", "--slurm", "array"});
+  EXPECT_EQ(bad_key.exit_code, 2);
+  EXPECT_TRUE(contains(bad_key.err, "slurm.ntasks: value 0 is out of range")) << bad_key.err;
+  const auto bad_interface = ubp({"plan", cfg, "--slurm", "array", "--ntasks", "2", "--interface", "eth0; rm"});
+  EXPECT_EQ(bad_interface.exit_code, 2);
+  EXPECT_TRUE(contains(bad_interface.err, "--interface 'eth0; rm' is not accepted")) << bad_interface.err;
+}
+
+// Without Slurm: the data-parallel job script with a stand-in srun that starts SLURM_NTASKS
+// copies of its command with SLURM_PROCID set, as srun does on one node. Run twice, it trains the
+// run once; the second time both ranks skip it.
+TEST_F(SlurmSweep, DataParallelJobScriptRunsWithAStandInSrunAndSkipsADoneRunOnEveryRank) {
+  const auto cfg = work.write("ddp.yaml", data_parallel_yaml());
+  ASSERT_EQ(ubp({"plan", cfg, "--slurm", "array", "--ntasks", "2", "--interface", "lo"}).exit_code, 0);
+  const auto srun = work.write("bin/srun",
+                               "#!/bin/bash\n"
+                               "while [[ \"$1\" == --* ]]; do shift; done\n"
+                               "for ((i = 0; i < SLURM_NTASKS; i++)); do SLURM_PROCID=$i \"$@\" & done\n"
+                               "status=0\n"
+                               "for job in $(jobs -p); do wait \"$job\" || status=$?; done\n"
+                               "exit \"$status\"\n");
+  ASSERT_EQ(chmod(srun.c_str(), 0755), 0);
+  auto run_task = [&](const std::string& name) {
+    const pid_t pid = spawn({"env", "PATH=" + work.file("bin") + ":" + getenv("PATH"), "SLURM_NTASKS=2",
+                             "SLURM_CPUS_PER_TASK=1", "SLURM_ARRAY_JOB_ID=7", "SLURM_ARRAY_TASK_ID=1", "bash",
+                             work.file("array/job.sbatch")},
+                            work.path().string(), work.file(name + ".out"), work.file(name + ".err"));
+    return wait_exit_code(pid);
+  };
+  ASSERT_EQ(run_task("first"), 0) << read_bytes(work.file("first.err"));
+  const auto ids = manifest_ids();
+  ASSERT_EQ(ids.size(), 2u);
+  EXPECT_EQ(query(shard(1), "SELECT run_id || ' ' || status || ' ' || attempts FROM runs"),
+            std::vector<std::string>{ids[1] + " done 1"});
+  const std::string run_log = read_bytes(work.file("array/shards/logs/" + ids[1] + ".log"));
+  EXPECT_TRUE(contains(run_log, "data parallel: rank 0 of 2")) << run_log;
+  const auto finished_at = query(shard(1), "SELECT finished_at FROM runs");
+
+  ASSERT_EQ(run_task("second"), 0) << read_bytes(work.file("second.err"));
+  EXPECT_TRUE(contains(read_bytes(work.file("second.err")), "1 already done, 0 to run"));
+  EXPECT_EQ(query(shard(1), "SELECT finished_at FROM runs"), finished_at);
+  EXPECT_FALSE(fs::exists(shard(0))) << "task 1 writes only its own shard";
+  EXPECT_TRUE(fs::is_empty(work.file("array/rendezvous")));
 }
 
 // Without Slurm: the job script itself, run by a local pool of two processes per wave, one per

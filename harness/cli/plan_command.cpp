@@ -3,7 +3,8 @@
 // Prints a sweep's planned runs, or turns them into a Slurm job array: DIR/manifest.tsv (one
 // line per run), DIR/job.sbatch (task N runs `ubp run CONFIG --task N` into its own shard,
 // DIR/shards/task-N.db), and with --status reads the shards back to say what is done. Slurm does
-// the scheduling; ubp only plans, runs one task, and merges (`ubp db merge`).
+// the scheduling; ubp only plans, runs one task, and merges (`ubp db merge`). With --ntasks N each
+// task's run is trained by N data-parallel processes that srun starts (train.distributed).
 #include <unistd.h>
 
 #include <algorithm>
@@ -32,14 +33,20 @@ struct PlanArgs {
   std::vector<std::string> overrides;
   std::string slurm_dir;
   bool status = false;
-  std::string partition, time, mem, ubp_path, job_name;
+  std::string partition, time, mem, ubp_path, job_name, interface;
   int64_t cpus = 0, parallel = -1;  // 0 / -1: take the config's slurm.cpus / slurm.parallel
+  int64_t ntasks = 0, ntasks_per_node = 0;
+  // Whether the flag was given: `--ntasks 0` must be refused, not read as "take the config's".
+  bool ntasks_given = false, ntasks_per_node_given = false, interface_given = false;
 };
 
 // Settings of the array after flags (which win) and the config's slurm.* keys.
 struct SlurmSettings {
-  std::string partition, time, mem, job_name;
+  std::string partition, time, mem, job_name, interface;
   int64_t cpus = 1, parallel = 0;
+  int64_t ntasks = 1, ntasks_per_node = 1;  // data-parallel processes per run, and per node
+  bool data_parallel() const { return ntasks > 1; }
+  int64_t nodes() const { return (ntasks + ntasks_per_node - 1) / ntasks_per_node; }
 };
 
 // Single-quotes `word` for bash, so overrides such as prune.block=[4,1] reach ubp untouched.
@@ -108,6 +115,25 @@ SlurmSettings slurm_settings(const PlanArgs& args, const config::Plan& plan) {
   check_setting(s.mem, std::regex("[0-9]+[KMGT]?"), args.mem.empty() ? "slurm.mem" : "--mem",
                 "a size such as 500M, 4G or 4096 (MiB)");
   check_setting(s.job_name, std::regex("[A-Za-z0-9_.+-]+"), "--job-name", "letters, digits and _.+-");
+
+  auto count = [](bool given, int64_t flag, int64_t from_config, const std::string& name, const char* accepted) {
+    const int64_t value = given ? flag : from_config;
+    if (value < 1) {
+      throw std::invalid_argument(name + " " + std::to_string(value) + " is not accepted (accepted: " + accepted + ")");
+    }
+    return value;
+  };
+  s.ntasks = count(args.ntasks_given, args.ntasks, campaign_int("slurm.ntasks", 1),
+                   args.ntasks_given ? "--ntasks" : "slurm.ntasks",
+                   "1 or more processes per run; 1 trains each run in one process, without srun");
+  s.ntasks_per_node = count(args.ntasks_per_node_given, args.ntasks_per_node, campaign_int("slurm.ntasks_per_node", 1),
+                            args.ntasks_per_node_given ? "--ntasks-per-node" : "slurm.ntasks_per_node",
+                            "1 or more processes per node");
+  // More per node than there are processes would only ask Slurm for slots nobody uses.
+  s.ntasks_per_node = std::min(s.ntasks_per_node, s.ntasks);
+  s.interface = args.interface_given ? args.interface : campaign_string("slurm.interface");
+  check_setting(s.interface, std::regex("[A-Za-z0-9_.:@-]+"), args.interface_given ? "--interface" : "slurm.interface",
+                "a network interface name such as eth0, ib0 or lo; empty: the host name's address");
   return s;
 }
 
@@ -118,6 +144,47 @@ void write_manifest(const config::Plan& plan, const fs::path& dir) {
     out << run.index << '\t' << run.run_id << '\t' << run.kind << '\t' << run.label() << '\n';
   }
   if (!out.flush()) throw std::runtime_error("cannot write " + manifest_path(dir));
+}
+
+// The body of a data-parallel task: srun starts `command` (ubp run CONFIG [overrides]) once per
+// process, train.distributed taking world size and rank from SLURM_NTASKS and SLURM_PROCID. The
+// bash given to srun is a fixed text; the values reach it as its arguments and environment, so
+// only the outer script needs quoting.
+void write_data_parallel_step(std::ofstream& out, const SlurmSettings& s, const fs::path& dir,
+                              const std::string& command) {
+  const std::string rendezvous = shell_quote((dir / "rendezvous").string() + "/");
+  out << "# The " << s.ntasks << " processes of this task meet through a file store in a folder of their own on the\n"
+      << "# shared " << dir.string() << " (a requeued task starts over in an empty one).\n"
+      << "scratch=" << rendezvous << "\"${SLURM_ARRAY_JOB_ID}_${SLURM_ARRAY_TASK_ID}\"\n"
+      << "shard=" << shell_quote(shards_dir(dir).string() + "/") << "\"task-$SLURM_ARRAY_TASK_ID.db\"\n"
+      << "rm -rf \"$scratch\"\n"
+      << "mkdir -p \"$scratch/start\"\n"
+      << "# Rank 0 writes the shard. The others write into copies of it taken now, before rank 0 opens it:\n"
+      << "# a run becomes done only at the end of a training that needs every rank, so the copies skip\n"
+      << "# exactly the runs rank 0 skips (else rank 0 would skip a done run that the others wait for).\n"
+      << "for suffix in \"\" -wal -shm; do\n"
+      << "  if [[ -e \"$shard$suffix\" ]]; then cp \"$shard$suffix\" \"$scratch/start/task.db$suffix\"; fi\n"
+      << "done\n"
+      << "export UBP_SHARD=\"$shard\" UBP_SCRATCH=\"$scratch\"\n"
+      << "status=0\n"
+      << "# --kill-on-bad-exit: a process that fails stops the others, which would wait in a collective.\n"
+      << "# srun takes --cpus-per-task from its own command line only (Slurm 22.05 on).\n"
+      << "srun --kill-on-bad-exit=1 --cpus-per-task=\"$SLURM_CPUS_PER_TASK\" bash -c '\n"
+      << "  if [[ \"$SLURM_PROCID\" == 0 ]]; then exec \"$@\" --db \"$UBP_SHARD\"; fi\n"
+      << "  copy=\"$UBP_SCRATCH/rank$SLURM_PROCID\"\n"
+      << "  cp -r \"$UBP_SCRATCH/start\" \"$copy\"\n"
+      << "  exec \"$@\" --db \"$copy/task.db\" latency.devices= output.report= >\"$copy.log\" 2>&1\n"
+      << "' ubp-rank " << command << " \\\n"
+      << "    train.distributed.world_size=0 \"train.distributed.rendezvous=file:$scratch/store\"";
+  if (!s.interface.empty()) out << " " << shell_quote("train.distributed.interface=" + s.interface);
+  out << " \\\n    --task \"$SLURM_ARRAY_TASK_ID\" || status=$?\n"
+      << "# The store and the copies are throwaway; after a failure they keep the other ranks' logs.\n"
+      << "if [[ \"$status\" == 0 ]]; then\n"
+      << "  rm -rf \"$scratch\"\n"
+      << "else\n"
+      << "  echo \"srun exited with status $status; ranks 1.. logged to $scratch/rank*.log\" >&2\n"
+      << "fi\n"
+      << "exit \"$status\"\n";
 }
 
 void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSettings& s, const fs::path& dir) {
@@ -133,16 +200,25 @@ void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSet
       << "#SBATCH --output=" << (dir / "logs" / "%A_%a.out").string() << "\n"
       << "#SBATCH --chdir=" << fs::current_path().string() << "\n"
       << "#SBATCH --cpus-per-task=" << s.cpus << "\n";
+  if (s.data_parallel()) {
+    out << "#SBATCH --nodes=" << s.nodes() << "\n"
+        << "#SBATCH --ntasks=" << s.ntasks << "\n"
+        << "#SBATCH --ntasks-per-node=" << s.ntasks_per_node << "\n";
+  }
   if (!s.partition.empty()) out << "#SBATCH --partition=" << s.partition << "\n";
   if (!s.time.empty()) out << "#SBATCH --time=" << s.time << "\n";
   if (!s.mem.empty()) out << "#SBATCH --mem=" << s.mem << "\n";
   out << "set -euo pipefail\n"
       << "# LibTorch and OpenBLAS would otherwise start a thread per core of the whole node.\n"
-      << "export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n"
-      << "exec " << shell_quote(ubp_binary(args)) << " run " << shell_quote(fs::absolute(args.config).string());
-  for (const auto& o : args.overrides) out << " " << shell_quote(o);
-  out << " --task \"$SLURM_ARRAY_TASK_ID\" --db " << shell_quote(shards_dir(dir).string())
-      << "\"/task-$SLURM_ARRAY_TASK_ID.db\"\n";
+      << "export OMP_NUM_THREADS=\"${SLURM_CPUS_PER_TASK:-1}\"\n";
+  std::string command = shell_quote(ubp_binary(args)) + " run " + shell_quote(fs::absolute(args.config).string());
+  for (const auto& o : args.overrides) command += " " + shell_quote(o);
+  if (s.data_parallel()) {
+    write_data_parallel_step(out, s, dir, command);
+  } else {
+    out << "exec " << command << " --task \"$SLURM_ARRAY_TASK_ID\" --db " << shell_quote(shards_dir(dir).string())
+        << "\"/task-$SLURM_ARRAY_TASK_ID.db\"\n";
+  }
   if (!out.flush()) throw std::runtime_error("cannot write " + script_path(dir));
   fs::permissions(script_path(dir), fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
 }
@@ -170,7 +246,18 @@ int write_array(const PlanArgs& args, const config::Plan& plan) {
     std::printf("note: %zu tasks; clusters refuse arrays above their MaxArraySize (1001 by default)\n",
                 plan.runs.size());
   }
-  std::printf("submit:   sbatch %s\n", script_path(dir).c_str());
+  if (settings.data_parallel()) {
+    std::printf("submit:   sbatch %s   (each task: one run trained by %lld processes on %lld node%s, srun)\n",
+                script_path(dir).c_str(), static_cast<long long>(settings.ntasks),
+                static_cast<long long>(settings.nodes()), settings.nodes() == 1 ? "" : "s");
+    if (std::any_of(plan.runs.begin(), plan.runs.end(), [](const auto& run) { return run.kind != "training"; })) {
+      std::printf("note: only training runs are data parallel; each of the %lld processes of another kind's task "
+                  "runs it alone, and rank 0's result is kept\n",
+                  static_cast<long long>(settings.ntasks));
+    }
+  } else {
+    std::printf("submit:   sbatch %s\n", script_path(dir).c_str());
+  }
   std::printf("watch:    %s   (and squeue --me)\n", plan_command_line(args, " --status").c_str());
   std::printf("resubmit: sbatch %s   (after failures or timeouts: runs already done are skipped)\n",
               script_path(dir).c_str());
@@ -340,7 +427,8 @@ Command add_plan_command(CLI::App& app) {
       "Print a config's planned runs (task numbers for `ubp run --task`), or with --slurm DIR write them\n"
       "as a Slurm job array: DIR/manifest.tsv and DIR/job.sbatch, each task running one planned run into\n"
       "its own shard DIR/shards/task-N.db. With --status, say which runs are done, failed, running or\n"
-      "missing across the shards; the exit status is 0 only when all are done.");
+      "missing across the shards; the exit status is 0 only when all are done. With --ntasks N each task's\n"
+      "run is trained by N data-parallel processes that srun starts; rank 0 writes the shard.");
   sub->add_option("config", args->config, "YAML config, e.g. configs/sweeps/selection-quickstart.yaml")
       ->required()
       ->check(CLI::ExistingFile);
@@ -355,7 +443,20 @@ Command add_plan_command(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   sub->add_option("--job-name", args->job_name, "Slurm job name (default: ubp-<config file name>)");
   sub->add_option("--ubp", args->ubp_path, "ubp binary the tasks run (default: this one), as the nodes see it");
-  return {sub, [args] {
+  CLI::Option* ntasks = sub->add_option(
+      "--ntasks", args->ntasks,
+      "Data-parallel processes training each task's run, started by srun (default: slurm.ntasks, 1)");
+  CLI::Option* per_node = sub->add_option(
+      "--ntasks-per-node", args->ntasks_per_node,
+      "Of those, at most this many per node; the task asks for ceil(N/K) nodes (default: slurm.ntasks_per_node, 1)");
+  CLI::Option* interface = sub->add_option(
+      "--interface", args->interface,
+      "Network interface the processes' Gloo traffic uses, e.g. eth0 (default: slurm.interface; empty: the "
+      "host name's address)");
+  return {sub, [args, ntasks, per_node, interface] {
+            args->ntasks_given = ntasks->count() > 0;
+            args->ntasks_per_node_given = per_node->count() > 0;
+            args->interface_given = interface->count() > 0;
             if (args->status && args->slurm_dir.empty()) {
               return fail("--status needs --slurm DIR: the folder whose shards to read", 2);
             }
