@@ -8,6 +8,12 @@
 //       224 px with training augmentation (random resized crop, flip, normalisation), batch 32,
 //       T loader threads. C=1: through the preprocessed cache (short side 256, built once
 //       before timing). One iteration is one epoch; counter images_per_second.
+//   load_train_images_per_rank/replicas:R
+//       The same JPEGs without a cache, 1 loader thread, as rank 0 of R data-parallel processes
+//       (data::Replica: it decodes only its B/R rows of each global batch of 32). Counter
+//       global_images_per_second: global-batch images per second this rank keeps up with; with
+//       every rank decoding its own share it is R times what one process decoding everything
+//       reaches.
 //   mobilenet_v1_train_step
 //       MobileNetV1 1.0, 3x224x224 input, 1000 classes, batch 16, SGD (momentum 0.9): one
 //       training::train_step (forward, backward, step) an iteration; counter images_per_second.
@@ -143,6 +149,25 @@ void load_train_images(benchmark::State& state) {
             (threads > 1 ? "s" : "")] = images / seconds;
 }
 
+void load_train_images_per_rank(benchmark::State& state) {
+  const int replicas = static_cast<int>(state.range(0));
+  data::ImageFolderOptions o = loader_options(1, false);
+  o.drop_last = true;  // what several replicas need; the 1-replica row drops the same batch
+  o.replica = data::Replica{0, replicas};
+  data::ImageFolderSource source(o);
+  int64_t images = 0, epoch = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    source.start_epoch(epoch++);
+    data::Batch batch;
+    while (source.next(batch)) images += batch.labels.size(0);
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  state.counters["global_images_per_second"] =
+      benchmark::Counter(static_cast<double>(images * replicas), benchmark::Counter::kIsRate);
+  summary()["rank 0 of " + std::to_string(replicas) + " (global batches), 1 thread"] = images * replicas / seconds;
+}
+
 void mobilenet_v1_train_step(benchmark::State& state) {
   constexpr int64_t kBatch = 16;
   torch::manual_seed(0);
@@ -169,6 +194,13 @@ BENCHMARK(load_train_images)
     ->Args({2, 0})
     ->Args({1, 1})
     ->Args({2, 1})
+    ->Iterations(3)
+    ->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(load_train_images_per_rank)
+    ->ArgNames({"replicas"})
+    ->Arg(1)
+    ->Arg(2)
     ->Iterations(3)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
