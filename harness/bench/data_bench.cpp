@@ -127,6 +127,19 @@ data::ImageFolderOptions loader_options(int threads, bool cached) {
   return o;
 }
 
+// One epoch per iteration; returns the images read, and their wall time in `seconds`.
+int64_t read_epochs(benchmark::State& state, data::ImageFolderSource& source, double& seconds) {
+  int64_t images = 0, epoch = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    source.start_epoch(epoch++);
+    data::Batch batch;
+    while (source.next(batch)) images += batch.labels.size(0);
+  }
+  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  return images;
+}
+
 void load_train_images(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const bool cached = state.range(1) != 0;
@@ -136,14 +149,8 @@ void load_train_images(benchmark::State& state) {
     cache_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
   data::ImageFolderSource source(loader_options(threads, cached));
-  int64_t images = 0, epoch = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    source.start_epoch(epoch++);
-    data::Batch batch;
-    while (source.next(batch)) images += batch.labels.size(0);
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = 0;
+  const int64_t images = read_epochs(state, source, seconds);
   state.counters["images_per_second"] = benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsRate);
   summary()[std::string(cached ? "cached" : "jpeg") + ", " + std::to_string(threads) + " thread" +
             (threads > 1 ? "s" : "")] = images / seconds;
@@ -155,14 +162,8 @@ void load_train_images_per_rank(benchmark::State& state) {
   o.drop_last = true;  // what several replicas need; the 1-replica row drops the same batch
   o.replica = data::Replica{0, replicas};
   data::ImageFolderSource source(o);
-  int64_t images = 0, epoch = 0;
-  const auto start = std::chrono::steady_clock::now();
-  for (auto _ : state) {
-    source.start_epoch(epoch++);
-    data::Batch batch;
-    while (source.next(batch)) images += batch.labels.size(0);
-  }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  double seconds = 0;
+  const int64_t images = read_epochs(state, source, seconds);
   state.counters["global_images_per_second"] =
       benchmark::Counter(static_cast<double>(images * replicas), benchmark::Counter::kIsRate);
   summary()["rank 0 of " + std::to_string(replicas) + " (global batches), 1 thread"] = images * replicas / seconds;
