@@ -4,10 +4,7 @@
 // the cause is fixed the array is resubmitted, only that task runs again, and the merged shards
 // hold every run exactly once. A data-parallel array trains each task's run with two processes
 // that srun starts, and a resubmission runs nothing again on any rank.
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <pwd.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -18,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "support/net.h"
 #include "support/ubp_fixture.h"
 
 namespace ubp::testing {
@@ -63,22 +61,6 @@ std::string find_program(const std::string& name) {
     if (!dir.empty() && access(candidate.c_str(), X_OK) == 0) return candidate.string();
   }
   return "";
-}
-
-// A TCP port nobody listens on now (the kernel's choice for port 0).
-int free_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t length = sizeof address;
-  int port = 0;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0 &&
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
-    port = ntohs(address.sin_port);
-  }
-  close(fd);
-  return port;
 }
 
 std::string tail_of(const std::string& file, size_t bytes = 1500) {
@@ -152,7 +134,7 @@ class SlurmCluster {
     std::ofstream conf_file(conf());
     conf_file << "ClusterName=ubptest\n"
               << "SlurmctldHost=" << node << "(127.0.0.1)\n"
-              << "SlurmctldPort=" << free_port() << "\nSlurmdPort=" << free_port() << "\n"
+              << "SlurmctldPort=" << free_loopback_port() << "\nSlurmdPort=" << free_loopback_port() << "\n"
               << "AuthType=auth/munge\nCredType=cred/munge\nAuthInfo=socket=" << socket_path << "\n"
               << "SlurmUser=" << user->pw_name << "\nSlurmdUser=" << user->pw_name << "\n"
               << "StateSaveLocation=" << state.string() << "\nSlurmdSpoolDir=" << spool.string() << "\n"

@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "host_test_util.h"
+#include "support/net.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "ubp/device/transport.h"
@@ -34,22 +35,6 @@ using Clock = std::chrono::steady_clock;
 const char* const kSshd = "/usr/sbin/sshd";
 const char* const kInstallHint =
     " (install openssh-server and openssh-client: scripts/install-deps.sh lists them)";
-
-int free_loopback_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in address{};
-  address.sin_family = AF_INET;
-  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  address.sin_port = 0;
-  socklen_t length = sizeof address;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    close(fd);
-    return -1;
-  }
-  close(fd);
-  return ntohs(address.sin_port);
-}
 
 bool port_accepts(int port) {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -120,7 +105,7 @@ class SshServer {
     }
     std::string sftp_server = "/usr/lib/openssh/sftp-server";
     if (access(sftp_server.c_str(), X_OK) != 0) sftp_server = "/usr/libexec/sftp-server";
-    port_ = free_loopback_port();
+    port_ = testing::free_loopback_port();
     if (port_ <= 0) return "no free loopback port";
     const std::string config = dir_.write(
         "sshd_config",

@@ -4,9 +4,6 @@
 // with masks, and the parent compares their weights with one process doing the same steps:
 // with synchronised batch norm the plain single-process path over the global batch, without it
 // one process normalising each slice on its own.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <gtest/gtest.h>
@@ -21,6 +18,7 @@
 
 #include "distributed/distributed.h"
 #include "models/batch_norm.h"
+#include "support/net.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
 #include "tiny_mobilenet.h"
@@ -584,24 +582,11 @@ TEST(Distributed, ABatchSizeThatIsNotAMultipleOfTheWorldSizeFailsTheRunNamingBot
       << output;
 }
 
-int free_tcp_port() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  socklen_t len = sizeof addr;
-  if (bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-    close(fd);
-    throw std::runtime_error("cannot find a free TCP port on 127.0.0.1");
-  }
-  close(fd);
-  return ntohs(addr.sin_port);
-}
-
 TEST(Distributed, ThreeProcessesOverATcpStoreAverageGradientsInBucketsAndShareMomentum) {
   testing::TempDir dir;
-  const auto codes = run_workers(3, "average", "tcp:127.0.0.1:" + std::to_string(free_tcp_port()), dir);
+  const int port = testing::free_loopback_port();
+  ASSERT_GT(port, 0) << "cannot find a free TCP port on 127.0.0.1";
+  const auto codes = run_workers(3, "average", "tcp:127.0.0.1:" + std::to_string(port), dir);
   for (int rank = 0; rank < 3; ++rank) {
     EXPECT_EQ(codes[rank], 0) << worker_output(dir, rank);
     EXPECT_NE(worker_output(dir, rank).find("[  PASSED  ] 1 test"), std::string::npos) << worker_output(dir, rank);
