@@ -3,6 +3,7 @@
 #include <ATen/CPUGeneratorImpl.h>
 
 #include <limits>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 
@@ -105,6 +106,26 @@ std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch) 
   return order;
 }
 
+std::vector<int64_t> replica_epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, int64_t batch_size,
+                                         const Replica& replica) {
+  std::vector<int64_t> order;
+  if (shuffle) {
+    order = epoch_permutation(n, seed, epoch);
+  } else {
+    order.resize(static_cast<size_t>(n));
+    std::iota(order.begin(), order.end(), int64_t{0});
+  }
+  if (replica.count == 1) return order;
+  const int64_t share = batch_size / replica.count;
+  std::vector<int64_t> mine;
+  mine.reserve(static_cast<size_t>(n / batch_size * share));
+  for (int64_t start = 0; start + batch_size <= n; start += batch_size) {
+    const auto first = order.begin() + start + replica.rank * share;
+    mine.insert(mine.end(), first, first + share);
+  }
+  return mine;
+}
+
 std::string replica_problem(const Replica& replica, int64_t batch_size, bool drop_last) {
   const std::string count = std::to_string(replica.count);
   if (replica.count < 1) return "the data-parallel replica count must be >= 1, got " + count;
@@ -132,16 +153,11 @@ BatchIterator::BatchIterator(TensorDataset dataset, int64_t batch_size, bool shu
   if (batch_size_ <= 0) throw std::invalid_argument("batch size must be positive, got " + std::to_string(batch_size_));
   const std::string problem = replica_problem(replica_, batch_size_, drop_last_);
   if (!problem.empty()) throw std::invalid_argument(problem);
+  local_batch_ = batch_size_ / replica_.count;
 }
 
 void BatchIterator::start_epoch(int64_t epoch) {
-  const int64_t n = dataset_.size();
-  if (shuffle_) {
-    order_ = epoch_permutation(n, seed_, epoch);
-  } else {
-    order_.resize(static_cast<size_t>(n));
-    for (int64_t i = 0; i < n; ++i) order_[static_cast<size_t>(i)] = i;
-  }
+  order_ = replica_epoch_order(dataset_.size(), shuffle_, seed_, epoch, batch_size_, replica_);
   position_ = 0;
 }
 
@@ -159,10 +175,9 @@ bool BatchIterator::next(Batch& out) {
   if (position_ < 0) throw std::logic_error("BatchIterator::next called before start_epoch");
   const int64_t n = static_cast<int64_t>(order_.size());
   const int64_t remaining = n - position_;
-  if (remaining <= 0 || (drop_last_ && remaining < batch_size_)) return false;
-  const int64_t take = std::min(batch_size_, remaining);
-  const int64_t share = take / replica_.count;  // exact: count > 1 only with full batches
-  at::Tensor index = at::from_blob(order_.data() + position_ + replica_.rank * share, {share}, at::kLong).clone();
+  if (remaining <= 0 || (drop_last_ && remaining < local_batch_)) return false;
+  const int64_t take = std::min(local_batch_, remaining);
+  at::Tensor index = at::from_blob(order_.data() + position_, {take}, at::kLong).clone();
   out.images = dataset_.images.index_select(0, index);
   out.labels = dataset_.labels.index_select(0, index);
   position_ += take;

@@ -110,7 +110,7 @@ class BatchIterator : public BatchSource {
   int64_t batches_per_epoch() const override;
   int64_t num_samples() const override;
   int64_t num_classes() const override { return dataset_.num_classes; }
-  const std::vector<int64_t>& order() const { return order_; }  // the epoch's global order
+  const std::vector<int64_t>& order() const { return order_; }  // replica_epoch_order of the epoch
 
  private:
   TensorDataset dataset_;
@@ -119,11 +119,19 @@ class BatchIterator : public BatchSource {
   uint64_t seed_;
   bool drop_last_;
   Replica replica_;
+  int64_t local_batch_;  // rows of a global batch this replica takes
   std::vector<int64_t> order_;
   int64_t position_ = -1;
 };
 
 // The permutation of 0..n-1 BatchIterator uses for (seed, epoch).
 std::vector<int64_t> epoch_permutation(int64_t n, uint64_t seed, int64_t epoch);
+
+// The samples `replica` visits in epoch `epoch` of n samples, batch after batch: the epoch's
+// order (epoch_permutation(n, seed, epoch) with shuffle, else 0..n-1) and, with count > 1, of
+// each full global batch of batch_size only the replica's rows (batch_size / count of them).
+// Every source walks this order, so they all split a global batch the same way.
+std::vector<int64_t> replica_epoch_order(int64_t n, bool shuffle, uint64_t seed, int64_t epoch, int64_t batch_size,
+                                         const Replica& replica);
 
 }  // namespace ubp::data

@@ -214,24 +214,8 @@ void ImageFolderSource::start_epoch(int64_t epoch) {
   s.epoch_running = false;
   // Rows in work still point into the old slots' tensors: let them land before reusing slots.
   s.workers_idle.wait(lock, [&s] { return s.in_flight == 0; });
-  const auto n = static_cast<int64_t>(s.sources.size());
-  if (s.options.shuffle) {
-    s.order = epoch_permutation(n, s.options.seed, epoch);
-  } else {
-    s.order.resize(static_cast<size_t>(n));
-    std::iota(s.order.begin(), s.order.end(), int64_t{0});
-  }
-  const Replica& replica = s.options.replica;
-  if (replica.count > 1) {  // keep this replica's rows of every (full: drop_last) global batch
-    const int64_t global = s.options.batch_size;
-    std::vector<int64_t> mine;
-    mine.reserve(static_cast<size_t>(n / global * s.local_batch));
-    for (int64_t start = 0; start + global <= n; start += global) {
-      const auto first = s.order.begin() + start + replica.rank * s.local_batch;
-      mine.insert(mine.end(), first, first + s.local_batch);
-    }
-    s.order = std::move(mine);
-  }
+  s.order = replica_epoch_order(static_cast<int64_t>(s.sources.size()), s.options.shuffle, s.options.seed, epoch,
+                                s.options.batch_size, s.options.replica);
   s.epoch = epoch;
   s.positions = num_samples();
   s.next_position = 0;
