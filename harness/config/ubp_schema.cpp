@@ -165,8 +165,17 @@ void add_training_keys(Schema& s) {
   key("prune.include_first_conv", T::kBool, false, "also prune the first convolution");
   key("prune.include_classifier", T::kBool, false, "also prune the classifier (as a 1x1 layer)");
   key("prune.schedule", T::kString, "gmp",
-      "gradual magnitude pruning (sparsity ramp, masks re-selected) or ADMM (the authors' loop)")
-      .one_of({"gmp", "admm"});
+      "oneshot (masks chosen once on the dense weights, then fine-tuning), gradual magnitude pruning (sparsity "
+      "ramp, masks re-selected) or ADMM (the authors' loop)")
+      .one_of({"oneshot", "gmp", "admm"});
+  key("prune.reselect", T::kString, "shadow",
+      "gmp: what a re-selection ranks: 'shadow' ranks every weight, a pruned one by its last unpruned value, so a "
+      "dropped block can come back; 'nested' ranks the masked weights, so each mask lies inside the previous one")
+      .one_of({"shadow", "nested"});
+  key("prune.finetune_lr", T::kString, "auto",
+      "learning rate of fine-tuning: 'continue' the pruning phase's cosine, or 'restart' a cosine from prune.lr "
+      "when fine-tuning begins; 'auto': continue for gmp, restart for admm (oneshot is one phase)")
+      .one_of({"auto", "continue", "restart"});
   key("prune.ramp", T::kString, "cubic", "gmp: shape of the sparsity ramp (constant: one-shot)")
       .one_of({"cubic", "linear", "constant"});
   key("prune.power", T::kFloat, 3.0, "gmp: exponent of the cubic ramp").range(0.1, 100);
@@ -231,9 +240,38 @@ Schema build_schema() {
   // selection: the matrices a `selection` run prunes.
   const std::vector<std::string> selection{"selection"};
   s.add(KeySpec("selection.source", T::kString, "random",
-                "random matrices of rows x cols, or the layer shapes of a model")
-            .one_of({"random", "model"})
+                "random matrices of rows x cols, random matrices with the layer shapes of a model, the trained "
+                "weights of a done training run of this database (selection.run), or of a kept model file "
+                "(selection.file)")
+            .one_of({"random", "model", "run", "file"})
             .only_for(selection));
+  s.add(KeySpec("selection.run", T::kString, "",
+                "source run: id of a done training run whose kept model <db dir>/models/<id>/model.pt is read "
+                "(`ubp run` keeps one per training run; an unpruned run, prune.method none, has the dense weights)")
+            .only_for(selection));
+  s.add(KeySpec("selection.file", T::kString, "",
+                "source file: a kept model file (model.pt of a training run, e.g. copied from another database)")
+            .only_for(selection));
+  s.add_rule({{"selection.source", "selection.run", "selection.file"}, [](const Json& run) -> std::string {
+                 if (!run.contains("selection")) return "";  // not a selection run
+                 const Json& sel = run["selection"];
+                 const std::string source = sel["source"];
+                 if (source == "run" && sel.value("run", "").empty()) {
+                   return "source 'run' needs selection.run, the id of a done training run (`ubp db info` lists them)";
+                 }
+                 if (source == "file" && sel.value("file", "").empty()) {
+                   return "source 'file' needs selection.file, the path of a kept model (model.pt)";
+                 }
+                 return "";
+               }});
+  // Random sources do not depend on the trained-weight keys (and keep the ids they had before
+  // those keys existed).
+  s.add_normalizer([](nlohmann::json& run) {
+    if (run["experiment"]["kind"] != "selection") return;
+    nlohmann::json& sel = run["selection"];
+    if (sel["source"] != "run") sel.erase("run");
+    if (sel["source"] != "file") sel.erase("file");
+  });
   s.add(KeySpec("selection.rows", T::kInt, 512, "rows (output channels) of a random matrix")
             .range(1, 65536)
             .only_for(selection));
@@ -282,6 +320,23 @@ Schema build_schema() {
     const std::string method = prune["method"];
     prune = nlohmann::json::object();
     prune["method"] = method;
+  });
+  // A pruned training run depends only on the keys of its own schedule: a oneshot run is the
+  // same run whatever the ramp keys say.
+  s.add_normalizer([](nlohmann::json& run) {
+    if (run["experiment"]["kind"] != "training" || !run["prune"].contains("schedule")) return;
+    nlohmann::json& prune = run["prune"];
+    const std::string schedule = prune["schedule"];
+    static const char* const kGmpOnly[] = {"ramp", "power", "initial_sparsity", "ramp_epochs",
+                                           "update_every", "update_unit", "reselect"};
+    static const char* const kAdmmOnly[] = {"admm_epochs", "rho"};
+    if (schedule != "gmp") {
+      for (const char* key : kGmpOnly) prune.erase(key);
+    }
+    if (schedule != "admm") {
+      for (const char* key : kAdmmOnly) prune.erase(key);
+    }
+    if (schedule == "oneshot") prune.erase("finetune_lr");  // one phase
   });
   return s;
 }

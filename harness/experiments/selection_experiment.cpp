@@ -1,8 +1,10 @@
 #include "experiments/selection_experiment.h"
 
 #include <chrono>
+#include <filesystem>
 
 #include "experiments/layer_shapes.h"
+#include "experiments/trained_weights.h"
 #include "ubp/algorithms/allocation.h"
 #include "ubp/algorithms/blocks.h"
 #include "ubp/algorithms/importance.h"
@@ -22,7 +24,26 @@ uint64_t derive_seed(uint64_t base, const std::string& salt) {
   return z ^ (z >> 31);
 }
 
-results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const RunContext&,
+namespace {
+
+// A done training run's kept model: <db dir>/models/<run id>/model.pt, beside this run's own
+// models folder.
+std::string kept_model_path(const RunContext& ctx, const std::string& run_id) {
+  if (ctx.models_dir.empty()) {
+    throw std::invalid_argument("selection.source 'run' reads <db dir>/models/" + run_id +
+                                "/model.pt, but this run has no database folder; use selection.file");
+  }
+  const std::filesystem::path path = std::filesystem::path(ctx.models_dir).parent_path() / run_id / "model.pt";
+  if (!std::filesystem::exists(path)) {
+    throw std::invalid_argument("selection.run '" + run_id + "': no kept model " + path.string() +
+                                " (is it the id of a done training run of this database? `ubp db info` lists them)");
+  }
+  return path.string();
+}
+
+}  // namespace
+
+results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const RunContext& ctx,
                                             spdlog::logger& log) {
   const auto& prune = cfg.at("prune");
   const auto& sel = cfg.at("selection");
@@ -33,12 +54,23 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
   const alg::Distribution dist = alg::distribution_from_string(sel.at("dist"));
   const uint64_t seed = cfg.at("experiment").at("seed").get<uint64_t>();
 
-  std::vector<LayerShape> layers;
-  if (sel.at("source") == "model") {
-    layers = model_layers(sel.at("model"), sel.at("layers"));
+  // The weight matrices: trained ones from a kept model, or random ones (seeded per layer name).
+  std::vector<TrainedLayer> layers;
+  const std::string source = sel.at("source");
+  if (source == "run" || source == "file") {
+    layers = load_trained_layers(source == "file" ? sel.at("file").get<std::string>() : kept_model_path(ctx, sel.at("run")),
+                                 sel.at("layers"));
   } else {
-    for (int64_t i = 0; i < sel.at("matrices").get<int64_t>(); ++i) {
-      layers.push_back({"matrix" + std::to_string(i), sel.at("rows"), sel.at("cols"), 1});
+    std::vector<LayerShape> shapes;
+    if (source == "model") {
+      shapes = model_layers(sel.at("model"), sel.at("layers"));
+    } else {
+      for (int64_t i = 0; i < sel.at("matrices").get<int64_t>(); ++i) {
+        shapes.push_back({"matrix" + std::to_string(i), sel.at("rows"), sel.at("cols"), 1});
+      }
+    }
+    for (const LayerShape& shape : shapes) {
+      layers.push_back({shape.name, alg::random_matrix(shape.rows, shape.cols, dist, derive_seed(seed, shape.name))});
     }
   }
 
@@ -53,9 +85,8 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
   std::vector<alg::Matrix> importances;
   std::vector<alg::AllocationLayer> allocation_layers;
   importances.reserve(layers.size());
-  for (const LayerShape& layer : layers) {
-    const alg::Matrix weights = alg::random_matrix(layer.rows, layer.cols, dist, derive_seed(seed, layer.name));
-    importances.push_back(alg::importance(weights.view(), norm));
+  for (const TrainedLayer& layer : layers) {
+    importances.push_back(alg::importance(layer.weights.view(), norm));
     allocation_layers.push_back({layer.name, importances.back().view()});
   }
   alg::AllocationOptions allocation_options;
@@ -75,7 +106,7 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
   double retained = 0, total = 0, seconds = 0, optimum = 0;
   int64_t kept_cells = 0, cells = 0, kept_blocks = 0;
   for (size_t i = 0; i < layers.size(); ++i) {
-    const LayerShape& layer = layers[i];
+    const TrainedLayer& layer = layers[i];
     const alg::Matrix& scores = importances[i];
     const int64_t budget = allocation.layers[i].budget;
 
@@ -90,11 +121,12 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
       optimum += chosen.retained_importance;
     }
 
-    const int64_t layer_cells = layer.rows * layer.cols;
+    const int64_t rows = layer.weights.rows, cols = layer.weights.cols;
+    const int64_t layer_cells = rows * cols;
     results::LayerRecord record;
     record.layer = layer.name;
-    record.rows = layer.rows;
-    record.cols = layer.cols;
+    record.rows = rows;
+    record.cols = cols;
     record.block_rows = chosen.block_shape.rows;  // 1x1 for unstructured
     record.block_cols = chosen.block_shape.cols;
     record.method = method;
@@ -112,7 +144,7 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
     cells += layer_cells;
     kept_blocks += record.kept_blocks;
     log.debug("layer {}/{} {} {}x{}: {} blocks, sparsity {:.4f}, retained {:.4f} in {:.3f} ms", i + 1,
-              layers.size(), layer.name, layer.rows, layer.cols, record.kept_blocks, record.sparsity,
+              layers.size(), layer.name, rows, cols, record.kept_blocks, record.sparsity,
               chosen.total_importance > 0 ? chosen.retained_importance / chosen.total_importance : 0.0, elapsed * 1e3);
   }
 

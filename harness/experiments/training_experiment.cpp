@@ -22,6 +22,7 @@
 #include "models/model_utils.h"
 #include "training/checkpoint.h"
 #include "training/pruner.h"
+#include "training/shadow_weights.h"
 #include "training/trainer.h"
 #include "ubp/algorithms/schedule.h"
 
@@ -407,19 +408,22 @@ struct PruneState {
   double target_sparsity = 0;    // of the installed masks (-1: none installed yet)
   double selection_seconds = 0;  // every selection of the run
   std::vector<at::Tensor> z, u;  // ADMM
+  std::optional<training::ShadowWeights> shadow;  // GMP with prune.reselect: shadow
+  int64_t revived_weights = 0;   // pruned by one selection, kept again by a later one
   json epochs = json::array();
 };
 
-void install(PruneState& st, const std::vector<models::PrunableLayer>& layers,
-             const std::vector<training::LayerMask>& chosen, torch::optim::SGD& sgd, double sparsity) {
-  training::install_masks(st.masks, layers, chosen);
-  st.masks.apply_to_weights();
-  st.masks.apply_to_momentum(sgd);
+// Chooses and installs the masks at `sparsity` (training/shadow_weights.h) and keeps their records.
+void select_masks(PruneState& st, const std::vector<models::PrunableLayer>& layers, const training::PruneSpec& spec,
+                  torch::optim::SGD& sgd, double sparsity) {
+  const training::MaskUpdate update =
+      training::update_masks(layers, spec, sparsity, st.masks, st.shadow ? &*st.shadow : nullptr, &sgd);
   st.records.clear();
-  for (const auto& c : chosen) {
+  for (const auto& c : update.chosen) {
     st.records.push_back(c.record);
     st.selection_seconds += c.record.selection_seconds;
   }
+  st.revived_weights += update.revived_weights;
   st.target_sparsity = sparsity;
 }
 
@@ -431,8 +435,12 @@ training::Checkpoint to_checkpoint(const PruneState& st, const std::vector<model
             {"epochs", st.epochs},
             {"records", records_json(st.records)},
             {"target_sparsity", st.target_sparsity},
-            {"selection_seconds", st.selection_seconds}};
+            {"selection_seconds", st.selection_seconds},
+            {"revived_weights", st.revived_weights}};
   for (const auto& e : st.masks.entries()) c.tensors["mask/" + e.name] = e.mask;
+  if (st.shadow) {
+    for (size_t i = 0; i < layers.size(); ++i) c.tensors["shadow/" + layers[i].name] = st.shadow->ranked()[i];
+  }
   for (size_t i = 0; i < st.z.size(); ++i) {
     c.tensors["z/" + layers[i].name] = st.z[i];
     c.tensors["u/" + layers[i].name] = st.u[i];
@@ -446,7 +454,9 @@ void from_checkpoint(PruneState& st, const training::Checkpoint& c,
   st.records = records_from_json(c.meta["records"]);
   st.target_sparsity = c.meta["target_sparsity"];
   st.selection_seconds = c.meta["selection_seconds"];
+  st.revived_weights = c.meta.value("revived_weights", int64_t{0});
   st.masks.clear();
+  std::vector<at::Tensor> shadow;
   for (const auto& layer : layers) {
     const auto it = c.tensors.find("mask/" + layer.name);
     if (it != c.tensors.end()) st.masks.add(layer.name, layer.weight, it->second);
@@ -455,7 +465,12 @@ void from_checkpoint(PruneState& st, const training::Checkpoint& c,
       st.z.push_back(z->second);
       st.u.push_back(u->second);
     }
+    if (const auto it_shadow = c.tensors.find("shadow/" + layer.name); it_shadow != c.tensors.end()) {
+      shadow.push_back(it_shadow->second);
+    }
   }
+  // A checkpoint taken before the first selection has no shadows yet: the run's own stand.
+  if (st.shadow && shadow.size() == layers.size()) st.shadow.emplace(layers, std::move(shadow));
 }
 
 // Keeps the finished run's model and masks in <models dir>/model.pt (export/final_model.h) so
@@ -557,21 +572,32 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   for (const auto& l : layers) dense_weights.push_back(l.weight.detach().clone());
   const auto train_source = data.train(cfg["experiment"]["seed"].get<uint64_t>());
   const int64_t per_epoch = train_source->batches_per_epoch();
-  const bool admm = p["schedule"] == "admm";
+  // The phases: oneshot prunes once before fine-tuning; gmp ramps the sparsity over
+  // ramp_epochs; admm trains with the penalty for admm_epochs. Then fine-tuning with fixed masks.
+  const std::string schedule_name = p.at("schedule");
+  const bool admm = schedule_name == "admm", oneshot = schedule_name == "oneshot";
   const auto steps_of = [&](double epochs) { return std::llround(epochs * static_cast<double>(per_epoch)); };
-  const int64_t pre_steps = admm ? p["admm_epochs"].get<int64_t>() * per_epoch : steps_of(p["ramp_epochs"]);
-  const int64_t total = pre_steps + steps_of(p["finetune_epochs"]);
+  const int64_t pre_steps = admm      ? p.at("admm_epochs").get<int64_t>() * per_epoch
+                            : oneshot ? 0
+                                      : steps_of(p.at("ramp_epochs"));
+  const int64_t total = pre_steps + steps_of(p.at("finetune_epochs"));
   const int64_t epochs = training::epochs_for(total, per_epoch);
 
   json lr_cfg = cfg["train"];
   lr_cfg["lr"] = p["lr"];
   lr_cfg["lr_schedule"] = "cosine";
   lr_cfg["warmup_epochs"] = 0.0;
-  const training::LrSchedule lr(lr_params(lr_cfg, total, per_epoch));
+  training::LrScheduleParams lr_phases = lr_params(lr_cfg, total, per_epoch);
+  // Fine-tuning after ADMM is a training of its own (a new cosine); after a GMP ramp it goes on
+  // with the ramp's cosine, as pruning during training does.
+  const std::string finetune_lr = p.value("finetune_lr", std::string("continue"));
+  if (finetune_lr == "restart" || (finetune_lr == "auto" && admm)) lr_phases.restart_step = pre_steps;
+  const training::LrSchedule lr(lr_phases);
   auto sgd = training::make_sgd(*model, sgd_settings(cfg["train"], p["lr"]));
 
   PruneState st;
   st.target_sparsity = -1;
+  if (!admm && !oneshot && p.at("reselect") == "shadow") st.shadow.emplace(layers);
   const std::string ckpt_path = (fs::path(ctx.work_dir.empty() ? "." : ctx.work_dir) / "checkpoint.pt").string();
   int64_t start_epoch = 0;
   std::optional<training::Checkpoint> resumed;
@@ -607,24 +633,19 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     }
     dist->broadcast(st.z);
     dist->broadcast(st.u);
+    if (st.shadow) dist->broadcast(st.shadow->ranked());  // in place: the vector holds handles
   }
 
   // The schedule's hooks.
   training::LoopHooks hooks;
   int64_t current_step = 0;
-  algorithms::ScheduleParams sp;
-  sp.kind = algorithms::schedule_kind_from_string(p["ramp"]);
-  sp.initial_sparsity = std::min(p["initial_sparsity"].get<double>(), target);
-  sp.final_sparsity = target;
-  sp.start_step = 0;
-  sp.end_step = admm ? 0 : pre_steps;
-  sp.every = p["update_unit"] == "epoch" ? p["update_every"].get<int64_t>() * per_epoch : p["update_every"].get<int64_t>();
-  sp.power = p["power"];
-  const algorithms::SparsitySchedule schedule(sp);
-  const double rho = p["rho"];
+  const double rho = admm ? p.at("rho").get<double>() : 0.0;
 
+  // GMP with shadows ranks every weight by its last unpruned value and gives weights that a
+  // new mask keeps again that value back (training/shadow_weights.h); otherwise the masked
+  // weights are ranked as they are.
   auto select_on_weights = [&](double sparsity) {
-    install(st, layers, training::choose_masks(layers, weights_of(layers), spec, sparsity), *sgd, sparsity);
+    select_masks(st, layers, spec, *sgd, sparsity);
     if (dist != nullptr) distributed::broadcast_masks(*dist, st.masks, *sgd);
   };
   auto admm_projection = [&](std::vector<at::Tensor> x) {  // Z = Proj(x)
@@ -661,8 +682,20 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
       st.z = admm_projection(w_plus_u);
       for (size_t i = 0; i < layers.size(); ++i) st.u[i] += layers[i].weight.detach() - st.z[i];
     };
+  } else if (oneshot) {
+    // The masks are chosen once, on the dense weights, before the first step.
+    if (start_epoch == 0) select_on_weights(target);
   } else {
-    hooks.before_step = [&](int64_t step) {
+    algorithms::ScheduleParams sp;
+    sp.kind = algorithms::schedule_kind_from_string(p.at("ramp"));
+    sp.initial_sparsity = std::min(p.at("initial_sparsity").get<double>(), target);
+    sp.final_sparsity = target;
+    sp.start_step = 0;
+    sp.end_step = pre_steps;
+    const int64_t every = p.at("update_every");
+    sp.every = p.at("update_unit") == "epoch" ? every * per_epoch : every;
+    sp.power = p.at("power");
+    hooks.before_step = [&, schedule = algorithms::SparsitySchedule(sp)](int64_t step) {
       if (schedule.mask_update_due(step)) select_on_weights(schedule.sparsity(step));
     };
   }
@@ -685,8 +718,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   loop.label_smoothing = cfg["train"]["label_smoothing"];
   loop.progress_bar = ctx.progress_bar;
   if (ctx.console && start_epoch < epochs) {
-    ctx.console->info("  pruning with {} to {:.0f}% ({}, {} epochs)", method, 100 * target,
-                      admm ? "ADMM" : "GMP", epochs);
+    ctx.console->info("  pruning with {} to {:.0f}% ({}, {} epochs)", method, 100 * target, schedule_name, epochs);
   }
   training::run_loop(*model, *sgd, lr, *train_source, *data.test, loop, hooks);
 
@@ -719,6 +751,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   out.metrics.push_back({"sparsity", 0, pruned_weights ? static_cast<double>(zeros) / pruned_weights : 0.0});
   out.metrics.push_back({"pruned_layers", 0, static_cast<double>(layers.size())});
   out.metrics.push_back({"selection.seconds", 0, st.selection_seconds});
+  out.metrics.push_back({"revived_weights", 0, static_cast<double>(st.revived_weights)});
   out.metrics.push_back({"seconds", 0, seconds});
   log.info("{} at {:.0f}%: top-1 {:.2f}% (dense {:.2f}%)", method, 100 * target, 100 * final_eval.top1,
            dense["final"]["top1"].get<double>());

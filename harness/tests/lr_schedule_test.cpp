@@ -26,6 +26,25 @@ TEST(LrSchedule, CosineStartsAtTheBaseRateAndReachesZeroAtTheEnd) {
   for (int64_t t = 1; t <= 100; ++t) EXPECT_LE(s.at(t), s.at(t - 1)) << t;
 }
 
+TEST(LrSchedule, ARestartSplitsTheCosineIntoTwoThatEachStartAtTheBaseRate) {
+  LrScheduleParams p;
+  p.base_lr = 0.4;
+  p.total_steps = 100;
+  p.restart_step = 40;
+  const LrSchedule s(p);
+  EXPECT_DOUBLE_EQ(s.at(0), 0.4);
+  EXPECT_NEAR(s.at(20), 0.2, 1e-12);  // half-way through the first cosine, over [0, 40)
+  EXPECT_LT(s.at(39), 0.01);
+  EXPECT_DOUBLE_EQ(s.at(40), 0.4);    // the second starts afresh ...
+  EXPECT_NEAR(s.at(70), 0.2, 1e-12);  // ... and runs over [40, 100)
+  EXPECT_NEAR(s.at(100), 0.0, 1e-12);
+  p.decay = LrDecay::kConstant;
+  EXPECT_THROW(LrSchedule{p}, std::invalid_argument);
+  p.decay = LrDecay::kCosine;
+  p.warmup_steps = 50;
+  EXPECT_THROW(LrSchedule{p}, std::invalid_argument);
+}
+
 TEST(LrSchedule, WarmUpRisesLinearlyFromOnePercentToTheBaseRate) {
   const LrSchedule s = cosine(100, 10);
   EXPECT_NEAR(s.at(0), 0.004, 1e-12);

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <spdlog/sinks/null_sink.h>
 
+#include <cmath>
 #include <filesystem>
 
 #include "config/document.h"
@@ -103,6 +104,39 @@ TEST(TrainingExperiment, OneShotPruningWithoutFineTuningStillEndsPruned) {
       "prune: {method: aligned, sparsity: 0.5, ramp: constant, ramp_epochs: 1, finetune_epochs: 0}\n");
   TrainingExperiment experiment;
   expect_pruned(experiment.run(cfg, dirs.context("oneshot"), quiet_logger()), 0.5);
+}
+
+TEST(TrainingExperiment, OneShotChoosesTheFinalMasksBeforeTheFirstStepAndFineTunes) {
+  Dirs dirs;
+  const auto cfg = resolved("prune: {method: optimal, schedule: oneshot, sparsity: 0.75, finetune_epochs: 2}\n");
+  TrainingExperiment experiment;
+  const auto r = experiment.run(cfg, dirs.context("oneshot-schedule"), quiet_logger());
+  expect_pruned(r, 0.75);
+  EXPECT_DOUBLE_EQ(metric(r, "target_sparsity", 1), 0.75);  // pruned from the first epoch on
+  EXPECT_DOUBLE_EQ(metric(r, "target_sparsity", 2), 0.75);
+  EXPECT_EQ(metric(r, "revived_weights"), 0.0);
+}
+
+TEST(TrainingExperiment, NestedReselectionNeverRevivesAWeightAndBothRecordTheCount) {
+  Dirs dirs;
+  TrainingExperiment experiment;
+  const std::string gmp = "prune: {method: optimal, sparsity: 0.75, ramp_epochs: 1, finetune_epochs: 1, update_every: 2, ";
+  const auto nested = experiment.run(resolved(gmp + "reselect: nested}\n"), dirs.context("nested"), quiet_logger());
+  expect_pruned(nested, 0.75);
+  EXPECT_EQ(metric(nested, "revived_weights"), 0.0);
+  const auto shadow = experiment.run(resolved(gmp + "reselect: shadow}\n"), dirs.context("shadow"), quiet_logger());
+  expect_pruned(shadow, 0.75);
+  EXPECT_FALSE(std::isnan(metric(shadow, "revived_weights")));  // recorded (shadow_weights_test checks its value)
+}
+
+TEST(TrainingExperiment, ARunDependsOnlyOnTheKeysOfItsOwnSchedule) {
+  // oneshot ignores the ramp and ADMM keys, gmp the ADMM ones, admm the ramp ones: the same run id.
+  EXPECT_EQ(resolved("prune: {schedule: oneshot, ramp_epochs: 3, rho: 0.5, reselect: nested, finetune_lr: restart}\n"),
+            resolved("prune: {schedule: oneshot}\n"));
+  EXPECT_EQ(resolved("prune: {schedule: gmp, rho: 0.5, admm_epochs: 4}\n"), resolved("prune: {schedule: gmp}\n"));
+  EXPECT_EQ(resolved("prune: {schedule: admm, ramp_epochs: 3, update_every: 7}\n"), resolved("prune: {schedule: admm}\n"));
+  EXPECT_NE(resolved("prune: {schedule: gmp, reselect: nested}\n"), resolved("prune: {schedule: gmp}\n"));
+  EXPECT_NE(resolved("prune: {schedule: admm, finetune_lr: continue}\n"), resolved("prune: {schedule: admm}\n"));
 }
 
 TEST(TrainingExperiment, TheDenseBaselineIsTrainedOnceAndSharedByPrunedRuns) {

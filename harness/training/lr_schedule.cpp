@@ -24,6 +24,13 @@ LrSchedule::LrSchedule(LrScheduleParams params) : p_(std::move(params)) {
   // A warm-up as long as the phase would leave the cosine nothing to decay over.
   p_.warmup_steps = std::min(p_.warmup_steps, p_.total_steps - 1);
   std::sort(p_.milestones.begin(), p_.milestones.end());
+  if (p_.restart_step < 0 || p_.restart_step >= p_.total_steps) p_.restart_step = 0;
+  if (p_.restart_step > 0 && p_.decay != LrDecay::kCosine) {
+    throw std::invalid_argument("learning-rate schedule: a restart needs the cosine decay");
+  }
+  if (p_.restart_step > 0 && p_.restart_step <= p_.warmup_steps) {
+    throw std::invalid_argument("learning-rate schedule: the restart must come after the warm-up");
+  }
 }
 
 double LrSchedule::at(int64_t step) const {
@@ -42,8 +49,17 @@ double LrSchedule::at(int64_t step) const {
       return p_.base_lr * std::pow(p_.gamma, static_cast<double>(passed));
     }
     case LrDecay::kCosine: {
-      const double span = static_cast<double>(p_.total_steps - p_.warmup_steps);
-      const double x = static_cast<double>(t - p_.warmup_steps) / span;
+      // The cosine runs over [begin, end): the whole phase after the warm-up, or one of the two
+      // halves a restart splits it into.
+      int64_t begin = p_.warmup_steps, end = p_.total_steps;
+      if (p_.restart_step > 0) {
+        if (t < p_.restart_step) {
+          end = p_.restart_step;
+        } else {
+          begin = p_.restart_step;
+        }
+      }
+      const double x = static_cast<double>(t - begin) / static_cast<double>(end - begin);
       return p_.base_lr * 0.5 * (1.0 + std::cos(M_PI * x));
     }
   }

@@ -5,6 +5,10 @@
 //   cosine     for t >= W: lr * 0.5 * (1 + cos(pi * (t - W) / (T - W)))   (reaches 0 at T)
 //   multistep  lr * gamma^(number of milestones <= epoch of t), epochs counted from 0
 //   constant   lr
+//   restart    with restart_step R > 0 (cosine only): from step R on, a second cosine from lr
+//              that reaches 0 at T, lr * 0.5 * (1 + cos(pi * (t - R) / (T - R))); the phase
+//              before R is one cosine over [W, R). A pruning run uses it to give fine-tuning
+//              its own schedule after ADMM.
 // Per step rather than per epoch, so a resumed run (which restarts at an epoch boundary) and
 // an uninterrupted one follow the same curve.
 #pragma once
@@ -28,6 +32,7 @@ struct LrScheduleParams {
   double warmup_start_factor = 0.01;
   std::vector<int64_t> milestones;  // epochs, multistep only
   double gamma = 0.1;
+  int64_t restart_step = 0;  // 0: no restart
 };
 
 class LrSchedule {
