@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The reproduce campaign (configs/reproduce/): the three pruning protocols, four selectors, four
+# block shapes, sparsities 0.5 to 0.9 and three seeds on Fashion-MNIST, the selectors on the
+# trained weights and against the exact reference DP, latency on this host, then one report
+# with the paired comparisons and the Claims section. Resumable: done runs are skipped.
+#   bash scripts/reproduce.sh [--db runs/reproduce.db] [--report DIR]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+db=runs/reproduce.db
+report=runs/reproduce-report
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --db) db=$2; shift 2 ;;
+    --report) report=$2; shift 2 ;;
+    -h|--help) sed -n '2,6p' "$0"; exit 0 ;;
+    *) echo "reproduce: unknown argument '$1' (accepted: --db PATH, --report DIR)" >&2; exit 2 ;;
+  esac
+done
+ubp=build/bin/ubp
+[ -x "$ubp" ] || bash scripts/build.sh --target ubp
+start=$(date +%s)
+step() { echo "reproduce: $1 ($(( $(date +%s) - start )) s so far)"; }
+
+step "protocols: oneshot, gmp and admm at 50/80/90% with 4x1 blocks"
+"$ubp" run configs/reproduce/protocols.yaml --db "$db" --report "$report"
+step "block shapes 2x1, 8x1 and 2x2 at 80% with gmp"
+"$ubp" run configs/reproduce/blocks.yaml --db "$db" --report "$report"
+# The dense run's id: the plan of protocols.yaml names it (prune.method "none").
+dense=$("$ubp" plan configs/reproduce/protocols.yaml | awk '/prune.method="none"/ {print $2; exit}')
+[ -n "$dense" ] || { echo "reproduce: no dense run in the plan of configs/reproduce/protocols.yaml" >&2; exit 1; }
+step "selectors on the trained dense weights of run $dense"
+"$ubp" run configs/reproduce/selection.yaml selection.run="$dense" --db "$db" --report "$report"
+step "selectors against the exact reference DP"
+"$ubp" run configs/reproduce/selection-dp.yaml --db "$db" --report "$report"
+step "latency on this host"
+"$ubp" run configs/reproduce/latency.yaml --db "$db" --report "$report"
+step "done: report in $report/report.md"
