@@ -7,6 +7,7 @@
 
 #include "ubp/reports/html.h"
 #include "ubp/reports/markdown_report.h"
+#include "ubp/reports/paired.h"
 
 namespace ubp::reports {
 
@@ -68,6 +69,7 @@ ReportContent build_report(const results::Store& store, const ReportOptions& opt
   }
   std::vector<Table> tables;
   tables.push_back(accuracy_table(content.runs, accuracy, !options.group_by.empty()));
+  tables.push_back(paired_table(content.runs, accuracy.metric));
   tables.push_back(latency_table(content.runs));
   tables.push_back(selection_table(content.runs));
   const RunData* chosen = nullptr;

@@ -1,10 +1,11 @@
 // `ubp report`: a results database turned into report.md, index.html, tables/<name>.csv and
-// .tex for each paper table that has rows (accuracy, latency, selection, one run's layers), and
-// figures/<id>.svg, .png, .dat, .gp for each figure with points; report.md ends with every run
-// listed per experiment kind.
+// .tex for each paper table that has rows (accuracy, paired differences, latency, selection,
+// one run's layers), and figures/<id>.svg, .png, .dat, .gp for each figure with points.
+// report.md ends with every run listed per experiment kind.
 #pragma once
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ubp/reports/report_figures.h"
@@ -18,7 +19,7 @@ struct ReportOptions {
   std::string out_dir;
   std::vector<WhereClause> where;   // --where KEY=VALUE
   std::vector<std::string> group_by;  // --group-by: the accuracy table's axes; empty: the defaults
-  std::string metric = "top1";      // --metric: the accuracy table's value
+  std::string metric = "top1";      // --metric: the accuracy and paired tables' value
   std::string run;                  // --run: the run whose layers get a table; empty: none
   bool figures = true;              // draw the figures with gnuplot (--no-figures: skip)
   bool html = true;                 // write index.html
