@@ -23,8 +23,11 @@ Command add_report_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "report",
       "Write report.md, index.html, tables/<name>.csv and .tex (booktabs) and figures/ (gnuplot: SVG, PNG, data "
-      "and script) from a results database. Tables: accuracy (mean and "
-      "standard deviation over seeds, difference from the dense model), latency (p50, p90, speed-up over dense, "
+      "and script) from a results database. First the Claims section (also tables/claims.csv): each claim of "
+      "the paper with its evidence and a verdict (supported, contradicted, inconclusive, no evidence) by a "
+      "stated rule. Tables: accuracy (mean and "
+      "standard deviation over seeds, difference from the dense model), paired differences (each method against "
+      "aligned on runs with the same seed: mean, 95% t-interval, pairs), latency (p50, p90, speed-up over dense, "
       "unaligned/aligned ratio), selection quality per layer shape and method, optionally one run's layers; then "
       "every run per experiment kind. Columns that are the same in every row are shown once above the table. "
       "Figures: accuracy against latency per device with each method's Pareto frontier, accuracy against "
@@ -41,7 +44,8 @@ Command add_report_command(CLI::App& app) {
                   "model.name,prune.block,prune.sparsity,prune.method)")
       ->type_name("KEY[,KEY...]")
       ->delimiter(',');
-  sub->add_option("--metric", args->metric, "The accuracy table's value: a final metric of the runs")
+  sub->add_option("--metric", args->metric,
+                  "The accuracy and paired tables' value: a final metric of the runs (the claims always read top1)")
       ->type_name("KEY")
       ->capture_default_str();
   sub->add_option("--run", args->run, "Also a table of this run's layers (shape, kept blocks, sparsity, retained "
@@ -67,6 +71,12 @@ Command add_report_command(CLI::App& app) {
                 std::printf("%s%s", i == 0 ? ": " : ", ", summary.table_names[i].c_str());
               }
               std::printf(")\n");
+              std::printf("claims:");
+              for (size_t i = 0; i < summary.claim_verdicts.size(); ++i) {
+                std::printf("%s %s %s", i == 0 ? "" : ",", summary.claim_verdicts[i].first.c_str(),
+                            reports::to_string(summary.claim_verdicts[i].second));
+              }
+              std::printf(" (%s)\n", summary.claims_csv.c_str());
               if (!summary.figure_names.empty()) {
                 std::printf("figures: %zu in %s/figures\n", summary.figure_names.size(), args->out.c_str());
               }

@@ -7,6 +7,7 @@
 
 #include "ubp/reports/html.h"
 #include "ubp/reports/markdown_report.h"
+#include "ubp/reports/paired.h"
 
 namespace ubp::reports {
 
@@ -68,6 +69,7 @@ ReportContent build_report(const results::Store& store, const ReportOptions& opt
   }
   std::vector<Table> tables;
   tables.push_back(accuracy_table(content.runs, accuracy, !options.group_by.empty()));
+  tables.push_back(paired_table(content.runs, accuracy.metric));
   tables.push_back(latency_table(content.runs));
   tables.push_back(selection_table(content.runs));
   const RunData* chosen = nullptr;
@@ -81,6 +83,7 @@ ReportContent build_report(const results::Store& store, const ReportOptions& opt
     }
     tables.push_back(layer_table(*chosen));
   }
+  content.claims = evaluate_claims(content.runs);
   content.figures = report_figures(content.runs, accuracy.metric, chosen);
   for (auto& table : tables) {
     if (!table.empty()) content.tables.push_back(std::move(table));
@@ -133,6 +136,7 @@ ReportSummary write_report(const results::Store& store, const ReportOptions& opt
        << content.all_runs.size() << " runs (" << count_status(content.runs, results::RunStatus::kDone)
        << " done).\n\n";
   }
+  md << claims_markdown(content.claims, content.runs.size());
   if (content.tables.empty()) {
     md << "No finished run has the metrics, latency measurements or layer records the paper tables are made "
           "of; the runs are listed below.\n\n";
@@ -162,6 +166,10 @@ ReportSummary write_report(const results::Store& store, const ReportOptions& opt
     summary.table_names.push_back(table.name);
   }
   summary.tables = content.tables.size();
+  summary.claims_csv = (out_dir / "tables" / "claims.csv").string();
+  write_file(summary.claims_csv, to_csv(claims_table(content.claims)));
+  summary.files.push_back(summary.claims_csv);
+  for (const auto& claim : content.claims) summary.claim_verdicts.emplace_back(claim.key, claim.verdict);
 
   if (options.html) {
     std::vector<HtmlBlock> blocks;
@@ -170,6 +178,7 @@ ReportSummary write_report(const results::Store& store, const ReportOptions& opt
     if (!options.where.empty()) intro += " (--where " + describe(options.where) + ")";
     blocks.push_back({"", html_paragraph(intro + ". Tables as CSV and LaTeX in tables/, figures with their data "
                                                  "and gnuplot scripts in figures/, every run in report.md.")});
+    blocks.push_back({"Claims", claims_html(content.claims, content.runs.size())});
     for (const auto& table : content.tables) blocks.push_back({table.title, to_html(table)});
     for (const auto& d : drawn) blocks.push_back({d.figure->figure.title, figure_html(d.files, d.figure->caption)});
     for (const auto& error : summary.figure_errors) blocks.push_back({"", html_paragraph("Not drawn: " + error)});

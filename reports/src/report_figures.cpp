@@ -5,18 +5,14 @@
 #include <cstdlib>
 #include <limits>
 #include <map>
-#include <numeric>
 #include <set>
 
+#include "ubp/reports/statistics.h"
 #include "ubp/results/pareto.h"
 
 namespace ubp::reports {
 
 namespace {
-
-double mean_of(const std::vector<double>& values) {
-  return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
-}
 
 // One point per x: the mean of the values measured there.
 FigureSeries series_of_means(const std::string& name, const std::map<double, std::vector<double>>& values_at) {

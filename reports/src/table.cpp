@@ -14,13 +14,6 @@ namespace {
 
 const char* const kPlusMinus = "\u00b1";
 
-std::string fixed_decimals(double value, int decimals) {
-  if (!std::isfinite(value)) return format_number(value);
-  char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
-  return buffer;
-}
-
 std::string number_text(double value, const Column& column) {
   return column.decimals < 0 ? format_number(value) : fixed_decimals(value, column.decimals);
 }
@@ -70,6 +63,21 @@ std::vector<size_t> shown_columns(const Table& table) {
 
 }  // namespace
 
+Column axis_column(const std::string& name) {
+  Column c;
+  c.name = name;
+  c.axis = true;
+  return c;
+}
+
+Column value_column(const std::string& name, int decimals) {
+  Column c;
+  c.name = name;
+  c.align = Align::kRight;
+  c.decimals = decimals;
+  return c;
+}
+
 std::string format_number(double value) {
   if (!std::isfinite(value)) return value != value ? "nan" : (value > 0 ? "inf" : "-inf");
   char buffer[64];
@@ -80,6 +88,13 @@ std::string format_number(double value) {
   } else {
     std::snprintf(buffer, sizeof buffer, "%.3g", value);
   }
+  return buffer;
+}
+
+std::string fixed_decimals(double value, int decimals) {
+  if (!std::isfinite(value)) return format_number(value);
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
   return buffer;
 }
 

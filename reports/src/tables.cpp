@@ -3,10 +3,11 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
-#include <numeric>
 #include <optional>
 
 #include <nlohmann/json.hpp>
+
+#include "ubp/reports/statistics.h"
 
 namespace ubp::reports {
 
@@ -17,37 +18,6 @@ bool parse_number(const std::string& text, double* value) {
   char* end = nullptr;
   *value = std::strtod(text.c_str(), &end);
   return *end == '\0';
-}
-
-// Orders two table values numerically when both are numbers, as text otherwise, so a sweep
-// over 0.5, 0.9 and 10 reads in that order.
-bool value_less(const std::string& a, const std::string& b) {
-  double x = 0, y = 0;
-  if (parse_number(a, &x) && parse_number(b, &y)) return x < y;
-  return a < b;
-}
-
-struct KeyLess {
-  bool operator()(const std::vector<std::string>& a, const std::vector<std::string>& b) const {
-    for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
-      if (value_less(a[i], b[i])) return true;
-      if (value_less(b[i], a[i])) return false;
-    }
-    return a.size() < b.size();
-  }
-};
-
-double mean_of(const std::vector<double>& values) {
-  return std::accumulate(values.begin(), values.end(), 0.0) / static_cast<double>(values.size());
-}
-
-// Sample standard deviation (n - 1), as papers report the spread over seeds; none for one value.
-std::optional<double> stddev_of(const std::vector<double>& values) {
-  if (values.size() < 2) return std::nullopt;
-  const double mean = mean_of(values);
-  double squares = 0;
-  for (double v : values) squares += (v - mean) * (v - mean);
-  return std::sqrt(squares / static_cast<double>(values.size() - 1));
 }
 
 std::string join(const std::vector<std::string>& parts, const std::string& separator) {
@@ -75,24 +45,67 @@ bool clause_matches(const RunData& run, const WhereClause& clause) {
   return run.param_text(clause.key) == clause.value || without_spaces(param.json_value) == without_spaces(clause.value);
 }
 
-Column axis_column(const std::string& name) {
-  Column c;
-  c.name = name;
-  c.axis = true;
-  return c;
-}
-
-Column value_column(const std::string& name, int decimals = -1) {
-  Column c;
-  c.name = name;
-  c.align = Align::kRight;
-  c.decimals = decimals;
-  return c;
-}
-
 std::string block_text(int rows, int cols) { return std::to_string(rows) + "x" + std::to_string(cols); }
 
 }  // namespace
+
+bool value_less(const std::string& a, const std::string& b) {
+  double x = 0, y = 0;
+  if (parse_number(a, &x) && parse_number(b, &y)) return x < y;
+  return a < b;
+}
+
+bool ValuesLess::operator()(const std::vector<std::string>& a, const std::vector<std::string>& b) const {
+  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i) {
+    if (value_less(a[i], b[i])) return true;
+    if (value_less(b[i], a[i])) return false;
+  }
+  return a.size() < b.size();
+}
+
+bool is_bookkeeping_param(const std::string& key) {
+  static const char* const kKeys[] = {"experiment.name", "train.threads", "data.loader_threads", "data.cache",
+                                      "prune.memory_limit_mib"};
+  static const char* const kSections[] = {"output.", "latency.", "slurm.", "train.distributed."};
+  for (const char* name : kKeys) {
+    if (key == name) return true;
+  }
+  for (const char* section : kSections) {
+    if (key.rfind(section, 0) == 0) return true;
+  }
+  return false;
+}
+
+std::string settings_key(const RunData& run, const std::set<std::string>& ignored) {
+  std::string key;
+  for (const auto& [name, param] : run.params) {
+    if (ignored.count(name) == 0 && !is_bookkeeping_param(name)) key += name + "=" + param.json_value + ";";
+  }
+  return key;
+}
+
+SiblingLayers::SiblingLayers(const std::vector<RunData>& runs, const std::string& method) {
+  for (const auto& run : runs) {
+    if (!run.done()) continue;
+    for (const auto& layer : run.layers) {
+      if (layer.method == method) layers_[{settings_key(run, {"prune.method"}), layer.layer}] = layer;
+    }
+  }
+}
+
+const results::LayerRecord* SiblingLayers::find(const RunData& run, const std::string& layer) const {
+  const auto it = layers_.find({settings_key(run, {"prune.method"}), layer});
+  return it == layers_.end() ? nullptr : &it->second;
+}
+
+std::string block_label(const std::string& block_param) {
+  std::string label;
+  for (char c : block_param) {
+    if (c == ',') label += 'x';
+    else if (c != '[' && c != ']' && c != ' ') label += c;
+  }
+  return label;
+}
 
 std::string RunData::param_text(const std::string& key) const {
   const auto it = params.find(key);
@@ -181,7 +194,7 @@ Table accuracy_table(const std::vector<RunData>& runs, const AccuracyOptions& op
       throw ReportError("--group-by " + key + ": no run has this parameter (known: " + known_keys_text(runs) + ")");
     }
   }
-  std::map<std::vector<std::string>, std::vector<const RunData*>, KeyLess> groups;
+  std::map<std::vector<std::string>, std::vector<const RunData*>, ValuesLess> groups;
   for (const auto& run : runs) {
     if (!run.done() || run.metrics.count(options.metric) == 0) continue;
     std::vector<std::string> key;
@@ -280,7 +293,7 @@ const results::LatencyRecord* dense_record_of(const RunData& run, const results:
 
 Table latency_table(const std::vector<RunData>& runs) {
   enum Axis { kModel, kBlock, kSparsity, kMethod, kKernel, kDevice, kThreads };
-  std::map<std::vector<std::string>, LatencyGroup, KeyLess> groups;
+  std::map<std::vector<std::string>, LatencyGroup, ValuesLess> groups;
   // model, device, threads -> dense-kernel p50 of unpruned runs: the fallback dense reference.
   std::map<std::vector<std::string>, std::vector<double>> unpruned_dense;
   // model, sparsity, block, device, threads -> kernel -> p50s, for unaligned/aligned.
@@ -388,43 +401,23 @@ Table latency_table(const std::vector<RunData>& runs) {
 
 // ---- selection ----
 
-namespace {
-
-// A run's parameters except the method: runs that agree on it pruned the same matrices.
-std::string siblings_key(const RunData& run) {
-  std::string key;
-  for (const auto& [name, param] : run.params) {
-    if (name != "prune.method") key += name + "=" + param.json_value + ";";
-  }
-  return key;
-}
-
-}  // namespace
-
 Table selection_table(const std::vector<RunData>& runs) {
-  std::map<std::pair<std::string, std::string>, double> optimal_retained;  // (siblings, layer)
-  for (const auto& run : runs) {
-    if (!run.done()) continue;
-    for (const auto& layer : run.layers) {
-      if (layer.method == "optimal") optimal_retained[{siblings_key(run), layer.layer}] = layer.retained_importance;
-    }
-  }
+  const SiblingLayers optimal(runs, "optimal");
   struct Group {
     std::vector<double> fraction, vs_optimal, seconds;
   };
-  std::map<std::vector<std::string>, Group, KeyLess> groups;
+  std::map<std::vector<std::string>, Group, ValuesLess> groups;
   for (const auto& run : runs) {
     if (!run.done()) continue;
-    const std::string siblings = siblings_key(run);
     for (const auto& layer : run.layers) {
       const std::vector<std::string> key = {std::to_string(layer.rows), std::to_string(layer.cols),
                                             block_text(layer.block_rows, layer.block_cols),
                                             run.param_text("prune.sparsity"), layer.method};
       Group& group = groups[key];
       if (layer.total_importance > 0) group.fraction.push_back(layer.retained_importance / layer.total_importance);
-      const auto optimum = optimal_retained.find({siblings, layer.layer});
-      if (optimum != optimal_retained.end() && optimum->second > 0) {
-        group.vs_optimal.push_back(layer.retained_importance / optimum->second);
+      const results::LayerRecord* optimum = optimal.find(run, layer.layer);
+      if (optimum != nullptr && optimum->retained_importance > 0) {
+        group.vs_optimal.push_back(layer.retained_importance / optimum->retained_importance);
       }
       group.seconds.push_back(1e3 * layer.selection_seconds);
     }

@@ -18,6 +18,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using testing_support::add_done_run;
+using testing_support::latency_record;
 using testing_support::latex_rows;
 using testing_support::param;
 using testing_support::parse_csv;
@@ -42,21 +43,6 @@ void add_training(results::Store& store, const Training& t) {
                 param("prune.sparsity", t.sparsity), param("prune.method", "\"" + t.method + "\""),
                 param("experiment.seed", std::to_string(t.seed))},
                result);
-}
-
-results::LatencyRecord latency(const std::string& kernel, double p50, double p90, bool valid = true,
-                               bool failed = false) {
-  results::LatencyRecord r;
-  r.model = kernel + ".ubpm";
-  r.device = "local";
-  r.kernel = kernel;
-  r.threads = 1;
-  r.p50_ms = p50;
-  r.p90_ms = p90;
-  r.valid = valid;
-  r.failed = failed;
-  if (failed) r.error = "device unreachable";
-  return r;
 }
 
 // Column index by header name; fails the test when missing.
@@ -97,7 +83,8 @@ TEST(Report, AccuracyCsvAndLatexHoldTheStoredMeansAndDeviations) {
   options.out_dir = dir.file("out");
   const auto summary = write_report(store, options);
   EXPECT_EQ(summary.runs, 6u);
-  EXPECT_EQ(summary.table_names, std::vector<std::string>{"accuracy"});
+  // Both methods ran the same seeds: the paired table follows the accuracy table.
+  EXPECT_EQ(summary.table_names, (std::vector<std::string>{"accuracy", "paired"}));
 
   const auto csv = parse_csv(read_bytes(dir.file("out/tables/accuracy.csv")));
   ASSERT_EQ(csv.size(), 3u);
@@ -260,9 +247,9 @@ TEST(Report, LatencySpeedUpAndUnalignedToAlignedRatioLeaveFailedMeasurementsOut)
   auto store = results::Store::open(dir.file("r.db"));
   // The aligned run's measurement is invalid (still used, but marked); the unaligned run has a
   // failed second measurement of its kernel that must not pull its mean towards 0.
-  add_training(store, {"al", "aligned", "0.8", 0, 70, 73, {latency("dense", 10, 11), latency("aligned", 4, 5, false)}, {}});
+  add_training(store, {"al", "aligned", "0.8", 0, 70, 73, {latency_record("dense", 10, 11), latency_record("aligned", 4, 5, false)}, {}});
   add_training(store, {"un", "unaligned", "0.8", 0, 71, 73,
-                       {latency("dense", 12, 13), latency("unaligned", 3, 3.5), latency("unaligned", 0, 0, false, true)},
+                       {latency_record("dense", 12, 13), latency_record("unaligned", 3, 3.5), latency_record("unaligned", 0, 0, false, true)},
                        {}});
   ReportOptions options;
   options.out_dir = dir.file("out");
@@ -350,11 +337,11 @@ TEST(Report, SelectionTableComparesEachLayerWithTheOptimalSelection) {
 TEST(Report, LayerTableOfOneRunIncludesPerLayerLatency) {
   TempDir dir;
   auto store = results::Store::open(dir.file("r.db"));
-  auto timed = latency("aligned", 4, 5);
+  auto timed = latency_record("aligned", 4, 5);
   timed.detail_json = R"({"layers": [{"name": "pw1", "p50_ms": 0.25}, {"name": "pw2", "p50_ms": 1.5}]})";
-  auto dense = latency("dense", 9, 9);
+  auto dense = latency_record("dense", 9, 9);
   dense.detail_json = R"({"layers": [{"name": "pw1", "p50_ms": 0.5}, {"name": "pw2", "p50_ms": 4.5}]})";
-  auto failed = latency("aligned", 0, 0, false, true);
+  auto failed = latency_record("aligned", 0, 0, false, true);
   failed.device = "board";
   failed.detail_json = R"({"failed": true, "layers": [{"name": "pw1", "p50_ms": 7}]})";
   add_training(store, {"run1", "aligned", "0.8", 0, 70, 73, {timed, dense, failed},
@@ -395,13 +382,13 @@ TEST(ReportFigures, AccuracyLatencyPointsAreSeedMeansWithEachMethodsParetoFronti
   auto store = results::Store::open(dir.file("r.db"));
   // aligned: 0.5 is slower and more accurate than 0.9 (both on the frontier); 0.7 is slower
   // than 0.9 and less accurate than 0.5 at the same latency (dominated).
-  add_training(store, {"a5s0", "aligned", "0.5", 0, 72, 74, {latency("dense", 10, 11), latency("aligned", 8, 9)}, {}});
-  add_training(store, {"a5s1", "aligned", "0.5", 1, 71, 74, {latency("dense", 10, 11), latency("aligned", 6, 9)}, {}});
-  add_training(store, {"a7", "aligned", "0.7", 0, 69, 74, {latency("dense", 10, 11), latency("aligned", 7, 8)}, {}});
-  add_training(store, {"a9", "aligned", "0.9", 0, 70, 74, {latency("dense", 10, 11), latency("aligned", 3, 4)}, {}});
+  add_training(store, {"a5s0", "aligned", "0.5", 0, 72, 74, {latency_record("dense", 10, 11), latency_record("aligned", 8, 9)}, {}});
+  add_training(store, {"a5s1", "aligned", "0.5", 1, 71, 74, {latency_record("dense", 10, 11), latency_record("aligned", 6, 9)}, {}});
+  add_training(store, {"a7", "aligned", "0.7", 0, 69, 74, {latency_record("dense", 10, 11), latency_record("aligned", 7, 8)}, {}});
+  add_training(store, {"a9", "aligned", "0.9", 0, 70, 74, {latency_record("dense", 10, 11), latency_record("aligned", 3, 4)}, {}});
   // The failed (faster-looking) record must not be chosen as the run's latency.
   add_training(store, {"u9", "bed", "0.9", 0, 71, 74,
-                       {latency("dense", 10, 11), latency("unaligned", 2.5, 3), latency("unaligned", 0.1, 0.1, false, true)},
+                       {latency_record("dense", 10, 11), latency_record("unaligned", 2.5, 3), latency_record("unaligned", 0.1, 0.1, false, true)},
                        {}});
   const auto runs = load_runs(store);
   const auto figures = report_figures(runs, "top1", nullptr);
@@ -448,13 +435,13 @@ TEST(Report, DrawsTheFiguresAndWritesAnIndexPageWithTablesAndFigures) {
   ASSERT_TRUE(on_path("gnuplot")) << "gnuplot is not installed (scripts/install-deps.sh installs gnuplot-nox)";
   TempDir dir;
   auto store = results::Store::open(dir.file("r.db"));
-  auto timed = latency("aligned", 4, 5);
+  auto timed = latency_record("aligned", 4, 5);
   timed.detail_json = R"({"layers": [{"name": "pw1", "p50_ms": 0.25}, {"name": "pw2", "p50_ms": 1.5}]})";
-  auto dense = latency("dense", 9, 9);
+  auto dense = latency_record("dense", 9, 9);
   dense.detail_json = R"({"layers": [{"name": "pw1", "p50_ms": 0.5}, {"name": "pw2", "p50_ms": 4.5}]})";
   add_training(store, {"run1", "aligned", "0.8", 0, 70, 73, {timed, dense},
                        {layer("pw1", 64, 32, "aligned", 8, 16, 0.1), layer("pw2", 128, 64, "aligned", 30, 40, 0.2)}});
-  add_training(store, {"run2", "aligned", "0.9", 0, 68, 73, {latency("aligned", 3, 4)}, {}});
+  add_training(store, {"run2", "aligned", "0.9", 0, 68, 73, {latency_record("aligned", 3, 4)}, {}});
   ReportOptions options;
   options.out_dir = dir.file("out");
   options.run = "run1";

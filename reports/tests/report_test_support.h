@@ -93,4 +93,61 @@ inline void add_done_run(results::Store& store, const std::string& id, const std
   store.finish_done(id, result);
 }
 
+// A done training run with the parameters the paired table and the claims read; `extra` adds
+// or overrides parameters (bookkeeping, other settings).
+struct TrainingRun {
+  std::string id;
+  std::string method;
+  int seed = 0;
+  double top1 = 0;
+  std::string sparsity = "0.8";
+  std::string block = "[4,1]";
+  std::vector<results::Param> extra;
+  std::vector<results::LatencyRecord> latency;
+};
+
+inline void add_training_run(results::Store& store, const TrainingRun& run) {
+  std::vector<results::Param> params = {param("model.name", "\"mobilenet_v1\""), param("prune.block", run.block),
+                                        param("prune.sparsity", run.sparsity),
+                                        param("prune.method", "\"" + run.method + "\""),
+                                        param("prune.schedule", "\"gmp\""),
+                                        param("experiment.seed", std::to_string(run.seed))};
+  for (const auto& p : run.extra) {
+    bool replaced = false;
+    for (auto& existing : params) {
+      if (existing.key == p.key) {
+        existing = p;
+        replaced = true;
+      }
+    }
+    if (!replaced) params.push_back(p);
+  }
+  results::RunResult result;
+  result.metrics = {{"top1", 0, run.top1}};
+  result.latency = run.latency;
+  add_done_run(store, run.id, "training", params, result);
+}
+
+// A latency row of `kernel` on device "local" with 1 thread.
+inline results::LatencyRecord latency_record(const std::string& kernel, double p50_ms, double p90_ms,
+                                             bool valid = true, bool failed = false) {
+  results::LatencyRecord r;
+  r.model = kernel + ".ubpm";
+  r.device = "local";
+  r.kernel = kernel;
+  r.threads = 1;
+  r.p50_ms = p50_ms;
+  r.p90_ms = p90_ms;
+  r.valid = valid;
+  r.failed = failed;
+  if (failed) r.error = "device unreachable";
+  return r;
+}
+
+// The same with p90 10 % above p50, for tests that read only p50.
+inline results::LatencyRecord latency_row(const std::string& kernel, double p50_ms, bool valid = true,
+                                          bool failed = false) {
+  return latency_record(kernel, p50_ms, 1.1 * p50_ms, valid, failed);
+}
+
 }  // namespace ubp::reports::testing_support

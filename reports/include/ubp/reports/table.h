@@ -27,6 +27,10 @@ struct Column {
   bool hoisted = false;  // set by hoist_constant_columns
 };
 
+// A left-aligned axis column (hoisted when constant) and a right-aligned value column.
+Column axis_column(const std::string& name);
+Column value_column(const std::string& name, int decimals = -1);
+
 struct Cell {
   enum class Kind { kEmpty, kText, kNumber };
   Kind kind = Kind::kEmpty;
@@ -77,6 +81,10 @@ std::string display_text(const Cell& cell, const Column& column);
 
 // A number as the CSV holds it: the shortest text that reads back as exactly the same double.
 std::string full_precision(double value);
+
+// `value` with exactly `decimals` digits after the point ("%.*f"); non-finite values as
+// format_number writes them.
+std::string fixed_decimals(double value, int decimals);
 
 // A metric value as a table shows it: integers plainly, others with 4 decimals or 3
 // significant digits when small.

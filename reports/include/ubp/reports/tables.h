@@ -35,6 +35,41 @@ struct RunData {
   bool done() const { return row.status == results::RunStatus::kDone; }
 };
 
+// Parameters that label or place a run without changing what it computes: the keys the config
+// schema leaves out of the run id (experiment.name, output.*, latency.*, slurm.*,
+// train.distributed.*, train.threads, data.loader_threads, data.cache,
+// prune.memory_limit_mib). Runs compared with one another may differ in them.
+bool is_bookkeeping_param(const std::string& key);
+
+// The run's parameters as one text, without bookkeeping and without the keys in `ignored`:
+// two runs with the same key ran the same experiment apart from those keys (for example
+// ignored = {prune.method}: the same matrices or the same training, another selector).
+std::string settings_key(const RunData& run, const std::set<std::string>& ignored);
+
+// Orders table values numerically when both are numbers, as text otherwise, so a sweep over
+// 0.5, 0.9 and 10 reads in that order; vectors of them element by element.
+bool value_less(const std::string& a, const std::string& b);
+struct ValuesLess {
+  bool operator()(const std::string& a, const std::string& b) const { return value_less(a, b); }
+  bool operator()(const std::vector<std::string>& a, const std::vector<std::string>& b) const;
+};
+
+// The layer records of the done runs of one method, found from another run of the same
+// settings (settings_key ignoring prune.method) and the layer's name: the yardstick a method's
+// layers are compared with (optimal's retained importance, optimal-dp's selection time).
+class SiblingLayers {
+ public:
+  SiblingLayers(const std::vector<RunData>& runs, const std::string& method);
+  // The sibling run's record of `layer`, or nullptr when there is none.
+  const results::LayerRecord* find(const RunData& run, const std::string& layer) const;
+
+ private:
+  std::map<std::pair<std::string, std::string>, results::LayerRecord> layers_;  // (settings, layer)
+};
+
+// A block shape as the paper writes it: prune.block's "[4,1]" becomes "4x1".
+std::string block_label(const std::string& block_param);
+
 // Every run of the database, in list_runs order (creation time).
 std::vector<RunData> load_runs(const results::Store& store);
 
