@@ -264,7 +264,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
                       static_cast<size_t>(engine.output_shape().size()));
   }
 
-  json storage_counts = {{"dense", 0}, {"aligned", 0}, {"unaligned", 0}};
+  json storage_counts = {{"dense", 0}, {"aligned", 0}, {"unaligned", 0}, {"unaligned-naive", 0}};
   for (const auto& layer : model.layers) {
     if (!layer.has_weights()) continue;
     json& count = storage_counts[to_string(layer.weights.storage)];
