@@ -230,8 +230,11 @@ double time_runs(Engine& engine, const float* input, int64_t runs) {
 
 // --group when given; otherwise the number of runs whose back-to-back time reaches
 // --min-sample-ms. Each trial count is timed three times and the best time kept (another
-// process can only make a trial slower), then the next count is projected from it with 20 % to
-// spare, until a trial reaches the minimum. A model slower than the minimum gets 1.
+// process can only make a trial slower). The count is sized for the fastest time per run seen
+// in any trial, with 20 % to spare: runs still warming up (cold caches, a clock ramping up) or
+// a disturbed trial would otherwise give groups that fall short of the minimum once the model
+// runs at full speed. It stops when a trial reaches the minimum and also covers it at that
+// fastest speed. A model slower than the minimum gets 1.
 Grouping decide_grouping(Engine& engine, const float* input, const Options& options) {
   Grouping g;
   if (options.group > 0) {
@@ -246,14 +249,16 @@ Grouping decide_grouping(Engine& engine, const float* input, const Options& opti
   g.decided_by = "--min-sample-ms";
   const double target = options.min_sample_ms / 1e3;
   int64_t runs = 1;
+  double fastest = std::numeric_limits<double>::infinity();  // seconds per run
   while (true) {
     double best = std::numeric_limits<double>::infinity();
     for (int rep = 0; rep < 3; ++rep) best = std::min(best, time_runs(engine, input, runs));
     g.trials.push_back({{"runs", runs}, {"best_ms", best * 1e3}});
     g.per_sample = runs;
-    if (best >= target || runs >= kMaxGroup) break;
-    const double projected = std::ceil(static_cast<double>(runs) * 1.2 * target /
-                                       std::max(best, 1e-9));
+    fastest = std::max(std::min(fastest, best / static_cast<double>(runs)), 1e-9);
+    const double covers = static_cast<double>(runs) * fastest;  // this count at full speed
+    if ((best >= target && covers >= target) || runs >= kMaxGroup) break;
+    const double projected = std::ceil(1.2 * target / fastest);
     runs = std::clamp<int64_t>(static_cast<int64_t>(std::min(projected, 1e12)), runs + 1,
                                std::min(runs * 100, kMaxGroup));
   }

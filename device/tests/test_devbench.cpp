@@ -205,6 +205,7 @@ TEST(Devbench, GroupsRunsOfAFastModelIntoSamplesOfAtLeastTheMinimumAndReportsPer
   EXPECT_EQ(single.at("grouping").at("iterations_per_sample"), 1);
   EXPECT_EQ(single.at("grouping").at("decided_by"), "off");
   const double single_p50 = single.at("summary").at("p50_ms").get<double>();
+  const double single_min = single.at("summary").at("min_ms").get<double>();
   ASSERT_LT(single_p50, 1.0) << "the model is meant to be fast";
 
   const json grouped =
@@ -218,12 +219,20 @@ TEST(Devbench, GroupsRunsOfAFastModelIntoSamplesOfAtLeastTheMinimumAndReportsPer
   EXPECT_EQ(g.at("calibration").back().at("runs"), k);
   EXPECT_GE(g.at("calibration").back().at("best_ms").get<double>(), 2.0);
   EXPECT_EQ(grouped.at("settings").at("min_sample_ms"), 2.0);
-  // Times stay per run: the grouped median agrees with the ungrouped one (within a loose factor
-  // for this busy machine), and a whole sample lasts at least the minimum.
-  const double grouped_p50 = median_of(grouped.at("samples_ms").get<std::vector<double>>());
-  EXPECT_LT(grouped_p50, 3 * single_p50);
-  EXPECT_GT(grouped_p50, single_p50 / 3);
-  EXPECT_GE(static_cast<double>(k) * grouped_p50, 2.0);
+  // Times stay per run: grouped samples agree with single runs within a loose factor, and a
+  // whole sample lasts about the minimum; a group not applied, or a time not divided by it (or
+  // divided twice), is off by k > 100 here. The bounds allow for this shared 2-core machine,
+  // whose speed changes by up to 2x between phases (another process on the sibling hardware
+  // thread) and whose 2 ms samples are far likelier to hold a preemption than single runs: the
+  // least disturbed grouped sample is compared with the single runs' median, the grouped median
+  // with the fastest single run, and a whole sample must last at least half the minimum (the
+  // calibration trial that chose k lasted the whole minimum, checked above).
+  const std::vector<double> grouped_samples = grouped.at("samples_ms").get<std::vector<double>>();
+  const double grouped_p50 = median_of(grouped_samples);
+  const double grouped_min = *std::min_element(grouped_samples.begin(), grouped_samples.end());
+  EXPECT_LT(grouped_min, 5 * single_p50);
+  EXPECT_GT(grouped_p50, single_min / 5);
+  EXPECT_GE(static_cast<double>(k) * grouped_p50, 1.0);
   // Per-layer times are per run too: their sum stays below the whole run's time.
   double layers_ms = 0;
   for (const json& layer : grouped.at("layers")) layers_ms += layer.at("p50_ms").get<double>();
