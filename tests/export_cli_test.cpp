@@ -54,6 +54,21 @@ TEST_F(ExportCommand, ExportsADoneTrainingRunForEachKernelThatFitsItsMasks) {
   EXPECT_EQ(count_storage(u, device::WeightStorage::kUnaligned), 13);
   EXPECT_EQ(u.layers.back().output_shape[0], 10);
 
+  // The same blocks for the naive unaligned kernel.
+  const auto naive = ubp({"export", "--db", db, "--run", id, "--kernel", "unaligned-naive", "--out",
+                          work.file("n.ubpm")});
+  ASSERT_EQ(naive.exit_code, 0) << naive.err;
+  EXPECT_TRUE(contains(naive.out, "29 layers (15 dense, 0 aligned, 0 unaligned, 13 unaligned-naive)"))
+      << naive.out;
+  EXPECT_TRUE(contains(naive.out, "unaligned-naive kernel")) << naive.out;
+  const device::PackedModel n = device::read_model_file(work.file("n.ubpm"));
+  EXPECT_EQ(count_storage(n, device::WeightStorage::kUnalignedNaive), 13);
+  for (size_t i = 0; i < n.layers.size(); ++i) {
+    if (n.layers[i].has_weights()) {
+      EXPECT_EQ(n.layers[i].weights.matrix(), u.layers[i].weights.matrix()) << n.layers[i].name;
+    }
+  }
+
   const auto dense =
       ubp({"export", "--db", db, "--run", id, "--kernel", "dense", "--out", work.file("d.ubpm")});
   ASSERT_EQ(dense.exit_code, 0) << dense.err;

@@ -13,12 +13,14 @@
 #include <array>
 #include <cerrno>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <exception>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
@@ -57,6 +59,8 @@ struct Options {
   int64_t iterations = 30;
   double min_seconds = 1.0;
   int64_t max_iterations = 100000;
+  double min_sample_ms = 1.0;  // a sample groups enough runs to last this long (0: one run)
+  int64_t group = 0;           // runs per sample when > 0 (overrides min_sample_ms)
   int threads = 1;
   std::string affinity;  // hex CPU mask, "" = leave the affinity alone
   uint64_t seed = 1;
@@ -208,6 +212,59 @@ void write_output_file(const std::string& path, const float* output, size_t coun
   if (!out) throw std::runtime_error("cannot write --output-file " + path);
 }
 
+// How many runs one sample groups, and how that was decided.
+struct Grouping {
+  int64_t per_sample = 1;
+  std::string decided_by;  // "--group", "--min-sample-ms" or "off"
+  json trials = json::array();  // the calibration: {runs, best_ms} per trial
+};
+
+constexpr int64_t kMaxGroup = 1000000;
+
+// Seconds that `runs` back-to-back runs of the engine take.
+double time_runs(Engine& engine, const float* input, int64_t runs) {
+  const auto begin = Clock::now();
+  for (int64_t i = 0; i < runs; ++i) engine.run(input);
+  return std::chrono::duration<double>(Clock::now() - begin).count();
+}
+
+// --group when given; otherwise the number of runs whose back-to-back time reaches
+// --min-sample-ms. Each trial count is timed three times and the best time kept (another
+// process can only make a trial slower). The count is sized for the fastest time per run seen
+// in any trial, with 20 % to spare: runs still warming up (cold caches, a clock ramping up) or
+// a disturbed trial would otherwise give groups that fall short of the minimum once the model
+// runs at full speed. It stops when a trial reaches the minimum and also covers it at that
+// fastest speed. A model slower than the minimum gets 1.
+Grouping decide_grouping(Engine& engine, const float* input, const Options& options) {
+  Grouping g;
+  if (options.group > 0) {
+    g.per_sample = options.group;
+    g.decided_by = "--group";
+    return g;
+  }
+  if (options.min_sample_ms <= 0) {
+    g.decided_by = "off";
+    return g;
+  }
+  g.decided_by = "--min-sample-ms";
+  const double target = options.min_sample_ms / 1e3;
+  int64_t runs = 1;
+  double fastest = std::numeric_limits<double>::infinity();  // seconds per run
+  while (true) {
+    double best = std::numeric_limits<double>::infinity();
+    for (int rep = 0; rep < 3; ++rep) best = std::min(best, time_runs(engine, input, runs));
+    g.trials.push_back({{"runs", runs}, {"best_ms", best * 1e3}});
+    g.per_sample = runs;
+    fastest = std::max(std::min(fastest, best / static_cast<double>(runs)), 1e-9);
+    const double covers = static_cast<double>(runs) * fastest;  // this count at full speed
+    if ((best >= target && covers >= target) || runs >= kMaxGroup) break;
+    const double projected = std::ceil(1.2 * target / fastest);
+    runs = std::clamp<int64_t>(static_cast<int64_t>(std::min(projected, 1e12)), runs + 1,
+                               std::min(runs * 100, kMaxGroup));
+  }
+  return g;
+}
+
 json run_benchmark(const Options& options, Clock::time_point started) {
   if (options.max_iterations < options.iterations) {
     throw UsageError("--max-iterations " + std::to_string(options.max_iterations) +
@@ -242,20 +299,31 @@ json run_benchmark(const Options& options, Clock::time_point started) {
 
   std::vector<double> layer_seconds;
   for (int64_t i = 0; i < options.warmup; ++i) engine.run(input.data(), &layer_seconds);
+  const Grouping grouping = decide_grouping(engine, input.data(), options);
+  const int64_t group = grouping.per_sample;
 
+  // One sample = `group` runs back to back; it records their time per run, so samples stay
+  // comparable whatever the grouping. Per-layer times likewise, averaged over the group.
   std::vector<double> samples_ms;
   std::vector<std::vector<double>> layer_ms(engine.num_layers());
+  std::vector<double> layer_sum(engine.num_layers());
   double timed_seconds = 0;
   const float* output = nullptr;
   while (static_cast<int64_t>(samples_ms.size()) < options.max_iterations &&
          (static_cast<int64_t>(samples_ms.size()) < options.iterations ||
           timed_seconds < options.min_seconds)) {
+    std::fill(layer_sum.begin(), layer_sum.end(), 0.0);
     const auto begin = Clock::now();
-    output = engine.run(input.data(), &layer_seconds);
+    for (int64_t r = 0; r < group; ++r) {
+      output = engine.run(input.data(), &layer_seconds);
+      for (size_t l = 0; l < layer_sum.size(); ++l) layer_sum[l] += layer_seconds[l];
+    }
     const double seconds = std::chrono::duration<double>(Clock::now() - begin).count();
     timed_seconds += seconds;
-    samples_ms.push_back(seconds * 1e3);
-    for (size_t l = 0; l < layer_ms.size(); ++l) layer_ms[l].push_back(layer_seconds[l] * 1e3);
+    samples_ms.push_back(seconds * 1e3 / static_cast<double>(group));
+    for (size_t l = 0; l < layer_ms.size(); ++l) {
+      layer_ms[l].push_back(layer_sum[l] * 1e3 / static_cast<double>(group));
+    }
   }
   const ThermalSnapshot after = read_thermal_snapshot();
 
@@ -264,7 +332,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
                       static_cast<size_t>(engine.output_shape().size()));
   }
 
-  json storage_counts = {{"dense", 0}, {"aligned", 0}, {"unaligned", 0}};
+  json storage_counts = {{"dense", 0}, {"aligned", 0}, {"unaligned", 0}, {"unaligned-naive", 0}};
   for (const auto& layer : model.layers) {
     if (!layer.has_weights()) continue;
     json& count = storage_counts[to_string(layer.weights.storage)];
@@ -313,9 +381,15 @@ json run_benchmark(const Options& options, Clock::time_point started) {
             {"iterations", options.iterations},
             {"min_seconds", options.min_seconds},
             {"max_iterations", options.max_iterations},
+            {"min_sample_ms", options.min_sample_ms},
+            {"group", options.group},
             {"threads", options.threads},
             {"affinity", options.affinity},
             {"seed", options.seed}}},
+          {"grouping",
+           {{"iterations_per_sample", group},
+            {"decided_by", grouping.decided_by},
+            {"calibration", grouping.trials}}},
           {"samples_ms", samples_ms},
           {"summary",
            {{"count", summary.count},
@@ -345,13 +419,21 @@ int devbench_main(int argc, char** argv) {
   app.add_option("--model", options.model_path, "Packed model file")->required();
   app.add_option("--layer", options.layer, "Time only this layer: an index or a layer name");
   app.add_option("--warmup", options.warmup, "Untimed runs first")->check(CLI::NonNegativeNumber);
-  app.add_option("--iterations", options.iterations, "Least number of timed runs")
+  app.add_option("--iterations", options.iterations, "Least number of timed samples")
       ->check(CLI::PositiveNumber);
   app.add_option("--min-seconds", options.min_seconds,
                  "Keep timing until this much timed work (seconds) has passed")
       ->check(CLI::NonNegativeNumber);
-  app.add_option("--max-iterations", options.max_iterations, "Most timed runs")
+  app.add_option("--max-iterations", options.max_iterations, "Most timed samples")
       ->check(CLI::PositiveNumber);
+  app.add_option("--min-sample-ms", options.min_sample_ms,
+                 "A sample groups enough back-to-back runs to last at least this many "
+                 "milliseconds (decided after the warm-up; 0: one run per sample); times stay "
+                 "per run")
+      ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--group", options.group,
+                 "Runs per sample, instead of deciding from --min-sample-ms")
+      ->check(CLI::Range(int64_t{1}, kMaxGroup));
   app.add_option("--threads", options.threads, "Engine threads")->check(CLI::Range(1, 1024));
   app.add_option("--affinity", options.affinity,
                  "Hexadecimal CPU mask for the process and its threads, e.g. 0xf0");

@@ -37,12 +37,13 @@ std::string window_text(const Layer& layer) {
 }
 
 // The kernels' format for a convolution's weights: dense weights go into dense_ours' panels;
-// sparse formats are already what spmm_aligned / spmm_unaligned read.
+// sparse formats are already what spmm_aligned / spmm_unaligned / spmm_unaligned_naive read.
 PackedWeights packed_weights(const LayerWeights& w) {
   if (w.storage == WeightStorage::kDense) {
     return kernels::pack_dense(w.dense.data(), w.dense_bias.data(), w.rows(), w.cols());
   }
   if (w.storage == WeightStorage::kAligned) return w.aligned;
+  if (w.storage == WeightStorage::kUnalignedNaive) return NaiveUnalignedWeights{w.unaligned};
   return w.unaligned;
 }
 

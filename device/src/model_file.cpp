@@ -106,7 +106,8 @@ void for_each_array(Weights& w, F f) {
       f("bias", w.dense_bias);
       break;
     case WeightStorage::kAligned:
-    case WeightStorage::kUnaligned: {
+    case WeightStorage::kUnaligned:
+    case WeightStorage::kUnalignedNaive: {
       auto visit = [&](auto& p) {
         f("bias", p.bias);
         f("counts", p.counts);
@@ -135,7 +136,8 @@ template <>
 struct Names<WeightStorage> {
   static constexpr std::pair<WeightStorage, const char*> table[] = {
       {WeightStorage::kDense, "dense"}, {WeightStorage::kAligned, "aligned"},
-      {WeightStorage::kUnaligned, "unaligned"}};
+      {WeightStorage::kUnaligned, "unaligned"},
+      {WeightStorage::kUnalignedNaive, "unaligned-naive"}};
 };
 template <>
 struct Names<PoolKind> {
@@ -380,9 +382,18 @@ void validate_layer(const Checker& check, const PackedModel& model, size_t index
       check.packed(where, w.aligned, rows, cols, w.aligned.geom.shape.rows);
       break;
     case WeightStorage::kUnaligned:
+    case WeightStorage::kUnalignedNaive:
       check.packed(where, w.unaligned, rows, cols, 1);
       break;
   }
+}
+
+// The format version a model needs: 2 when a layer uses unaligned-naive storage, else 1.
+uint32_t version_needed(const PackedModel& model) {
+  for (const Layer& layer : model.layers) {
+    if (layer.has_weights() && layer.weights.storage == WeightStorage::kUnalignedNaive) return 2;
+  }
+  return 1;
 }
 
 // ---- header JSON ----
@@ -610,6 +621,7 @@ Layer read_layer(const HeaderReader& h, const json& lj, size_t index, const uint
       read_packed(h, wj, wwhere, payload, w.aligned);
       break;
     case WeightStorage::kUnaligned:
+    case WeightStorage::kUnalignedNaive:
       read_packed(h, wj, wwhere, payload, w.unaligned);
       break;
   }
@@ -714,7 +726,7 @@ void write_model_file(const std::string& path, const PackedModel& model) {
   const std::string header_text = header.dump(1);
 
   std::vector<uint8_t> file(kModelFileMagic, kModelFileMagic + sizeof kModelFileMagic);
-  put_le(file, kModelFileVersion);
+  put_le(file, version_needed(model));
   put_le(file, crc32_of(reinterpret_cast<const uint8_t*>(header_text.data()), header_text.size()));
   put_le(file, static_cast<uint64_t>(header_text.size()));
   file.insert(file.end(), header_text.begin(), header_text.end());
@@ -812,6 +824,10 @@ PackedModel read_model_file(const std::string& path) {
     model.layers.push_back(read_layer(arrays, layers[i], i, payload));
   }
   validate_model(model, path);
+  if (version_needed(model) > version) {
+    check.fail("", "format version " + std::to_string(version) +
+                       " has no storage 'unaligned-naive' (it came with version 2)");
+  }
   return model;
 }
 

@@ -70,8 +70,11 @@ namespace {
 std::pair<int64_t, int64_t> matrix_size(const PackedWeights& w) {
   return std::visit(
       [](const auto& p) -> std::pair<int64_t, int64_t> {
-        if constexpr (std::is_same_v<std::decay_t<decltype(p)>, kernels::DensePacked>) {
+        using P = std::decay_t<decltype(p)>;
+        if constexpr (std::is_same_v<P, kernels::DensePacked>) {
           return {p.rows, p.cols};
+        } else if constexpr (std::is_same_v<P, NaiveUnalignedWeights>) {
+          return {p.packed.geom.rows, p.packed.geom.cols};
         } else {
           return {p.geom.rows, p.geom.cols};
         }
@@ -89,6 +92,8 @@ void multiply(const PackedWeights& w, const float* x, int64_t hw, float* y, Acti
     kernels::dense_ours(*dense, x, hw, y, act, pool);
   } else if (const auto* aligned = std::get_if<kernels::AlignedPacked>(&w)) {
     kernels::spmm_aligned(*aligned, x, hw, y, act, pool);
+  } else if (const auto* naive = std::get_if<NaiveUnalignedWeights>(&w)) {
+    kernels::spmm_unaligned_naive(naive->packed, x, hw, y, act, pool);
   } else {
     kernels::spmm_unaligned(std::get<kernels::UnalignedPacked>(w), x, hw, y, act, pool);
   }

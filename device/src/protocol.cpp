@@ -92,6 +92,9 @@ void check_protocol_options(const ProtocolOptions& o) {
   if (o.iterations < 1) fail("iterations = " + std::to_string(o.iterations) + "; must be at least 1");
   if (!(o.cooldown_s >= 0)) fail("cooldown_s must be 0 or more seconds");
   if (!(o.min_seconds >= 0)) fail("min_seconds must be 0 or more seconds");
+  if (!(o.min_sample_ms >= 0 && o.min_sample_ms <= 1e6)) {
+    fail("min_sample_ms must be 0 (one inference per sample) to 1000000 milliseconds");
+  }
   if (!(o.max_cv > 0)) fail("max_cv must be a positive fraction, e.g. 0.03 for 3%");
   if (o.noisy_retries < 0) fail("noisy_retries = " + std::to_string(o.noisy_retries) + "; must be 0 or more");
   if (!(o.max_frequency_drift > 0)) fail("max_frequency_drift must be a positive fraction");
@@ -160,6 +163,8 @@ json Measurement::to_json() const {
             {"threads", target.threads},
             {"failed", failed},
             {"attempts", attempts},
+            {"iterations_per_sample", iterations_per_sample},
+            {"min_sample_ms", min_sample_ms},
             {"valid", valid},
             {"invalid_reasons", invalid_reasons}};
   if (failed) j["error"] = error;
@@ -223,7 +228,10 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
     if (log) log(line);
   };
   std::vector<Measurement> results(targets.size());
-  for (size_t i = 0; i < targets.size(); ++i) results[i].target = targets[i];
+  for (size_t i = 0; i < targets.size(); ++i) {
+    results[i].target = targets[i];
+    results[i].min_sample_ms = options.min_sample_ms;
+  }
   if (targets.empty()) return results;
 
   DeviceLock lock(device_lock_key(config), options.lock_timeout_s, [&](const std::string& holder) {
@@ -278,7 +286,13 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
                                      "--warmup", std::to_string(options.warmup),
                                      "--iterations", std::to_string(options.iterations),
                                      "--min-seconds", format_double("%g", options.min_seconds),
+                                     "--min-sample-ms", format_double("%g", options.min_sample_ms),
                                      "--threads", std::to_string(targets[i].threads)};
+    // After the first measured session the grouping is fixed for this target.
+    if (results[i].iterations_per_sample > 0) {
+      argv.push_back("--group");
+      argv.push_back(std::to_string(results[i].iterations_per_sample));
+    }
     if (!config.cpu_mask.empty()) {
       argv.push_back("--affinity");
       argv.push_back(config.cpu_mask);
@@ -312,6 +326,17 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
         try {
           if (attempt > 1 && !pushed) push_everything();
           Attempt a = parse_runner_output(transport.run(runner_argv(i), config.timeout_s));
+          if (a.result && m.iterations_per_sample == 0) {
+            // The runner's calibration decides once; every later session reuses it. A runner
+            // that reports no grouping timed one inference per sample.
+            const json& g = a.result->devbench.value("grouping", json::object());
+            m.iterations_per_sample = std::max<int64_t>(1, g.value("iterations_per_sample", int64_t{1}));
+            if (m.iterations_per_sample > 1) {
+              say("  " + std::to_string(m.iterations_per_sample) +
+                  " inferences per sample (each sample at least " +
+                  format_double("%g", options.min_sample_ms) + " ms), for every session");
+            }
+          }
           if (a.result && a.result->summary.cv > options.max_cv && noisy_left > 0) {
             // Disturbed (another process, a migration): measure this session again rather
             // than let one burst invalidate the model. Not a failed attempt; kept for the record.

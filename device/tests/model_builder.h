@@ -100,6 +100,7 @@ inline LayerWeights random_weights(int64_t rows, int64_t cols, const WeightSpec&
           kernels::testing::random_aligned_blocks(rows, cols, spec.block, blocks, seeds.mask));
       break;
     case WeightStorage::kUnaligned:
+    case WeightStorage::kUnalignedNaive:  // the same arrays, run by another kernel
       lw.unaligned = kernels::pack_unaligned(
           w.data(), bias.data(), rows, cols, spec.block,
           kernels::testing::random_unaligned_blocks(rows, cols, spec.block, blocks, seeds.mask));

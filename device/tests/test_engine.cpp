@@ -44,7 +44,8 @@ constexpr Activation kActivations[] = {Activation::kNone, Activation::kRelu, Act
 // ---- building models ----
 
 // MobileNetV1's pattern: a strided 3x3 stem, then depthwise 3x3 (stride 1 and 2) each followed
-// by a pointwise convolution in dense, aligned or unaligned storage, global pool, classifier.
+// by a pointwise convolution in dense, aligned, unaligned (WROS) or unaligned-naive storage,
+// global pool, classifier.
 // Odd, non-square input and channel counts that are not multiples of the kernels' 8-row panels.
 PackedModel mobilenet_like(Activation act, uint64_t seed) {
   ModelBuilder b("mobilenet-like", {3, 15, 13}, seed);
@@ -57,6 +58,8 @@ PackedModel mobilenet_like(Activation act, uint64_t seed) {
   b.conv("pw3", 20, 1, 1, 0, act, WeightStorage::kUnaligned);
   b.depthwise("dw4", 2, act, WeightStorage::kUnaligned);
   b.conv("pw4", 28, 1, 1, 0, act, WeightStorage::kUnaligned);
+  b.depthwise("dw5", 1, act);
+  b.conv("pw5", 28, 1, 1, 0, act, WeightStorage::kUnalignedNaive);
   b.pool("avgpool", PoolKind::kGlobalAverage);
   b.fc("fc", 10, act, WeightStorage::kUnaligned);
   return b.model();
@@ -84,7 +87,8 @@ PackedModel resnet_like(Activation act, int stem_kernel, uint64_t seed) {
   x = bottleneck(b, "layer1.0", x, 4, 16, 1, true, act, WeightStorage::kDense);
   x = bottleneck(b, "layer1.1", x, 4, 16, 1, false, act, WeightStorage::kAligned);
   x = bottleneck(b, "layer2.0", x, 8, 32, 2, true, act, WeightStorage::kUnaligned);
-  x = bottleneck(b, "layer2.1", x, 8, 32, 1, false, act, WeightStorage::kUnaligned);
+  // The naive unaligned kernel also on a 3x3 convolution (through im2col).
+  x = bottleneck(b, "layer2.1", x, 8, 32, 1, false, act, WeightStorage::kUnalignedNaive);
   b.pool("avgpool", PoolKind::kGlobalAverage);
   // No activation, as in ResNet: every logit then checks the whole model.
   b.fc("fc", 10, Activation::kNone, WeightStorage::kAligned);
@@ -328,6 +332,28 @@ TEST(Engine, OneAndThreeThreadsGiveIdenticalBits) {
     Engine three(model, 3);
     EXPECT_EQ(three.threads(), 3);
     EXPECT_TRUE(bitwise_equal(run_engine(model, input, 1), three.run(input))) << model.name;
+  }
+}
+
+// The naive unaligned kernel runs the same operations as WROS on the same arrays: swapping the
+// storage of every unaligned layer between unaligned and unaligned-naive keeps every bit.
+TEST(Engine, UnalignedNaiveStorageGivesTheSameBitsAsWros) {
+  for (const PackedModel& model :
+       {mobilenet_like(Activation::kRelu6, 5), resnet_like(Activation::kRelu, 3, 6)}) {
+    PackedModel swapped = model;
+    int swaps = 0;
+    for (Layer& layer : swapped.layers) {
+      if (!layer.has_weights()) continue;
+      WeightStorage& s = layer.weights.storage;
+      if (s == WeightStorage::kUnaligned || s == WeightStorage::kUnalignedNaive) {
+        s = s == WeightStorage::kUnaligned ? WeightStorage::kUnalignedNaive
+                                           : WeightStorage::kUnaligned;
+        ++swaps;
+      }
+    }
+    ASSERT_GE(swaps, 2) << model.name;
+    const std::vector<float> input = random_input(model, 7);
+    EXPECT_TRUE(bitwise_equal(run_engine(model, input), run_engine(swapped, input))) << model.name;
   }
 }
 

@@ -246,6 +246,43 @@ TEST(ModelFile, RoundTripKeepsDenseAlignedAndUnalignedWeightsExactly) {
   EXPECT_EQ(back.layers[1].weights.aligned.row_begin, model.layers[1].weights.aligned.row_begin);
 }
 
+TEST(ModelFile, UnalignedNaiveStorageRoundTripsInAVersion2File) {
+  // The pointwise layer's unaligned arrays marked for the naive kernel: the storage comes back,
+  // the arrays are the same as unaligned storage keeps; only such a file needs version 2.
+  PackedModel model = small_model();
+  model.layers[2].weights.storage = WeightStorage::kUnalignedNaive;
+  const std::string path = temp_path("naive.ubpm");
+  write_model_file(path, model);
+  EXPECT_EQ(split(read_bytes(path)).version, 2u);
+  const PackedModel back = read_model_file(path);
+  const LayerWeights& w = back.layers[2].weights;
+  EXPECT_EQ(w.storage, WeightStorage::kUnalignedNaive);
+  EXPECT_EQ(to_string(w.storage), "unaligned-naive");
+  const auto& u0 = model.layers[2].weights.unaligned;
+  EXPECT_EQ(w.unaligned.weights, u0.weights);
+  EXPECT_EQ(w.unaligned.counts, u0.counts);
+  EXPECT_EQ(w.unaligned.deltas, u0.deltas);
+  EXPECT_EQ(w.unaligned.row_begin, u0.row_begin);
+  EXPECT_EQ(w.matrix(), model.layers[2].weights.matrix());
+  EXPECT_EQ(json::parse(split(read_bytes(path)).header)["layers"][2]["weights"]["storage"],
+            "unaligned-naive");
+
+  const std::string plain = temp_path("plain.ubpm");
+  write_model_file(plain, small_model());
+  EXPECT_EQ(split(read_bytes(plain)).version, 1u) << "files without it stay version 1";
+}
+
+TEST(ModelFile, AVersion1FileWithUnalignedNaiveStorageIsRejected) {
+  PackedModel model = small_model();
+  model.layers[2].weights.storage = WeightStorage::kUnalignedNaive;
+  const std::string path = temp_path("naive_v1.ubpm");
+  write_model_file(path, model);
+  FileParts parts = split(read_bytes(path));
+  parts.version = 1;
+  write_bytes(path, join(parts));
+  expect_read_error(path, {"format version 1", "unaligned-naive", "version 2"});
+}
+
 TEST(ModelFile, ArraysSitAt64ByteAlignedOffsetsInTheFile) {
   const std::string path = temp_path("aligned_offsets.ubpm");
   write_model_file(path, small_model());
@@ -359,8 +396,9 @@ TEST(ModelFile, ANewerFormatVersionAsksForANewerUbp) {
   std::vector<uint8_t> bytes = read_bytes(path);
   bytes[8] = static_cast<uint8_t>(kModelFileVersion + 1);
   write_bytes(path, bytes);
-  expect_read_error(path,
-                    {"format version 2", "written by a newer ubp; supported up to version 1"});
+  expect_read_error(path, {"format version " + std::to_string(kModelFileVersion + 1),
+                           "written by a newer ubp; supported up to version " +
+                               std::to_string(kModelFileVersion)});
 }
 
 TEST(ModelFile, AMalformedHeaderIsReportedAsMalformedJson) {
@@ -543,7 +581,7 @@ TEST(ModelFile, HeadersWithRandomValuesAndAValidChecksumGiveAModelOrAModelFileEr
   leaves(header, json::json_pointer(), paths);
   const json replacements[] = {-1, 0, 1, 2, 3, 7, 63, 64, 65, 1 << 20, int64_t{1} << 31,
                                int64_t{1} << 40, INT64_MAX, UINT64_MAX, -INT64_MAX, 0.5,
-                               "conv", "unaligned", "float32", "int32", "", nullptr,
+                               "conv", "unaligned", "unaligned-naive", "float32", "int32", "", nullptr,
                                json::array(), json::object(), true};
   for (uint64_t seed = 0; seed < 3000; ++seed) {
     std::mt19937_64 rng(seed);

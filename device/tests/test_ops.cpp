@@ -82,9 +82,15 @@ Expected conv_reference(const std::vector<float>& w, const std::vector<float>& b
   return e;
 }
 
-enum class Format { kDense, kAligned, kUnaligned };
+enum class Format { kDense, kAligned, kUnaligned, kUnalignedNaive };
 const char* format_name(Format f) {
-  return f == Format::kDense ? "dense" : f == Format::kAligned ? "aligned" : "unaligned";
+  switch (f) {
+    case Format::kDense: return "dense";
+    case Format::kAligned: return "aligned";
+    case Format::kUnaligned: return "unaligned";
+    case Format::kUnalignedNaive: return "unaligned-naive";
+  }
+  return "?";
 }
 
 // Packs `w` (rows x cols) in `format`; for the sparse formats `w` is replaced by its masked
@@ -103,6 +109,7 @@ PackedWeights pack(Format format, std::vector<float>& w, const std::vector<float
   auto packed = kernels::pack_unaligned(w.data(), bias.data(), rows, cols, shape,
                                         random_unaligned_blocks(rows, cols, shape, m, seed));
   w = kernels::unpack(packed);
+  if (format == Format::kUnalignedNaive) return NaiveUnalignedWeights{std::move(packed)};
   return packed;
 }
 
@@ -120,7 +127,8 @@ std::vector<float> run_conv(const PackedWeights& w, const ImageShape& in,
 
 TEST(Conv2d, MatchesADirectConvolutionForEveryWeightFormatKernelStrideAndActivation) {
   uint64_t seed = 100;
-  for (Format format : {Format::kDense, Format::kAligned, Format::kUnaligned}) {
+  for (Format format :
+       {Format::kDense, Format::kAligned, Format::kUnaligned, Format::kUnalignedNaive}) {
     for (int kernel : {1, 3, 5, 7}) {
       for (int stride : {1, 2}) {
         // Padding 1 on a 1x1 kernel takes the im2col path rather than the direct one.
@@ -155,7 +163,8 @@ TEST(Conv2d, MatchesADirectConvolutionForEveryWeightFormatKernelStrideAndActivat
 
 TEST(Conv2d, ComputesOneByOneConvolutionsAtStridesOneTwoAndThree) {
   uint64_t seed = 500;
-  for (Format format : {Format::kDense, Format::kAligned, Format::kUnaligned}) {
+  for (Format format :
+       {Format::kDense, Format::kAligned, Format::kUnaligned, Format::kUnalignedNaive}) {
     for (int stride : {1, 2, 3}) {
       for (Activation act : kActivations) {
         for (auto [h, w_] : {std::pair<int64_t, int64_t>{1, 1}, {7, 9}, {14, 14}, {13, 70}}) {

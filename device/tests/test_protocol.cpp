@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <set>
 #include <sstream>
@@ -32,18 +33,25 @@ using nlohmann::json;
 //   garbage     prints something that is not JSON
 //   drift       steady, but cpu0 runs at 2.0 GHz before and 1.0 GHz after
 //   hot         steady, but the temperature rises from 40 to 75 C
-// Every call appends "<model word> <threads>" to $FAKE_RUNNER_DIR/calls.
+// Every call appends "<model word> <threads>" to $FAKE_RUNNER_DIR/calls and
+// "<model word> <--group value or auto> <--min-sample-ms value>" to $FAKE_RUNNER_DIR/groups.
+// Without --group it reports 5 inferences per sample (as if it had calibrated), with --group N
+// it reports N.
 constexpr char kFakeRunner[] = R"sh(#!/bin/bash
-model=""; threads=1
+model=""; threads=1; group=auto; min_sample=none
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
+    --group) group="$2"; shift 2 ;;
+    --min-sample-ms) min_sample="$2"; shift 2 ;;
     *) shift ;;
   esac
 done
 word=$(cat "$model")
 echo "$word $threads" >> "$FAKE_RUNNER_DIR/calls"
+echo "$word $group $min_sample" >> "$FAKE_RUNNER_DIR/groups"
+per_sample=5; [ "$group" != auto ] && per_sample=$group
 if [ "$word" = crash-once ]; then
   if [ ! -e "$FAKE_RUNNER_DIR/crashed" ]; then touch "$FAKE_RUNNER_DIR/crashed"; kill -SEGV $$; fi
   word=steady
@@ -68,6 +76,7 @@ for i in 0 1 2 3 4 5 6 7 8 9; do
 done
 cat <<EOF
 {"tool": "ubp-devbench", "format": 1, "samples_ms": [$samples],
+ "grouping": {"iterations_per_sample": $per_sample},
  "layers": [{"index": 0, "name": "conv1", "kind": "conv", "storage": "dense", "p50_ms": 1.5}],
  "device": {"machine": "x86_64"}, "model": {"name": "$word"},
  "before": {"freq_khz": [$fb], "temperature_c": [{"zone": "cpu", "value": $tb}]},
@@ -103,8 +112,8 @@ class TheProtocol : public ::testing::Test {
                         [&](const std::string& line) { log_.push_back(line); });
   }
 
-  std::vector<std::string> calls() const {
-    std::ifstream in(dir_.file("calls"));
+  std::vector<std::string> calls(const std::string& file = "calls") const {
+    std::ifstream in(dir_.file(file));
     std::vector<std::string> lines;
     for (std::string line; std::getline(in, line);) lines.push_back(line);
     return lines;
@@ -298,6 +307,33 @@ TEST_F(TheProtocol, ReconnectsAndCopiesAgainAfterADroppedConnection) {
   EXPECT_EQ(transport.pushes, 4);    // runner + model, twice
 }
 
+TEST_F(TheProtocol, DecidesTheGroupingInTheFirstSessionAndPassesItToEveryLaterOne) {
+  // noisy-once: the grouping comes from its first, discarded session, and is kept.
+  options_.sessions = 3;
+  options_.min_sample_ms = 2.5;
+  const auto results = measure({target("steady"), target("noisy-once")});
+  std::map<std::string, std::vector<std::string>> per_word;
+  for (const std::string& line : calls("groups")) {
+    std::istringstream fields(line);
+    std::string word, group, min_sample;
+    fields >> word >> group >> min_sample;
+    EXPECT_EQ(min_sample, "2.5") << line;
+    per_word[word].push_back(group);
+  }
+  EXPECT_EQ(per_word["steady"], (std::vector<std::string>{"auto", "5", "5"}));
+  EXPECT_EQ(per_word["noisy-once"], (std::vector<std::string>{"auto", "5", "5", "5"}));
+  for (const Measurement& m : results) {
+    EXPECT_FALSE(m.failed) << m.error;
+    EXPECT_EQ(m.iterations_per_sample, 5);
+    const json detail = m.to_json();
+    EXPECT_EQ(detail.at("iterations_per_sample"), 5);
+    EXPECT_EQ(detail.at("min_sample_ms"), 2.5);
+  }
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& l) {
+    return l.find("5 inferences per sample") != std::string::npos;
+  }));
+}
+
 TEST_F(TheProtocol, RejectsOptionsOutsideTheirRange) {
   options_.sessions = 0;
   EXPECT_THROW(check_protocol_options(options_), std::invalid_argument);
@@ -308,6 +344,14 @@ TEST_F(TheProtocol, RejectsOptionsOutsideTheirRange) {
     FAIL() << "max_cv = 0 accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("max_cv"), std::string::npos);
+  }
+  options_.max_cv = 0.03;
+  options_.min_sample_ms = -1;
+  try {
+    check_protocol_options(options_);
+    FAIL() << "min_sample_ms = -1 accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("min_sample_ms"), std::string::npos);
   }
 }
 

@@ -9,6 +9,8 @@
 //           aligned-0.8-4x1    pointwise layers masked at 80% by the `aligned` selector, stored
 //                              aligned
 //           unaligned-0.8-4x1  pointwise layers masked at 80% by `bed`, stored unaligned (WROS)
+//           unaligned-naive-0.8-4x1  the same masks and arrays, run by the naive unaligned
+//                              kernel (no WROS ring: read-modify-write of the output rows)
 // The masks come from exporter::choose_masks_for_export, the code path of training runs.
 // LibTorch runs with torch::set_num_threads(1), the engine with 1 thread.
 //
@@ -16,7 +18,8 @@
 // interleaving of the repetitions (slow drifts of a shared machine hit every case alike).
 // After the run one line per ratio, from the medians of every timed iteration of each case:
 // engine dense / LibTorch dense (target at most 1.5), engine dense / unaligned (target at least
-// 1.8) and unaligned / aligned (target at most 1.05).
+// 1.8), unaligned / aligned (target at most 1.05) and unaligned-naive / aligned (no target: what
+// the paper's kernel idea is worth over the plain design).
 //
 //   build/bin/ubp-bench-engine
 //   build/bin/ubp-bench-engine --benchmark_filter=Engine --benchmark_repetitions=9
@@ -55,6 +58,7 @@ const std::vector<KernelCase>& engine_cases() {
       {"dense", exporter::ExportKernel::kDense, "none"},
       {"aligned-0.8-4x1", exporter::ExportKernel::kAligned, "aligned"},
       {"unaligned-0.8-4x1", exporter::ExportKernel::kUnaligned, "bed"},
+      {"unaligned-naive-0.8-4x1", exporter::ExportKernel::kUnalignedNaive, "bed"},
   };
   return cases;
 }
@@ -196,5 +200,9 @@ int main(int argc, char** argv) {
               ">= 1.8");
   print_ratio("engine unaligned / engine aligned", engine + "unaligned-0.8-4x1",
               engine + "aligned-0.8-4x1", "<= 1.05");
+  print_ratio("engine unaligned-naive / aligned", engine + "unaligned-naive-0.8-4x1",
+              engine + "aligned-0.8-4x1", "none; WROS's is the line above");
+  print_ratio("engine unaligned-naive / unaligned", engine + "unaligned-naive-0.8-4x1",
+              engine + "unaligned-0.8-4x1", "none");
   return 0;
 }

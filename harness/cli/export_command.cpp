@@ -112,11 +112,13 @@ int run_export(const ExportArgs& args) {
   const device::PackedModel packed = exporter::export_model(*model, masks, options);
   device::write_model_file(args.out, packed);
   const exporter::ExportSummary s = exporter::summarize_export(packed, masks);
+  const std::string naive =
+      s.unaligned_naive > 0 ? ", " + std::to_string(s.unaligned_naive) + " unaligned-naive" : "";
   std::printf(
-      "%s: %lld layers (%lld dense, %lld aligned, %lld unaligned), %lld masked layers "
+      "%s: %lld layers (%lld dense, %lld aligned, %lld unaligned%s), %lld masked layers "
       "keep %.2f%% of their weights, %s kernel, %lld bytes, from %s\n",
       args.out.c_str(), static_cast<long long>(s.layers), static_cast<long long>(s.dense),
-      static_cast<long long>(s.aligned), static_cast<long long>(s.unaligned),
+      static_cast<long long>(s.aligned), static_cast<long long>(s.unaligned), naive.c_str(),
       static_cast<long long>(s.masked_layers), 100.0 * s.kept_fraction,
       exporter::to_string(kernel).c_str(), static_cast<long long>(fs::file_size(args.out)),
       source.c_str());
@@ -163,9 +165,11 @@ Command add_export_command(CLI::App& app) {
                      ->check(CLI::IsMember({"pointwise", "conv", "all"}));
   sub->add_option("--block", args->block,
                   "Block shape RxC of the masks (default: the saved model's, 4x1 with --arch)");
-  sub->add_option("--kernel", args->kernel, "Storage of the masked layers")
+  sub->add_option("--kernel", args->kernel,
+                  "Storage of the masked layers (unaligned-naive: the unaligned blocks run by the "
+                  "naive kernel instead of WROS)")
       ->required()
-      ->check(CLI::IsMember({"dense", "aligned", "unaligned"}));
+      ->check(CLI::IsMember({"dense", "aligned", "unaligned", "unaligned-naive"}));
   sub->add_option("--out", args->out, "The packed-model file to write")->required();
   sub->add_option("--name", args->name, "Model name in the file (default: model and run id)");
   for (auto* only_random : {width, resolution, classes, seed, method, sparsity, layers}) {

@@ -82,6 +82,7 @@ int latency(const LatencyArgs& args) {
                   {"warmup", args.protocol.warmup},
                   {"iterations", args.protocol.iterations},
                   {"min_seconds", args.protocol.min_seconds},
+                  {"min_sample_ms", args.protocol.min_sample_ms},
                   {"max_cv", args.protocol.max_cv},
                   {"noisy_retries", args.protocol.noisy_retries},
                   {"max_frequency_drift", args.protocol.max_frequency_drift},
@@ -98,19 +99,22 @@ int latency(const LatencyArgs& args) {
     return any_failed ? 1 : 0;
   }
 
-  std::printf("device %s (%s), %d session(s), %d+ timed iterations each\n", config.name.c_str(),
-              transport->describe().c_str(), args.protocol.sessions, args.protocol.iterations);
-  std::printf("%-40s %-10s %7s %10s %10s %10s %7s  %s\n", "model", "storage", "threads", "p50 ms", "p90 ms",
-              "p99 ms", "cv", "verdict");
+  std::printf("device %s (%s), %d session(s), %d+ timed samples each (a sample: at least %g ms of inferences)\n",
+              config.name.c_str(), transport->describe().c_str(), args.protocol.sessions, args.protocol.iterations,
+              args.protocol.min_sample_ms);
+  std::printf("%-40s %-15s %7s %7s %10s %10s %10s %7s  %s\n", "model", "storage", "threads", "group", "p50 ms",
+              "p90 ms", "p99 ms", "cv", "verdict");
   for (size_t i = 0; i < measurements.size(); ++i) {
     const auto& m = measurements[i];
     if (m.failed) {
-      std::printf("%-40s %-10s %7d  FAILED: %s\n", m.target.model_path.c_str(), storages[i].c_str(), m.target.threads,
+      std::printf("%-40s %-15s %7d  FAILED: %s\n", m.target.model_path.c_str(), storages[i].c_str(), m.target.threads,
                   m.error.c_str());
       continue;
     }
-    std::printf("%-40s %-10s %7d %10.3f %10.3f %10.3f %6.1f%%  %s\n", m.target.model_path.c_str(), storages[i].c_str(),
-                m.target.threads, m.summary.p50, m.summary.p90, m.summary.p99, 100 * m.summary.cv,
+    // group: inferences per timed sample (the times are per inference).
+    std::printf("%-40s %-15s %7d %7lld %10.3f %10.3f %10.3f %6.1f%%  %s\n", m.target.model_path.c_str(),
+                storages[i].c_str(), m.target.threads, static_cast<long long>(m.iterations_per_sample),
+                m.summary.p50, m.summary.p90, m.summary.p99, 100 * m.summary.cv,
                 m.valid ? "valid" : ("invalid: " + m.invalid_reasons.front()).c_str());
   }
   return any_failed ? 1 : 0;
@@ -138,6 +142,10 @@ Command add_latency_command(CLI::App& app) {
   sub->add_option("--iterations", args->protocol.iterations, "At least this many timed iterations per session")
       ->capture_default_str();
   sub->add_option("--min-seconds", args->protocol.min_seconds, "And keep timing this long per session")
+      ->capture_default_str();
+  sub->add_option("--min-sample-ms", args->protocol.min_sample_ms,
+                  "Each timed sample groups enough inferences to last this many milliseconds (decided once per "
+                  "model; 0: one inference per sample); times stay per inference")
       ->capture_default_str();
   sub->add_option("--max-cv", args->protocol.max_cv, "Coefficient of variation above which a result is invalid")
       ->capture_default_str();

@@ -22,7 +22,8 @@ void add_latency_keys(Schema& s) {
       "or YAML files; empty: no latency");
   key("latency.kernels", T::kString, "auto",
       "packed formats to export and measure: auto (dense and the method's own format) or a "
-      "comma-separated list of dense, aligned, unaligned");
+      "comma-separated list of dense, aligned, unaligned (WROS), unaligned-naive (the unaligned blocks "
+      "run by the naive kernel, without WROS's output ring)");
   key("latency.threads", T::kIntList, Json::array({1}), "thread counts to measure each model with").range(1, 256);
   key("latency.sessions", T::kInt, 3, "independent sessions, each measuring every model once in a shuffled order")
       .range(1, 100);
@@ -30,6 +31,11 @@ void add_latency_keys(Schema& s) {
   key("latency.warmup", T::kInt, 10, "untimed iterations before timing").range(0, 100000);
   key("latency.iterations", T::kInt, 30, "at least this many timed iterations per session").range(1, 1000000);
   key("latency.min_seconds", T::kFloat, 1.0, "and keep timing until this many seconds have passed").range(0, 3600);
+  key("latency.min_sample_ms", T::kFloat, 1.0,
+      "each timed sample groups enough inferences to last at least this many milliseconds (decided once "
+      "per model and thread count before measuring, recorded as iterations_per_sample; times stay per "
+      "inference); 0: one inference per sample")
+      .range(0, 10000);
   key("latency.max_cv", T::kFloat, 0.03,
       "a measurement whose coefficient of variation (per session, or of the session medians) passes "
       "this is marked invalid")

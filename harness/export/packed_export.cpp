@@ -243,7 +243,9 @@ class Exporter {
         out.storage = device::WeightStorage::kAligned;
         out.aligned = kernels::pack_aligned(w.data(), bias.data(), rows, cols, shape, blocks);
       } else {
-        out.storage = device::WeightStorage::kUnaligned;
+        out.storage = options_.kernel == ExportKernel::kUnalignedNaive
+                          ? device::WeightStorage::kUnalignedNaive
+                          : device::WeightStorage::kUnaligned;
         out.unaligned = kernels::pack_unaligned(w.data(), bias.data(), rows, cols, shape, blocks);
       }
     } catch (const std::invalid_argument& e) {
@@ -325,17 +327,19 @@ std::string to_string(ExportKernel kernel) {
       return "aligned";
     case ExportKernel::kUnaligned:
       return "unaligned";
+    case ExportKernel::kUnalignedNaive:
+      return "unaligned-naive";
   }
   return "?";
 }
 
 ExportKernel export_kernel_from_string(const std::string& name) {
-  for (const ExportKernel k :
-       {ExportKernel::kDense, ExportKernel::kAligned, ExportKernel::kUnaligned}) {
+  for (const ExportKernel k : {ExportKernel::kDense, ExportKernel::kAligned,
+                              ExportKernel::kUnaligned, ExportKernel::kUnalignedNaive}) {
     if (to_string(k) == name) return k;
   }
   throw std::invalid_argument("unknown export kernel '" + name +
-                              "' (accepted: dense, aligned, unaligned)");
+                              "' (accepted: dense, aligned, unaligned, unaligned-naive)");
 }
 
 device::PackedModel export_model(models::Classifier& model,
@@ -394,6 +398,9 @@ ExportSummary summarize_export(const device::PackedModel& packed,
         break;
       case device::WeightStorage::kUnaligned:
         ++s.unaligned;
+        break;
+      case device::WeightStorage::kUnalignedNaive:
+        ++s.unaligned_naive;
         break;
     }
   }

@@ -28,8 +28,11 @@
 
 namespace ubp::exporter {
 
-enum class ExportKernel { kDense, kAligned, kUnaligned };
-std::string to_string(ExportKernel kernel);  // "dense", "aligned", "unaligned"
+// kUnalignedNaive: the unaligned format run by the naive unaligned kernel instead of WROS
+// (device storage unaligned-naive), to measure what WROS is worth.
+enum class ExportKernel { kDense, kAligned, kUnaligned, kUnalignedNaive };
+// "dense", "aligned", "unaligned", "unaligned-naive"
+std::string to_string(ExportKernel kernel);
 // Throws std::invalid_argument naming the value and the accepted names.
 ExportKernel export_kernel_from_string(const std::string& name);
 
@@ -64,7 +67,7 @@ std::map<std::string, at::Tensor> choose_masks_for_export(models::Classifier& mo
 // What an export kept: counts of layers per storage, and the fraction of the masked layers'
 // weights their masks keep (1 when nothing is masked).
 struct ExportSummary {
-  int64_t layers = 0, dense = 0, aligned = 0, unaligned = 0;
+  int64_t layers = 0, dense = 0, aligned = 0, unaligned = 0, unaligned_naive = 0;
   int64_t masked_layers = 0;
   double kept_fraction = 1.0;
 };

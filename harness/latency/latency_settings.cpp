@@ -13,7 +13,7 @@ using nlohmann::json;
 
 namespace {
 
-const std::vector<std::string> kKernels = {"dense", "aligned", "unaligned"};
+const std::vector<std::string> kKernels = {"dense", "aligned", "unaligned", "unaligned-naive"};
 
 std::string join(const std::vector<std::string>& items) {
   std::string out;
@@ -58,6 +58,7 @@ LatencySettings latency_settings_from(const json& resolved) {
   p.warmup = l.at("warmup").get<int>();
   p.iterations = l.at("iterations").get<int>();
   p.min_seconds = l.at("min_seconds").get<double>();
+  p.min_sample_ms = l.at("min_sample_ms").get<double>();
   p.max_cv = l.at("max_cv").get<double>();
   p.noisy_retries = l.at("noisy_retries").get<int>();
   p.seed = resolved.at("experiment").at("seed").get<uint64_t>();
@@ -68,9 +69,9 @@ LatencySettings latency_settings_from(const json& resolved) {
 std::vector<std::string> kernels_for_method(const std::vector<std::string>& requested,
                                             const std::string& method,
                                             std::vector<std::string>* skipped) {
-  // Which packed formats can hold the masks a method produces: aligned blocks fit both block
-  // formats, unaligned ones only the unaligned (WROS) one; an unpruned model is dense only in
-  // "auto" (a block format of an unpruned model measures the kernel, not the pruning).
+  // Which packed formats can hold the masks a method produces: aligned blocks fit every block
+  // format, unaligned ones only the unaligned ones (WROS and naive); an unpruned model is dense
+  // only in "auto" (a block format of an unpruned model measures the kernel, not the pruning).
   const bool aligned_masks = method == "aligned" || method == "none";
   if (requested.size() == 1 && requested[0] == "auto") {
     if (method == "none") return {"dense"};

@@ -14,7 +14,8 @@ namespace ubp::latency {
 
 struct LatencySettings {
   std::vector<std::string> devices;  // device specs (names or YAML files); empty: no latency
-  std::vector<std::string> kernels;  // dense / aligned / unaligned; {"auto"}: per method
+  // dense / aligned / unaligned / unaligned-naive; {"auto"}: per method
+  std::vector<std::string> kernels;
   std::vector<int> threads{1};
   device::ProtocolOptions protocol;
 };

@@ -313,17 +313,24 @@ void check_against_libtorch(const ModelCase& c) {
       }
       const auto masks = random_masks(*model, shape, layout, seed++);
       apply_masks(*model, masks);
-      // Dense storage takes any mask; the mask's own layout packs it.
-      for (const ExportKernel kernel :
-           {ExportKernel::kDense,
-            layout == BlockLayout::kAligned ? ExportKernel::kAligned : ExportKernel::kUnaligned}) {
+      // Dense storage takes any mask; the mask's own layout packs it (unaligned masks also for
+      // the naive unaligned kernel).
+      std::vector<ExportKernel> kernels = {ExportKernel::kDense};
+      if (layout == BlockLayout::kAligned) {
+        kernels.push_back(ExportKernel::kAligned);
+      } else {
+        kernels.push_back(ExportKernel::kUnaligned);
+        kernels.push_back(ExportKernel::kUnalignedNaive);
+      }
+      for (const ExportKernel kernel : kernels) {
         options.kernel = kernel;
         const auto packed = export_model(*model, masks, options);
         const ExportSummary summary = summarize_export(packed, masks);
         EXPECT_EQ(summary.masked_layers, static_cast<int64_t>(masks.size()));
-        EXPECT_EQ(kernel == ExportKernel::kAligned     ? summary.aligned
-                  : kernel == ExportKernel::kUnaligned ? summary.unaligned
-                                                       : 0,
+        EXPECT_EQ(kernel == ExportKernel::kAligned          ? summary.aligned
+                  : kernel == ExportKernel::kUnaligned      ? summary.unaligned
+                  : kernel == ExportKernel::kUnalignedNaive ? summary.unaligned_naive
+                                                            : 0,
                   kernel == ExportKernel::kDense ? 0 : static_cast<int64_t>(masks.size()));
         const Comparison r = compare(*model, packed, input);
         std::printf(
@@ -479,17 +486,29 @@ TEST(Export, AWrittenFileReadsBackToTheSameOutputs) {
   apply_masks(*model, masks);
   ExportOptions options;
   options.input_shape = {3, 32, 32};
-  options.kernel = ExportKernel::kUnaligned;
-  const auto packed = export_model(*model, masks, options);
-  testing::TempDir dir;
-  device::write_model_file(dir.file("m.ubpm"), packed);
-  const auto read = device::read_model_file(dir.file("m.ubpm"));
   std::vector<float> input(3 * 32 * 32);
   std::mt19937 rng(1);
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& v : input) v = u(rng);
-  device::Engine a(packed, 1), b(read, 1);
-  EXPECT_EQ(a.run(input), b.run(input));
+  testing::TempDir dir;
+  std::map<ExportKernel, std::vector<float>> outputs;
+  for (const ExportKernel kernel : {ExportKernel::kUnaligned, ExportKernel::kUnalignedNaive}) {
+    options.kernel = kernel;
+    const auto packed = export_model(*model, masks, options);
+    const std::string path = dir.file(to_string(kernel) + ".ubpm");
+    device::write_model_file(path, packed);
+    const auto read = device::read_model_file(path);
+    int64_t stored = 0;
+    for (const auto& layer : read.layers) {
+      stored += layer.has_weights() && device::to_string(layer.weights.storage) == to_string(kernel);
+    }
+    EXPECT_EQ(stored, static_cast<int64_t>(masks.size())) << to_string(kernel);
+    device::Engine a(packed, 1), b(read, 1);
+    outputs[kernel] = b.run(input);
+    EXPECT_EQ(a.run(input), outputs[kernel]) << to_string(kernel);
+  }
+  // The naive kernel computes what WROS computes, in the same order: the same bits.
+  EXPECT_EQ(outputs[ExportKernel::kUnalignedNaive], outputs[ExportKernel::kUnaligned]);
 }
 
 // ---- the final model a training run keeps ----

@@ -6,6 +6,7 @@
 //              dense-ours  our dense SIMD GEMM on pre-packed panels (dense_ours)
 //              aligned     aligned block-sparse kernel (spmm_aligned)
 //              unaligned   unaligned WROS kernel (spmm_unaligned)
+//              unaligned-naive  unaligned kernel without WROS's ring (spmm_unaligned_naive)
 //              xnnpack     XNNPACK's NCHW 1x1 convolution = its SpMM (xnnpack_sparse.h)
 //   shapes     every 1x1 (pointwise) convolution of MobileNetV1 1.0 and the distinct 1x1
 //              convolutions of ResNet-50 (v1.5, stride on the 3x3), both at 224x224 input:
@@ -21,7 +22,8 @@
 //   aligned pattern    the `aligned` selector (best aligned tiles of random weights = a random
 //                      aligned pattern); used by aligned, xnnpack, dense-blas and dense-ours
 //                      (the dense kernels multiply the masked matrix, zeros included);
-//   unaligned pattern  the `bed` selector on the same weights; used by unaligned.
+//   unaligned pattern  the `bed` selector on the same weights; used by unaligned and
+//                      unaligned-naive (the same packed arrays).
 // X is K x HW uniform(-1, 1), bias uniform(-1, 1).
 //
 // Correctness: before timing, every case runs once and is compared with a scalar reference
@@ -44,7 +46,8 @@
 // Extra flags (removed before benchmark::Initialize sees the command line):
 //   --summary             Markdown table for 1 thread, bh 4, sparsity 0.8 over MobileNetV1's
 //                         1x1 layers: ms per kernel, the speed-ups the targets in
-//                         kernels/README.md are about, and geometric means
+//                         kernels/README.md are about (unaligned / aligned and
+//                         unaligned-naive / aligned side by side), and geometric means
 //   --summary-reps=N      timed loops per kernel and layer in summary mode (median; default 11),
 //                         interleaved round-robin over the kernels of a layer
 //   --summary-min-time=S  seconds per timed loop in summary mode (default 0.05)
@@ -147,9 +150,10 @@ const std::vector<Layer>& layers() {
   return all;
 }
 
-enum class Kernel { kDenseBlas, kDenseOurs, kAligned, kUnaligned, kXnnpack };
+enum class Kernel { kDenseBlas, kDenseOurs, kAligned, kUnaligned, kUnalignedNaive, kXnnpack };
 const std::vector<Kernel> kKernels = {Kernel::kDenseBlas, Kernel::kDenseOurs, Kernel::kAligned,
-                                      Kernel::kUnaligned, Kernel::kXnnpack};
+                                      Kernel::kUnaligned, Kernel::kUnalignedNaive,
+                                      Kernel::kXnnpack};
 const std::vector<int> kSparsityPercents = {50, 70, 80, 90};
 const std::vector<int> kBlockHeights = {2, 4};
 const std::vector<int> kThreadCounts = {1, 2};
@@ -160,6 +164,7 @@ const char* kernel_name(Kernel k) {
     case Kernel::kDenseOurs: return "dense-ours";
     case Kernel::kAligned: return "aligned";
     case Kernel::kUnaligned: return "unaligned";
+    case Kernel::kUnalignedNaive: return "unaligned-naive";
     case Kernel::kXnnpack: return "xnnpack";
   }
   return "?";
@@ -407,10 +412,11 @@ class AlignedRunner : public Runner {
   std::vector<uk::AlignedPacked> w_;
 };
 
+// WROS (spmm_unaligned) or, with `naive`, spmm_unaligned_naive on the same packed arrays.
 class UnalignedRunner : public Runner {
  public:
-  UnalignedRunner(const Problem& prob, const Pattern& pat, float* y, int threads)
-      : prob_(prob), y_(y), pool_(make_pool(threads)) {
+  UnalignedRunner(const Problem& prob, const Pattern& pat, float* y, int threads, bool naive)
+      : prob_(prob), y_(y), pool_(make_pool(threads)), naive_(naive) {
     const auto& l = prob.layer;
     uk::UnalignedPacked packed = uk::pack_unaligned(
         pat.masked.data(), prob.bias.data(), l.cout, l.k, uk::BlockShape{prob.bh, 1}, pat.blocks);
@@ -418,14 +424,19 @@ class UnalignedRunner : public Runner {
     w_ = replicate(std::move(packed), copies_);
   }
   void run(int copy) override {
-    uk::spmm_unaligned(w_[static_cast<size_t>(copy)], prob_.x.data(), prob_.layer.hw, y_, kAct,
-                       pool_.get());
+    const uk::UnalignedPacked& w = w_[static_cast<size_t>(copy)];
+    if (naive_) {
+      uk::spmm_unaligned_naive(w, prob_.x.data(), prob_.layer.hw, y_, kAct, pool_.get());
+    } else {
+      uk::spmm_unaligned(w, prob_.x.data(), prob_.layer.hw, y_, kAct, pool_.get());
+    }
   }
 
  private:
   const Problem& prob_;
   float* y_;
   std::unique_ptr<uk::ThreadPool> pool_;
+  bool naive_;
   std::vector<uk::UnalignedPacked> w_;
 };
 
@@ -458,7 +469,9 @@ std::unique_ptr<Runner> make_runner(Kernel kernel, const Problem& prob, float* y
     case Kernel::kDenseOurs: return std::make_unique<DenseOursRunner>(prob, prob.aligned, y, threads);
     case Kernel::kAligned: return std::make_unique<AlignedRunner>(prob, prob.aligned, y, threads);
     case Kernel::kUnaligned:
-      return std::make_unique<UnalignedRunner>(prob, prob.unaligned, y, threads);
+      return std::make_unique<UnalignedRunner>(prob, prob.unaligned, y, threads, false);
+    case Kernel::kUnalignedNaive:
+      return std::make_unique<UnalignedRunner>(prob, prob.unaligned, y, threads, true);
     case Kernel::kXnnpack:
 #ifdef UBP_BENCH_HAVE_XNNPACK
       return std::make_unique<XnnpackRunner>(prob, prob.aligned, y, threads);
@@ -470,7 +483,8 @@ std::unique_ptr<Runner> make_runner(Kernel kernel, const Problem& prob, float* y
 }
 
 Pattern& pattern_of(Kernel kernel, Problem& prob) {
-  return kernel == Kernel::kUnaligned ? prob.unaligned : prob.aligned;
+  const bool unaligned = kernel == Kernel::kUnaligned || kernel == Kernel::kUnalignedNaive;
+  return unaligned ? prob.unaligned : prob.aligned;
 }
 
 // A case ready to time: the runner has run once and matched the reference. On failure `error`
@@ -748,14 +762,15 @@ int run_summary(int reps, double min_time, const std::string& command) {
             << " s per kernel, interleaved round-robin over the kernels of a layer; weights "
                "rotated among copies totalling > "
             << (g_settings.cold_bytes >> 20) << " MiB (cold). dense-blas, dense-ours and xnnpack "
-               "use the aligned pattern's masked weights; unaligned uses BED's pattern on the "
-               "same weights.\n\n";
+               "use the aligned pattern's masked weights; unaligned (WROS) and unaligned-naive "
+               "run BED's pattern on the same weights, from the same packed arrays.\n\n";
   std::cout << "| layer (Cout x K x HW) | dense-blas ms | dense-ours ms | aligned ms | "
-               "unaligned ms | xnnpack ms | aligned vs dense-blas | unaligned / aligned | "
-               "aligned vs xnnpack | dense-ours / dense-blas |\n"
-            << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
+               "unaligned ms | unaligned-naive ms | xnnpack ms | aligned vs dense-blas | "
+               "unaligned / aligned | unaligned-naive / aligned | aligned vs xnnpack | "
+               "dense-ours / dense-blas |\n"
+            << "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
   std::map<Kernel, std::vector<double>> all_ms;
-  std::vector<double> r_blas, r_unal, r_xnn, r_ours;
+  std::vector<double> r_blas, r_unal, r_naive, r_xnn, r_ours;
   std::vector<std::string> notes;
   for (const Layer& layer : layers()) {
     if (!layer.mobilenet) continue;
@@ -795,9 +810,11 @@ int run_summary(int reps, double min_time, const std::string& command) {
     };
     std::cout << "| " << layer_name(layer) << " | " << cell(Kernel::kDenseBlas) << " | "
               << cell(Kernel::kDenseOurs) << " | " << cell(Kernel::kAligned) << " | "
-              << cell(Kernel::kUnaligned) << " | " << cell(Kernel::kXnnpack) << " | "
+              << cell(Kernel::kUnaligned) << " | " << cell(Kernel::kUnalignedNaive) << " | "
+              << cell(Kernel::kXnnpack) << " | "
               << ratio(Kernel::kDenseBlas, Kernel::kAligned, r_blas) << " | "
               << ratio(Kernel::kUnaligned, Kernel::kAligned, r_unal) << " | "
+              << ratio(Kernel::kUnalignedNaive, Kernel::kAligned, r_naive) << " | "
               << ratio(Kernel::kXnnpack, Kernel::kAligned, r_xnn) << " | "
               << ratio(Kernel::kDenseOurs, Kernel::kDenseBlas, r_ours) << " |\n";
     std::cout.flush();
@@ -810,11 +827,13 @@ int run_summary(int reps, double min_time, const std::string& command) {
   };
   std::cout << "| **geometric mean** | " << gm_ms(Kernel::kDenseBlas) << " | "
             << gm_ms(Kernel::kDenseOurs) << " | " << gm_ms(Kernel::kAligned) << " | "
-            << gm_ms(Kernel::kUnaligned) << " | " << gm_ms(Kernel::kXnnpack) << " | "
-            << gm_r(r_blas) << " | " << gm_r(r_unal) << " | " << gm_r(r_xnn) << " | "
+            << gm_ms(Kernel::kUnaligned) << " | " << gm_ms(Kernel::kUnalignedNaive) << " | "
+            << gm_ms(Kernel::kXnnpack) << " | " << gm_r(r_blas) << " | " << gm_r(r_unal)
+            << " | " << gm_r(r_naive) << " | " << gm_r(r_xnn) << " | "
             << gm_r(r_ours) << " |\n\n";
   std::cout << "Speed-ups are time ratios: `aligned vs dense-blas` = dense-blas ms / aligned ms, "
-               "`unaligned / aligned` = unaligned ms / aligned ms, `aligned vs xnnpack` = "
+               "`unaligned / aligned` = unaligned ms / aligned ms, `unaligned-naive / aligned` = "
+               "unaligned-naive ms / aligned ms, `aligned vs xnnpack` = "
                "xnnpack ms / aligned ms, `dense-ours / dense-blas` = dense-ours ms / dense-blas "
                "ms.\n\n";
   auto target = [&](const char* what, const std::vector<double>& v, bool at_least, double goal) {
@@ -830,6 +849,11 @@ int run_summary(int reps, double min_time, const std::string& command) {
   std::cout << "Targets (geometric means):\n";
   target("aligned vs dense-blas", r_blas, true, 3.0);
   target("unaligned / aligned", r_unal, false, 1.05);
+  // Not a target of ours: how much the WROS ring saves over the first design one would write.
+  if (!r_naive.empty()) {
+    std::cout << "- unaligned-naive / aligned: " << fmt(geomean(r_naive), 2)
+              << "x (no target; WROS's is the line above)\n";
+  }
   target("aligned vs xnnpack", r_xnn, true, 1.5);
   target("dense-ours / dense-blas", r_ours, false, 1.3);
   if (!notes.empty()) {

@@ -1,4 +1,5 @@
-// SIMD kernels (Google Highway): aligned SpMM, unaligned WROS SpMM and dense-ours GEMM.
+// SIMD kernels (Google Highway): aligned SpMM, unaligned WROS SpMM, the naive unaligned SpMM
+// (no rotation or ring: read-modify-write of the output rows) and dense-ours GEMM.
 //
 // This file is compiled once per Highway target (foreach_target.h re-includes it) unless
 // UBP_KERNELS_STATIC_DISPATCH is set, in which case only the compiler's baseline target is
@@ -17,6 +18,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -253,6 +255,91 @@ HWY_NOINLINE void UnalignedTile(const UnalignedPacked& p, const TileArgs& a, int
   }
 }
 
+// Naive unaligned kernel on one pixel tile for output rows [r0, r1): what one writes without
+// the WROS idea. Each row's outputs live in Y itself: they are set to the bias first, then every
+// start row o with blocks runs one accumulator pass (BH sets, the shared Accumulate loop) that
+// begins from the BH output rows o .. o+BH-1 loaded from Y and stores them back
+// (read-modify-write), and a last pass applies the activation. Blocks starting in
+// [r0 - BH + 1, r0) also cover rows of this range, so they are included; rows outside
+// [r0, min(r1, Cout)) are computed on zeros and not stored. Every row receives its bias, then
+// its blocks by ascending start row in storage order: the same operations as in WROS, so the
+// outputs are bitwise equal to spmm_unaligned's, for any split.
+// The kernel needs no particular lane order: it reads WROS's packed arrays, where lane s of a
+// block starting at o holds row o + ((s - o) mod BH), and writes set s back to that row (with
+// plain lanes, row o + s, it would be the same code with another row offset).
+template <int BH, int V, bool kMasked>
+HWY_NOINLINE void NaiveUnalignedTile(const UnalignedPacked& p, const TileArgs& a, int64_t r0,
+                                     int64_t r1) {
+  const DF d;
+  const size_t N = hn::Lanes(d);
+  const MF tail = hn::FirstN(d, kMasked ? a.tail : N);
+  const int64_t store_end = std::min(r1, p.geom.rows);
+  const float* bias = p.bias.data();
+  const int32_t* counts = p.counts.data();
+  auto load_row = [&](const float* row, VF(&acc)[V]) {
+    ForEachConst<V>([&](auto vi) {
+      constexpr int v = decltype(vi)::value;
+      if constexpr (kMasked && v == V - 1) {
+        acc[v] = LoadPartial(d, row + v * N, a.tail);
+      } else {
+        acc[v] = hn::LoadU(d, row + v * N);
+      }
+    });
+  };
+  auto store_row = [&](const VF(&acc)[V], float* row) {
+    ForEachConst<V>([&](auto vi) {
+      constexpr int v = decltype(vi)::value;
+      if constexpr (kMasked && v == V - 1) {
+        StorePartial(d, acc[v], row + v * N, a.tail);
+      } else {
+        hn::StoreU(acc[v], d, row + v * N);
+      }
+    });
+  };
+  // 1. Bias.
+  for (int64_t row = r0; row < store_end; ++row) {
+    VF b[V];
+    ForEachConst<V>([&](auto vi) { b[decltype(vi)::value] = hn::Set(d, bias[row]); });
+    store_row(b, a.y + row * a.stride + a.pix);
+  }
+  // 2. One read-modify-write pass per start row that has blocks.
+  const int64_t os = std::max<int64_t>(0, r0 - BH + 1);
+  const float* w = p.weights.data() + p.row_begin[os] * BH;
+  const int32_t* dl = p.deltas.data() + p.row_begin[os];
+  const float* xp = a.x + p.row_col[os] * a.stride + a.pix;
+  for (int64_t o = os; o < r1; ++o) {
+    const int32_t n = counts[o];
+    if (n == 0) continue;
+    const int64_t shift = o % BH;
+    VF acc[BH][V];
+    float* out[BH];
+    ForEachConst<BH>([&](auto si) {
+      constexpr int s = decltype(si)::value;
+      const int64_t row = o + (s - shift + BH) % BH;  // the row lane s holds
+      out[s] = row >= r0 && row < store_end ? a.y + row * a.stride + a.pix : nullptr;
+      if (out[s] != nullptr) {
+        load_row(out[s], acc[s]);
+      } else {
+        ForEachConst<V>([&](auto vi) { acc[s][decltype(vi)::value] = hn::Zero(d); });
+      }
+    });
+    Accumulate<BH, V, kMasked>(d, acc, n, w, dl, xp, a.stride, tail);
+    ForEachConst<BH>([&](auto si) {
+      constexpr int s = decltype(si)::value;
+      if (out[s] != nullptr) store_row(acc[s], out[s]);
+    });
+  }
+  // 3. Activation (none: nothing to do).
+  constexpr float kInf = std::numeric_limits<float>::infinity();
+  if (a.lo == -kInf && a.hi == kInf) return;
+  const VF lo = hn::Set(d, a.lo), hi = hn::Set(d, a.hi);
+  for (int64_t row = r0; row < store_end; ++row) {
+    VF acc[V];
+    load_row(a.y + row * a.stride + a.pix, acc);
+    StoreRow<V, kMasked>(d, acc, a.y + row * a.stride + a.pix, lo, hi, a.tail);
+  }
+}
+
 template <int BH, int V, bool kMasked>
 struct AlignedKernel {
   static void Run(const AlignedPacked& p, const TileArgs& a, int64_t r0, int64_t r1) {
@@ -263,6 +350,12 @@ template <int BH, int V, bool kMasked>
 struct UnalignedKernel {
   static void Run(const UnalignedPacked& p, const TileArgs& a, int64_t r0, int64_t r1) {
     UnalignedTile<BH, V, kMasked>(p, a, r0, r1);
+  }
+};
+template <int BH, int V, bool kMasked>
+struct NaiveUnalignedKernel {
+  static void Run(const UnalignedPacked& p, const TileArgs& a, int64_t r0, int64_t r1) {
+    NaiveUnalignedTile<BH, V, kMasked>(p, a, r0, r1);
   }
 };
 
@@ -363,6 +456,11 @@ void SpmmAlignedTask(const AlignedPacked& p, const float* x, int64_t hw, float* 
 void SpmmUnalignedTask(const UnalignedPacked& p, const float* x, int64_t hw, float* y,
                        int64_t t0, int64_t t1, int64_t r0, int64_t r1, float lo, float hi) {
   SparseTask<UnalignedKernel>(p, x, hw, y, t0, t1, r0, r1, lo, hi);
+}
+
+void SpmmUnalignedNaiveTask(const UnalignedPacked& p, const float* x, int64_t hw, float* y,
+                            int64_t t0, int64_t t1, int64_t r0, int64_t r1, float lo, float hi) {
+  SparseTask<NaiveUnalignedKernel>(p, x, hw, y, t0, t1, r0, r1, lo, hi);
 }
 
 // ---- Dense (dense-ours) ----------------------------------------------------------------------
@@ -527,6 +625,7 @@ namespace ubp::kernels {
 #else
 HWY_EXPORT(SpmmAlignedTask);
 HWY_EXPORT(SpmmUnalignedTask);
+HWY_EXPORT(SpmmUnalignedNaiveTask);
 HWY_EXPORT(SparsePixelTile);
 HWY_EXPORT(DenseTask);
 HWY_EXPORT(DensePixelTile);
@@ -651,6 +750,14 @@ void spmm_unaligned(const UnalignedPacked& w, const float* x, int64_t hw, float*
   // that the bh rows recomputed before each chunk cost little.
   run_sparse("spmm_unaligned", w, x, hw, y, act, pool, UBP_DISPATCH(SpmmUnalignedTask),
              w.geom.shape.rows, 32);
+}
+
+void spmm_unaligned_naive(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                          Activation act, ThreadPool* pool) {
+  // No ring to restart: row chunks may start anywhere (the blocks starting up to bh - 1 rows
+  // before a chunk are re-read for its first rows).
+  run_sparse("spmm_unaligned_naive", w, x, hw, y, act, pool,
+             UBP_DISPATCH(SpmmUnalignedNaiveTask), 1, 32);
 }
 
 void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y, Activation act,

@@ -62,8 +62,13 @@ std::vector<float> run_unaligned(const Problem& p, Activation act, ThreadPool* p
   spmm_unaligned(p.up, p.x.data(), p.hw, y.data(), act, pool);
   return y;
 }
+std::vector<float> run_naive(const Problem& p, Activation act, ThreadPool* pool) {
+  std::vector<float> y(static_cast<size_t>(p.rows * p.hw), -7.0f);
+  spmm_unaligned_naive(p.up, p.x.data(), p.hw, y.data(), act, pool);
+  return y;
+}
 
-// Checks both SIMD kernels against their references and the references against a dense
+// Checks the three SIMD kernels against their references and the references against a dense
 // (double) product of the unpacked weights.
 void check_problem(const Problem& p, Activation act, ThreadPool* pool) {
   const size_t n = static_cast<size_t>(p.rows * p.hw);
@@ -92,6 +97,13 @@ void check_problem(const Problem& p, Activation act, ThreadPool* pool) {
     const int64_t bad = first_violation(y, ref, bound);
     EXPECT_EQ(bad, -1) << "unaligned " << what << " at " << bad << ": "
                        << (bad >= 0 ? y[bad] : 0) << " vs " << (bad >= 0 ? ref[bad] : 0);
+    // The naive kernel: same reference; and the same operations as WROS, so the same bits.
+    const auto yn = run_naive(p, act, pool);
+    const int64_t bad_n = first_violation(yn, ref, bound);
+    EXPECT_EQ(bad_n, -1) << "unaligned-naive " << what << " at " << bad_n << ": "
+                         << (bad_n >= 0 ? yn[bad_n] : 0) << " vs "
+                         << (bad_n >= 0 ? ref[bad_n] : 0);
+    EXPECT_EQ(yn, y) << "unaligned-naive differs from WROS bitwise, " << what;
   }
 }
 
@@ -177,12 +189,14 @@ TEST(SpmmKernels, WithNoBlocksOutputTheActivatedBias) {
   for (Activation act : kActs) {
     const auto ya = run_aligned(p, act, nullptr);
     const auto yu = run_unaligned(p, act, nullptr);
+    const auto yn = run_naive(p, act, nullptr);
     for (int64_t r = 0; r < p.rows; ++r) {
       float expect = p.b[r];
       if (act != Activation::kNone) expect = std::max(expect, 0.0f);
       for (int64_t i = 0; i < p.hw; ++i) {
         EXPECT_EQ(ya[r * p.hw + i], expect);
         EXPECT_EQ(yu[r * p.hw + i], expect);
+        EXPECT_EQ(yn[r * p.hw + i], expect);
       }
     }
   }
@@ -235,7 +249,10 @@ TEST(SpmmKernels, GiveBitwiseIdenticalResultsForAnyThreadCount) {
       const Problem p(dims[0], dims[1], dims[2], {bh, 1}, 0.8, seed += 13);
       const auto a1 = run_aligned(p, Activation::kRelu, nullptr);
       const auto u1 = run_unaligned(p, Activation::kRelu, nullptr);
+      const auto n1 = run_naive(p, Activation::kRelu, nullptr);
       for (ThreadPool* pool : {&p2, &p3, &p5}) {
+        EXPECT_EQ(run_naive(p, Activation::kRelu, pool), n1)
+            << p.name() << " threads " << pool->threads();
         EXPECT_EQ(run_aligned(p, Activation::kRelu, pool), a1)
             << p.name() << " threads " << pool->threads();
         EXPECT_EQ(run_unaligned(p, Activation::kRelu, pool), u1)
@@ -261,6 +278,8 @@ TEST(SpmmKernels, RejectBadArguments) {
   std::vector<float> y(8 * 16);
   EXPECT_THROW(spmm_aligned(p.ap, p.x.data(), 0, y.data()), std::invalid_argument);
   EXPECT_THROW(spmm_unaligned(p.up, nullptr, 16, y.data()), std::invalid_argument);
+  EXPECT_THROW(spmm_unaligned_naive(p.up, nullptr, 16, y.data()), std::invalid_argument);
+  EXPECT_THROW(spmm_unaligned_naive(p.up, p.x.data(), 0, y.data()), std::invalid_argument);
   EXPECT_THROW(spmm_aligned(p.ap, p.x.data(), 16, nullptr), std::invalid_argument);
   EXPECT_THROW(spmm_aligned_reference(p.ap, p.x.data(), -1, y.data()), std::invalid_argument);
   EXPECT_THROW(spmm_pixel_tile(3), std::invalid_argument);

@@ -24,8 +24,10 @@
 namespace ubp::device {
 
 inline constexpr char kModelFileMagic[8] = {'U', 'B', 'P', 'M', 'O', 'D', 'E', 'L'};
-// Readers accept versions 1..kModelFileVersion; writers always write kModelFileVersion.
-inline constexpr uint32_t kModelFileVersion = 1;
+// Readers accept versions 1..kModelFileVersion. Version 2 added the storage `unaligned-naive`;
+// writers write the lowest version that holds the model (1 unless a layer uses that storage),
+// so files that older readers can run stay readable by them.
+inline constexpr uint32_t kModelFileVersion = 2;
 inline constexpr int64_t kModelFileAlignment = 64;
 
 // Every problem with a model file (I/O, format, consistency, checksum). The message names the
@@ -38,8 +40,12 @@ class ModelFileError : public std::runtime_error {
 enum class LayerKind { kConv, kDepthwise, kPointwise, kFc, kAdd, kPool };
 std::string to_string(LayerKind kind);  // "conv", "depthwise", "pointwise", "fc", "add", "pool"
 
-enum class WeightStorage { kDense, kAligned, kUnaligned };
-std::string to_string(WeightStorage storage);  // "dense", "aligned", "unaligned"
+// kUnalignedNaive holds the same packed arrays as kUnaligned (in LayerWeights::unaligned); it
+// tells the engine to run them with the naive unaligned kernel (spmm_unaligned_naive) instead of
+// WROS, so the two kernels can be timed on the same blocks.
+enum class WeightStorage { kDense, kAligned, kUnaligned, kUnalignedNaive };
+// "dense", "aligned", "unaligned", "unaligned-naive"
+std::string to_string(WeightStorage storage);
 
 enum class PoolKind { kMax, kAverage, kGlobalAverage };
 std::string to_string(PoolKind pool);  // "max", "average", "global_average"
@@ -52,7 +58,7 @@ struct LayerWeights {
   std::vector<float> dense;        // rows * cols (storage == kDense)
   std::vector<float> dense_bias;   // rows (storage == kDense)
   kernels::AlignedPacked aligned;      // storage == kAligned
-  kernels::UnalignedPacked unaligned;  // storage == kUnaligned
+  kernels::UnalignedPacked unaligned;  // storage == kUnaligned or kUnalignedNaive
   int64_t rows() const;
   int64_t cols() const;
   // The dense matrix (masked by the kept blocks for packed storage) and the bias.

@@ -1,7 +1,7 @@
 // Operators of the device inference engine: one image (batch 1), channel-major C x H x W floats.
 //
 // Convolutions run on kernels/: a 1x1 convolution is Y[Cout][HW] = W[Cout][Cin] X[Cin][HW], so
-// the dense, aligned or unaligned (WROS) kernel multiplies the activations in place; a k x k
+// the dense, aligned, unaligned (WROS) or naive unaligned kernel multiplies the activations in place; a k x k
 // convolution goes through im2col first. Depthwise 3x3, pooling, residual add and the fully
 // connected layer are direct loops here.
 //
@@ -32,10 +32,16 @@ struct ImageShape {
   }
 };
 
+// Unaligned weights to be run by the naive unaligned kernel (spmm_unaligned_naive) rather than
+// WROS: the same packed arrays, another kernel.
+struct NaiveUnalignedWeights {
+  kernels::UnalignedPacked packed;
+};
+
 // The weights of a convolution as one of the kernels' packed formats: rows = Cout,
 // cols = Cin*k*k in im2col order (cin, ky, kx), i.e. PyTorch's [Cout][Cin][k][k] flattened.
-using PackedWeights =
-    std::variant<kernels::DensePacked, kernels::AlignedPacked, kernels::UnalignedPacked>;
+using PackedWeights = std::variant<kernels::DensePacked, kernels::AlignedPacked,
+                                   kernels::UnalignedPacked, NaiveUnalignedWeights>;
 int64_t output_channels(const PackedWeights& w);  // Cout
 int64_t input_columns(const PackedWeights& w);    // Cin*k*k
 

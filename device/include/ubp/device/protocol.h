@@ -17,6 +17,12 @@
 //   `max_cv` is first measured again, up to `noisy_retries` times (a burst from another process
 //   should cost a remeasurement, not the model's figure); the discarded samples stay in the
 //   JSON.
+// - Tiny models: a timed sample groups enough back-to-back inferences to last at least
+//   `min_sample_ms`, so timer resolution and scheduler noise do not dominate a 0.1 ms model.
+//   The grouping (inferences per sample) is decided once per target, by the runner's
+//   calibration in the target's first measured session, and passed to every later session
+//   (ubp-devbench --group), so all sessions of a target time the same thing. Reported times
+//   stay per inference; the grouping is recorded (Measurement::iterations_per_sample).
 #pragma once
 
 #include <cstdint>
@@ -38,6 +44,7 @@ struct ProtocolOptions {
   int warmup = 10;             // ubp-devbench --warmup
   int iterations = 30;         // ubp-devbench --iterations (at least this many timed runs)
   double min_seconds = 1.0;    // ubp-devbench --min-seconds (keeps timing until this long)
+  double min_sample_ms = 1.0;  // ubp-devbench --min-sample-ms (0: one inference per sample)
   double max_cv = 0.03;        // validity: per-session CV and CV of the session medians
   int noisy_retries = 2;       // a session whose CV passes max_cv is measured again, this often
   double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
@@ -66,6 +73,10 @@ struct Measurement {
   bool failed = false;
   std::string error;              // the last attempt's error when failed
   int attempts = 0;               // runner invocations, retries included
+  // Inferences per timed sample, decided in the first measured session and then fixed
+  // (0 until known; 1 when the runner groups nothing). Samples are per inference either way.
+  int64_t iterations_per_sample = 0;
+  double min_sample_ms = 0;       // the protocol's setting it was decided from
   std::vector<SessionResult> sessions;
   std::vector<SessionResult> discarded;  // sessions measured again for their spread (noisy_retries)
   SampleSummary summary;          // of every session's samples together

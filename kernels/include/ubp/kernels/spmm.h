@@ -27,9 +27,17 @@ void spmm_aligned(const AlignedPacked& w, const float* x, int64_t hw, float* y,
 void spmm_unaligned(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
                     Activation act = Activation::kNone, ThreadPool* pool = nullptr);
 
+// Naive unaligned kernel on the same packed arrays, without WROS's output ring: the output rows
+// are set to the bias, then each start row's blocks are accumulated onto the bh rows they cover
+// (loaded from and stored back to y), then the activation is applied. Bitwise equal to
+// spmm_unaligned; it exists to measure what the ring (and the rotation it needs) is worth.
+void spmm_unaligned_naive(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                          Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+
 // Scalar references (plain loops over the packed formats, one thread).
 void spmm_aligned_reference(const AlignedPacked& w, const float* x, int64_t hw, float* y,
                             Activation act = Activation::kNone);
+// (spmm_unaligned_reference is the reference of both unaligned kernels.)
 void spmm_unaligned_reference(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
                               Activation act = Activation::kNone);
 
