@@ -20,6 +20,7 @@
 #include <unordered_map>
 #include <unistd.h>
 
+#include "bounded_json.h"
 #include "ubp/device/crc32.h"
 #include "ubp/support/atomic_file.h"
 #include "ubp/support/read_file.h"
@@ -883,13 +884,9 @@ std::vector<uint8_t> read_whole_file(const std::string& path) {
 // copies and dump() recurse once per level, so a header nested a million deep would overflow
 // the stack in whatever touched it next.
 json parse_header(const Checker& check, const uint8_t* data, size_t bytes) {
-  struct TooDeep {};
   try {
-    return json::parse(data, data + bytes, [](int depth, json::parse_event_t, json&) {
-      if (depth > kMaxHeaderDepth) throw TooDeep{};
-      return true;
-    });
-  } catch (const TooDeep&) {
+    return parse_json_bounded<json>(data, data + bytes, kMaxHeaderDepth);
+  } catch (const JsonTooDeep&) {
     check.fail("header", "JSON nested deeper than " + std::to_string(kMaxHeaderDepth) +
                              " levels (a packed model's header has 6)");
   } catch (const json::exception& e) {

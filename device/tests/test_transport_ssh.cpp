@@ -252,18 +252,70 @@ TEST_F(SshTransportTest, RunReportsOutputExitCodeAndSignal) {
   EXPECT_EQ(result.exit_code, 127) << "a missing program is the command's failure, not the link's";
 }
 
+// Under load (ctest -j) the ssh connection alone can take longer than a short timeout; the
+// timeout then fires before the remote command starts, and a late start must not run on either
+// (the transport's cancel file stops it). This test needs a run that was going when the timeout
+// fired, so it waits for that condition: it doubles the timeout until the command's pid file,
+// written atomically by the command itself, exists after the run. Each attempt has its own pid
+// file, so a late starter of an earlier attempt cannot be mistaken for the current one.
 TEST_F(SshTransportTest, TimeoutKillsTheRemoteProcess) {
   transport_->connect();
-  const auto start = Clock::now();
-  const CommandResult result =
-      transport_->run({"sh", "-c", "echo $$ > sleeper.pid; exec sleep 60"}, 1.0);
-  EXPECT_TRUE(result.timed_out);
-  EXPECT_EQ(result.signal, SIGKILL);
-  EXPECT_EQ(result.exit_code, -1);
-  EXPECT_LT(seconds_since(start), 25.0);
-  const long remote_pid = std::stol(testing::read_bytes(remote_dir_ + "/sleeper.pid"));
+  std::string pid_file;
+  for (double timeout = 1;; timeout *= 2) {
+    ASSERT_LE(timeout, 64) << "the remote command never started within the timeout";
+    const std::string name = "sleeper-" + std::to_string(static_cast<int>(timeout)) + ".pid";
+    const auto start = Clock::now();
+    const CommandResult result = transport_->run(
+        {"sh", "-c", "echo $$ > " + name + ".tmp && mv " + name + ".tmp " + name + " && exec sleep 60"}, timeout);
+    EXPECT_TRUE(result.timed_out);
+    EXPECT_EQ(result.signal, SIGKILL);
+    EXPECT_EQ(result.exit_code, -1);
+    EXPECT_LT(seconds_since(start), timeout + 25.0);
+    if (fs::exists(remote_dir_ + "/" + name)) {
+      pid_file = remote_dir_ + "/" + name;
+      break;
+    }
+  }
+  const long remote_pid = std::stol(testing::read_bytes(pid_file));
   EXPECT_TRUE(testing_util::wait_until_gone(remote_pid, 5))
       << "the remote sleep " << remote_pid << " outlived the timeout";
+}
+
+TEST_F(SshTransportTest, ByDefaultTheRemoteDirectoryIsTheConnectingUsersOwn) {
+  auto transport = make_transport(server_.device(""));
+  EXPECT_NE(transport->describe().find("(per-user directory)"), std::string::npos) << transport->describe();
+  transport->connect();
+  const std::string expected = "/tmp/ubp-" + std::to_string(::getuid());
+  EXPECT_NE(transport->describe().find(":" + expected), std::string::npos) << transport->describe();
+  const std::string probe = "probe-" + std::to_string(::getpid());
+  EXPECT_EQ(transport->push(dir_.write("local/probe", "x"), probe), expected + "/" + probe);
+  struct stat info {};
+  ASSERT_EQ(lstat(expected.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISDIR(info.st_mode));
+  EXPECT_EQ(info.st_uid, ::getuid());
+  EXPECT_EQ(info.st_mode & 022, 0u);
+  fs::remove(expected + "/" + probe);
+}
+
+TEST_F(SshTransportTest, ARemoteDirectoryOthersCanWriteOrOwnIsRefused) {
+  fs::create_directories(remote_dir_);
+  chmod(remote_dir_.c_str(), 0777);
+  expect_transport_error([&] { transport_->connect(); }, {"refusing the remote directory", "writable by other users"});
+  chmod(remote_dir_.c_str(), 0700);
+  const std::string linked = dir_.file("board/linked");
+  fs::create_directory_symlink(remote_dir_, linked);
+  expect_transport_error([&] { make_transport(server_.device(linked))->connect(); },
+                         {"refusing the remote directory", "symbolic link"});
+  // Another user's directory: a chown'ed one as root, else / (root's).
+  std::string foreign = "/";
+  if (::getuid() == 0) {
+    foreign = dir_.file("board/foreign");
+    fs::create_directories(foreign);
+    ASSERT_EQ(chown(foreign.c_str(), 65534, 65534), 0);
+    chmod(foreign.c_str(), 0700);
+  }
+  expect_transport_error([&] { make_transport(server_.device(foreign))->connect(); },
+                         {"refusing the remote directory", "belongs to another user"});
 }
 
 TEST_F(SshTransportTest, PullFetchesAFileTheRunWrote) {
