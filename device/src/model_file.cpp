@@ -991,7 +991,23 @@ void write_model_file(const std::string& path, const PackedModel& model) {
   }
 }
 
+namespace {
+PackedModel read_checked_model_file(const std::string& path);
+}  // namespace
+
 PackedModel read_model_file(const std::string& path) {
+  // Every allocation is bounded by the file's size, which the machine may still not have room
+  // for (an address-space limit): that is the reader's error too, not an escaping bad_alloc.
+  try {
+    return read_checked_model_file(path);
+  } catch (const std::bad_alloc&) {
+    throw ModelFileError(path + ": not enough memory to read this model file");
+  }
+}
+
+namespace {
+
+PackedModel read_checked_model_file(const std::string& path) {
   const std::vector<uint8_t> file = read_whole_file(path);
   const int64_t size = static_cast<int64_t>(file.size());
   const Checker check(path);
@@ -1071,6 +1087,8 @@ PackedModel read_model_file(const std::string& path) {
   validate_model(model, path);
   return model;
 }
+
+}  // namespace
 
 void fold_batch_norm(std::vector<float>& weights, std::vector<float>& bias,
                      const std::vector<float>& gamma, const std::vector<float>& beta,

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <cstring>
 #include <limits>
+#include <new>
 #include <string_view>
 #include <vector>
 
@@ -160,6 +161,8 @@ algorithms::Matrix read_npy_matrix(const std::string& path) {
     bytes = support::read_file_bounded(path, kMaxFileBytes, ".npy file");
   } catch (const support::FileError& e) {
     throw NpyError(e.what());
+  } catch (const std::bad_alloc&) {
+    refuse(path, "not enough memory to read the file");
   }
 
   if (bytes.size() < kMagicLength + 4 || bytes.compare(0, kMagicLength, kMagic, kMagicLength) != 0) {
@@ -218,7 +221,12 @@ algorithms::Matrix read_npy_matrix(const std::string& path) {
                      std::to_string(expected) + " data bytes, the file has " + std::to_string(found));
   }
 
-  algorithms::Matrix matrix(rows, cols);
+  algorithms::Matrix matrix;
+  try {
+    matrix = algorithms::Matrix(rows, cols);
+  } catch (const std::bad_alloc&) {
+    refuse(path, "not enough memory for the " + shape_text(header.shape) + " matrix");
+  }
   const char* data = bytes.data() + data_start;
   for (size_t i = 0; i < matrix.values.size(); ++i) {
     if (item_size == 4) {
