@@ -252,31 +252,12 @@ TEST_F(SshTransportTest, RunReportsOutputExitCodeAndSignal) {
   EXPECT_EQ(result.exit_code, 127) << "a missing program is the command's failure, not the link's";
 }
 
-// Under load (ctest -j) the ssh connection alone can take longer than a short timeout; the
-// timeout then fires before the remote command starts, and a late start must not run on either
-// (the transport's cancel file stops it). This test needs a run that was going when the timeout
-// fired, so it waits for that condition: it doubles the timeout until the command's pid file,
-// written atomically by the command itself, exists after the run. Each attempt has its own pid
-// file, so a late starter of an earlier attempt cannot be mistaken for the current one.
+// The transport kills the remote program after a timeout (the helper waits for a run that had
+// started when the timeout fired, however slow the connection).
 TEST_F(SshTransportTest, TimeoutKillsTheRemoteProcess) {
   transport_->connect();
-  std::string pid_file;
-  for (double timeout = 1;; timeout *= 2) {
-    ASSERT_LE(timeout, 64) << "the remote command never started within the timeout";
-    const std::string name = "sleeper-" + std::to_string(static_cast<int>(timeout)) + ".pid";
-    const auto start = Clock::now();
-    const CommandResult result = transport_->run(
-        {"sh", "-c", "echo $$ > " + name + ".tmp && mv " + name + ".tmp " + name + " && exec sleep 60"}, timeout);
-    EXPECT_TRUE(result.timed_out);
-    EXPECT_EQ(result.signal, SIGKILL);
-    EXPECT_EQ(result.exit_code, -1);
-    EXPECT_LT(seconds_since(start), timeout + 25.0);
-    if (fs::exists(remote_dir_ + "/" + name)) {
-      pid_file = remote_dir_ + "/" + name;
-      break;
-    }
-  }
-  const long remote_pid = std::stol(testing::read_bytes(pid_file));
+  const long remote_pid = testing_util::run_sleeper_into_its_timeout(*transport_, remote_dir_);
+  ASSERT_GT(remote_pid, 0);
   EXPECT_TRUE(testing_util::wait_until_gone(remote_pid, 5))
       << "the remote sleep " << remote_pid << " outlived the timeout";
 }
@@ -332,9 +313,14 @@ TEST_F(SshTransportTest, PullFetchesAFileTheRunWrote) {
 TEST_F(SshTransportTest, ADroppedConnectionIsATransportError) {
   transport_->connect();
   auto running = std::async(std::launch::async, [&] {
-    return transport_->run({"sh", "-c", "echo started; sleep 30"}, 60);
+    return transport_->run({"sh", "-c", "echo started > started.flag; sleep 30"}, 60);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Wait for the command to run (a condition, not a time: the connection may be slow).
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(remote_dir_ + "/started.flag")) {
+    ASSERT_LT(Clock::now(), deadline) << "the remote command never started";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const auto killed_at = Clock::now();
   server_.stop();
   expect_transport_error([&] { running.get(); }, {"did not finish", "ssh exit 255"});
