@@ -18,7 +18,6 @@
 #include <cstdio>
 #include <cstring>
 #include <exception>
-#include <fstream>
 #include <iostream>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -34,6 +33,7 @@
 #include "ubp/device/model_file.h"
 #include "ubp/device/stats.h"
 #include "ubp/kernels/spmm.h"
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::device {
 namespace {
@@ -66,6 +66,7 @@ struct Options {
   uint64_t seed = 1;
   std::string output_file;
   std::string json_file;
+  int64_t memory_limit_mib = default_engine_memory_limit() >> 20;
 };
 
 std::string hex32(uint32_t value) {
@@ -205,11 +206,11 @@ void write_output_file(const std::string& path, const float* output, size_t coun
     std::memcpy(&bits, &output[i], sizeof bits);
     for (int b = 0; b < 4; ++b) bytes[4 * i + b] = static_cast<unsigned char>(bits >> (8 * b));
   }
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  out.close();
-  if (!out) throw std::runtime_error("cannot write --output-file " + path);
+  try {
+    support::write_file_atomically(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
+  } catch (const support::FileError& e) {
+    throw std::runtime_error(std::string("cannot write --output-file: ") + e.what());
+  }
 }
 
 // How many runs one sample groups, and how that was decided.
@@ -286,7 +287,9 @@ json run_benchmark(const Options& options, Clock::time_point started) {
 
   std::optional<Engine> engine_storage;
   try {
-    engine_storage.emplace(measured, options.threads);
+    EngineOptions engine_options;
+    engine_options.memory_limit_bytes = options.memory_limit_mib << 20;
+    engine_storage.emplace(measured, options.threads, engine_options);
   } catch (const std::invalid_argument& e) {
     throw ModelFileError(options.model_path + ": the engine cannot run this model: " + e.what());
   }
@@ -441,6 +444,10 @@ int devbench_main(int argc, char** argv) {
   app.add_option("--output-file", options.output_file,
                  "Write the last run's output here (raw little-endian float32)");
   app.add_option("--json", options.json_file, "Write the JSON here instead of stdout");
+  app.add_option("--memory-limit-mib", options.memory_limit_mib,
+                 "Refuse a model whose buffers, weights and scratch need more (MiB; default: "
+                 "min(2048, a quarter of physical memory))")
+      ->check(CLI::Range(int64_t{1}, int64_t{1} << 30));
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -456,10 +463,11 @@ int devbench_main(int argc, char** argv) {
       std::cout << text << std::flush;
       if (!std::cout) throw std::runtime_error("cannot write the JSON to stdout");
     } else {
-      std::ofstream out(options.json_file, std::ios::trunc);
-      out << text;
-      out.close();
-      if (!out) throw std::runtime_error("cannot write --json " + options.json_file);
+      try {
+        support::write_file_atomically(options.json_file, text);
+      } catch (const support::FileError& e) {
+        throw std::runtime_error(std::string("cannot write --json: ") + e.what());
+      }
     }
     return 0;
   } catch (const UsageError& e) {

@@ -4,13 +4,15 @@
 #include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
+#include "ubp/support/read_file.h"
+#include "ubp/support/text.h"
+
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <map>
 #include <sstream>
@@ -19,6 +21,9 @@ namespace ubp::device {
 namespace fs = std::filesystem;
 
 namespace {
+
+constexpr size_t kMaxDeviceFileBytes = 1 << 20;
+constexpr size_t kMaxValueBytes = 1024;
 
 const char* const kNameCharacters =
     "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-";
@@ -52,12 +57,17 @@ class DeviceFileReader {
   DeviceConfig read() {
     YAML::Node root;
     {
-      std::ifstream in(file_);
-      if (!in) throw DeviceConfigError(file_ + ": cannot read the device file");
+      std::string text;
       try {
-        root = YAML::Load(in);
+        // A device file is a dozen lines; the cap keeps /dev/zero or a huge file from being read.
+        text = support::read_file_bounded(file_, kMaxDeviceFileBytes, "device file");
+      } catch (const support::FileError& error) {
+        throw DeviceConfigError(std::string("cannot read the device file: ") + error.what());
+      }
+      try {
+        root = YAML::Load(text);
       } catch (const YAML::ParserException& error) {
-        fail(error.mark, "", "not valid YAML: " + error.msg);
+        fail(error.mark, "", "not valid YAML: " + support::excerpt(error.msg, 200));
       }
     }
     if (!root.IsMap()) {
@@ -113,7 +123,7 @@ class DeviceFileReader {
     }
     if (values.count("runner")) config.runner = expand_home(string_value(values["runner"], "runner"));
 
-    if (config.kind == "ssh") config.remote_dir = "/tmp/ubp";
+    // ssh: "" = the per-user /tmp/ubp-<uid> the transport resolves and checks on the board.
     if (config.kind == "adb") config.remote_dir = "/data/local/tmp/ubp";
     if (values.count("remote_dir")) {
       config.remote_dir = string_value(values["remote_dir"], "remote_dir");
@@ -152,6 +162,10 @@ class DeviceFileReader {
     if (values.count("retry_delay_s")) {
       config.retry_delay_s =
           number_value(values["retry_delay_s"], "retry_delay_s", 0, 3600, "0 to 3600");
+    }
+    if (values.count("lock_timeout_s")) {
+      config.lock_timeout_s = number_value(values["lock_timeout_s"], "lock_timeout_s", 0, 7 * 86400.0,
+                                           "0 to 604800 (a week)");
     }
     if (values.count("timeout_s")) {
       config.timeout_s = number_value(values["timeout_s"], "timeout_s", 1e-3, 7 * 86400.0,
@@ -224,7 +238,8 @@ class DeviceFileReader {
     static const std::map<std::string, std::string> kinds = {
         {"name", "all"},        {"kind", "all"},       {"arch", "all"},
         {"runner", "all"},      {"cpu_mask", "all"},   {"retries", "all"},
-        {"retry_delay_s", "all"}, {"timeout_s", "all"}, {"remote_dir", "ssh,adb"},
+        {"retry_delay_s", "all"}, {"timeout_s", "all"}, {"lock_timeout_s", "all"},
+        {"remote_dir", "ssh,adb"},
         {"host", "ssh"},        {"port", "ssh"},       {"user", "ssh"},
         {"key", "ssh"},         {"ssh_options", "ssh"}, {"serial", "adb"}};
     return kinds;
@@ -236,9 +251,15 @@ class DeviceFileReader {
     return text;
   }
 
+  // Every value ends up in argv, paths or messages: one short line of text.
   std::string string_value(const YAML::Node& node, const std::string& key) const {
     if (!node.IsScalar()) fail(node.Mark(), key, "must be a single value, not a list or mapping");
-    return node.Scalar();
+    const std::string& text = node.Scalar();
+    if (text.size() > kMaxValueBytes || support::has_control_characters(text)) {
+      fail(node.Mark(), key, "'" + support::excerpt(text, 60) + "' is not accepted (values are one line of at most " +
+                                 std::to_string(kMaxValueBytes) + " characters without control characters)");
+    }
+    return text;
   }
 
   int64_t integer_value(const YAML::Node& node, const std::string& key, int64_t low,
@@ -313,10 +334,8 @@ DeviceConfig load_device_config(const std::string& spec, const std::string& devi
   std::error_code error;
   if (is_path) {
     const std::string file = expand_home(spec);
-    if (!fs::is_regular_file(file, error)) {
-      throw DeviceConfigError("device file '" + file + "' does not exist");
-    }
-    return DeviceFileReader(file).read();
+    if (!fs::exists(file, error)) throw DeviceConfigError("device file '" + file + "' does not exist");
+    return DeviceFileReader(file).read();  // refuses anything but a small regular file
   }
   if (!is_plain_name(spec)) {
     throw DeviceConfigError("'" + spec + "' is not a device name (accepted: letters, digits, "

@@ -1,23 +1,17 @@
 #include "ubp/device/device_lock.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cctype>
-#include <cerrno>
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
-#include <cstring>
 #include <ctime>
-#include <thread>
+
+#include "ubp/support/file_lock.h"
+#include "ubp/support/text.h"
 
 namespace ubp::device {
 namespace {
-
-using Clock = std::chrono::steady_clock;
 
 std::string host_name() {
   char name[256] = {};
@@ -40,39 +34,43 @@ std::string format_seconds(double seconds) {
   return text;
 }
 
-std::string read_holder(int fd) {
-  std::string text(512, '\0');
-  const ssize_t got = pread(fd, text.data(), text.size(), 0);
-  text.resize(got > 0 ? static_cast<size_t>(got) : 0);
-  while (!text.empty() && (text.back() == '\n' || text.back() == '\0')) text.pop_back();
-  return text.empty() ? "(holder not yet written)" : text;
+// The holder's record: "pid host start-time", padded with spaces to a fixed size and written
+// in place at offset 0 (the file is never truncated: truncation would need O_TRUNC or
+// ftruncate on a file another process may have planted or be reading). All spaces = no holder.
+constexpr size_t kHolderRecordBytes = 256;
+
+void write_holder_record(int fd, const std::string& text) {
+  std::string record = text.substr(0, kHolderRecordBytes - 1);
+  record.resize(kHolderRecordBytes - 1, ' ');
+  record += '\n';
+  [[maybe_unused]] const ssize_t written = pwrite(fd, record.data(), record.size(), 0);
 }
 
-// Opens the lock file, creating it when missing. An existing file is opened without O_CREAT:
-// with fs.protected_regular (the default on many systems) O_CREAT on another user's file in
-// sticky /tmp fails even when its mode allows access. flock works on a read-only descriptor, so
-// a file another user created 0644 still locks; only the holder text is then not written.
-int open_lock_file(const std::string& path) {
-  for (int attempt = 0; attempt < 100; ++attempt) {
-    int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-    if (fd < 0 && errno == EACCES) fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd >= 0 || errno != ENOENT) return fd;
-    fd = open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
-    if (fd >= 0) {
-      fchmod(fd, 0666);  // let other users of this host share the device; umask would narrow it
-      return fd;
-    }
-    if (errno != EEXIST) return -1;  // else another process created it just now: open that
-  }
-  errno = EAGAIN;
-  return -1;
+std::string read_holder(int fd) {
+  std::string text(kHolderRecordBytes, '\0');
+  const ssize_t got = pread(fd, text.data(), text.size(), 0);
+  text.resize(got > 0 ? static_cast<size_t>(got) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\0' || text.back() == ' ')) text.pop_back();
+  // Another program may hold the lock and have written anything there.
+  return text.empty() ? "a process that has not written its pid, host and start time (or another program)"
+                      : support::excerpt(text, 200);
 }
 
 }  // namespace
 
-std::string device_lock_path(const std::string& key) {
+std::string device_lock_directory() {
   const char* configured = std::getenv("UBP_LOCK_DIR");
-  const std::string dir = configured != nullptr && *configured != '\0' ? configured : "/tmp";
+  if (configured != nullptr && *configured != '\0') return configured;
+  try {
+    return support::user_private_directory("ubp-locks");
+  } catch (const support::FileError& e) {
+    throw DeviceLockError(std::string("device lock directory: ") + e.what() +
+                          " (set UBP_LOCK_DIR to a directory of your own)");
+  }
+}
+
+std::string device_lock_path(const std::string& key) {
+  const std::string dir = device_lock_directory();
   // Distinct keys that sanitise alike share a lock: a needless wait, never a shared device.
   std::string sanitised;
   for (char c : key) {
@@ -85,58 +83,28 @@ std::string device_lock_path(const std::string& key) {
 DeviceLock::DeviceLock(const std::string& key, double timeout_s,
                        const std::function<void(const std::string&)>& on_wait)
     : path_(device_lock_path(key)) {
-  fd_ = open_lock_file(path_);
-  if (fd_ < 0) {
-    throw DeviceLockError("device lock '" + key + "': cannot open " + path_ + ": " +
-                          std::strerror(errno) + " (set UBP_LOCK_DIR to a writable directory)");
-  }
   try {
-    if (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (errno != EWOULDBLOCK) {
-        const int error = errno;
-        throw DeviceLockError("device lock '" + key + "': flock on " + path_ + " failed: " +
-                              std::strerror(error));
-      }
-      if (on_wait) on_wait(read_holder(fd_));
-      if (timeout_s < 0) {
-        while (flock(fd_, LOCK_EX) != 0) {
-          if (errno != EINTR) {
-            const int error = errno;
-            throw DeviceLockError("device lock '" + key + "': flock on " + path_ + " failed: " +
-                                  std::strerror(error));
-          }
-        }
-      } else {
-        // flock has no timeout; poll. Measurements last seconds, so 50 ms steps cost nothing.
-        const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
-        while (flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-          if (Clock::now() >= deadline) {
-            const std::string holder = read_holder(fd_);
-            throw DeviceLockError("device '" + key + "' is busy: still held after " +
-                                  format_seconds(timeout_s) + " s by " + holder + " (lock file " +
-                                  path_ + ")");
-          }
-          std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        }
+    lock_ = std::make_unique<support::FileLock>(path_, 0644);
+    if (!lock_->try_lock()) {
+      if (on_wait) on_wait(read_holder(lock_->fd()));
+      if (!lock_->lock_within(timeout_s)) {
+        throw DeviceLockError("device '" + key + "' is busy: still held after " + format_seconds(timeout_s) +
+                              " s by " + read_holder(lock_->fd()) + " (lock file " + path_ +
+                              "; the device file's lock_timeout_s sets how long to wait)");
       }
     }
-  } catch (...) {
-    close(fd_);  // on_wait may throw too
-    fd_ = -1;
-    throw;
+  } catch (const support::FileError& e) {
+    throw DeviceLockError("device lock '" + key + "': " + e.what() + " (set UBP_LOCK_DIR to a writable directory)");
   }
-  const std::string holder = std::to_string(getpid()) + " " + host_name() + " " + utc_now() + "\n";
-  if (ftruncate(fd_, 0) == 0) {
-    [[maybe_unused]] const ssize_t written = pwrite(fd_, holder.data(), holder.size(), 0);
+  if (lock_->writable()) {
+    write_holder_record(lock_->fd(), std::to_string(getpid()) + " " + host_name() + " " + utc_now());
   }
 }
 
 DeviceLock::~DeviceLock() {
-  if (fd_ < 0) return;
   // Cleared before the unlock so a waiter never reads a finished holder's text. The file stays:
   // unlinking it would let a new process lock a fresh file while a waiter holds the old one.
-  [[maybe_unused]] const int truncated = ftruncate(fd_, 0);
-  close(fd_);
+  if (lock_ && lock_->writable()) write_holder_record(lock_->fd(), "");
 }
 
 }  // namespace ubp::device

@@ -7,7 +7,10 @@
 #include "ubp/device/engine.h"
 
 #include <algorithm>
+#include <unistd.h>
+
 #include <chrono>
+#include <cstdio>
 #include <limits>
 #include <memory>
 #include <stdexcept>
@@ -107,6 +110,7 @@ struct Engine::Impl {
   };
 
   PackedModel model;
+  EngineMemory memory;
   std::unique_ptr<ThreadPool> pool;
   int threads = 1;
   std::vector<std::vector<float>> buffers;
@@ -116,7 +120,9 @@ struct Engine::Impl {
   Workspace workspace;
 
   void prepare(size_t index, Step& step);
-  void plan_buffers();
+  void load_weights(Step& step);
+  void check_memory(int64_t limit);
+  void plan_buffers(bool allocate);
   void run_step(const Step& step);
 };
 
@@ -142,7 +148,6 @@ void Engine::Impl::prepare(size_t index, Step& step) {
       if (!(out == step.out)) {
         reject_layer(index, layer, "output shape does not follow from " + window_text(layer));
       }
-      step.packed = packed_weights(layer.weights);
       break;
     }
     case LayerKind::kDepthwise:
@@ -152,12 +157,8 @@ void Engine::Impl::prepare(size_t index, Step& step) {
                      "the engine runs depthwise 3x3 with padding 1 and stride 1 or 2 only, got " +
                          window_text(layer));
       }
-      step.matrix = layer.weights.matrix();
-      step.bias = layer.weights.bias();
       break;
     case LayerKind::kFc:
-      step.matrix = layer.weights.matrix();
-      step.bias = layer.weights.bias();
       break;
     case LayerKind::kPool:
       if (layer.pool == PoolKind::kAverage) {
@@ -178,7 +179,110 @@ void Engine::Impl::prepare(size_t index, Step& step) {
   }
 }
 
-void Engine::Impl::plan_buffers() {
+// Allocates the layer's weights in the form its operator reads (after check_memory).
+void Engine::Impl::load_weights(Step& step) {
+  const Layer& layer = *step.layer;
+  switch (layer.kind) {
+    case LayerKind::kConv:
+    case LayerKind::kPointwise:
+      step.packed = packed_weights(layer.weights);
+      break;
+    case LayerKind::kDepthwise:
+    case LayerKind::kFc:
+      step.matrix = layer.weights.matrix();
+      step.bias = layer.weights.bias();
+      break;
+    default:
+      break;
+  }
+}
+
+namespace {
+
+// Floats of weights a layer holds once loaded: dense panels (rows rounded up to the panel
+// height) or the file's packed arrays for conv / pointwise; the unpacked matrix for depthwise
+// and fc.
+int64_t weight_floats(const Layer& layer) {
+  if (!layer.has_weights()) return 0;
+  const LayerWeights& w = layer.weights;
+  const int64_t rows = w.rows(), cols = w.cols();
+  if (layer.kind == LayerKind::kDepthwise || layer.kind == LayerKind::kFc) return rows * cols + rows;
+  switch (w.storage) {
+    case WeightStorage::kDense: {
+      const int64_t padded = (rows + kernels::kDensePanelRows - 1) / kernels::kDensePanelRows * kernels::kDensePanelRows;
+      return padded * cols + padded;
+    }
+    case WeightStorage::kAligned:
+      return w.aligned.bytes() / 4;
+    case WeightStorage::kUnaligned:
+      return w.unaligned.bytes() / 4;
+  }
+  return 0;
+}
+
+// Scratch floats of one layer: im2col's Cin*k*k x OH*OW, a strided 1x1's subsampled input, or
+// the depthwise zero-bordered plane of each thread.
+int64_t scratch_floats(const Layer& layer, int threads) {
+  const auto& in = layer.input_shape;
+  const auto& out = layer.output_shape;
+  switch (layer.kind) {
+    case LayerKind::kConv:
+    case LayerKind::kPointwise:
+      if (layer.kernel_h == 1 && layer.padding == 0) {
+        return layer.stride == 1 ? 0 : in[0] * out[1] * out[2];
+      }
+      return in[0] * layer.kernel_h * layer.kernel_w * out[1] * out[2];
+    case LayerKind::kDepthwise:
+      return threads * (in[1] + 2) * (in[2] + 2);
+    default:
+      return 0;
+  }
+}
+
+std::string mib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f MiB", static_cast<double>(bytes) / (1024.0 * 1024.0));
+  return text;
+}
+
+}  // namespace
+
+// Adds up what the model would take before anything is allocated. Shapes were validated, so
+// every product fits in int64 (each feature map and matrix has at most 2^31 elements).
+void Engine::Impl::check_memory(int64_t limit) {
+  int64_t largest_scratch = 0;
+  for (size_t i = 0; i < steps.size(); ++i) {
+    const Layer& layer = *steps[i].layer;
+    const int64_t weights = 4 * weight_floats(layer);
+    const int64_t scratch = 4 * scratch_floats(layer, threads);
+    const int64_t maps = 4 * (steps[i].in.size() + steps[i].out.size());
+    if (weights + scratch + maps > limit) {
+      reject_layer(i, layer, "needs " + mib(weights + scratch + maps) + " (input and output feature maps " +
+                                 mib(maps) + ", weights " + mib(weights) + ", scratch " + mib(scratch) +
+                                 "), more than the engine's memory limit of " + mib(limit));
+    }
+    memory.weights += weights;
+    largest_scratch = std::max(largest_scratch, scratch);
+  }
+  memory.scratch = largest_scratch;
+  plan_buffers(/*allocate=*/false);
+  if (memory.total() > limit) {
+    throw std::invalid_argument("engine: packed model '" + model.name + "' needs " + mib(memory.total()) +
+                                " (feature maps " + mib(memory.activations) + ", weights " + mib(memory.weights) +
+                                ", scratch " + mib(memory.scratch) + "), more than the engine's memory limit of " +
+                                mib(limit));
+  }
+}
+
+int64_t default_engine_memory_limit() {
+  const long pages = sysconf(_SC_PHYS_PAGES);
+  const long page_size = sysconf(_SC_PAGESIZE);
+  const int64_t cap = int64_t{2} << 30;
+  if (pages <= 0 || page_size <= 0) return cap;
+  return std::min(cap, static_cast<int64_t>(pages) * page_size / 4);
+}
+
+void Engine::Impl::plan_buffers(bool allocate) {
   const size_t n = model.layers.size();
   // last_read[v + 1]: the last layer reading value v. A value nobody reads dies where it is
   // made; the model's output must outlive every layer.
@@ -205,6 +309,11 @@ void Engine::Impl::plan_buffers() {
     }
   }
 
+  if (!allocate) {
+    memory.activations = 0;
+    for (int64_t floats : planner.capacities()) memory.activations += 4 * floats;
+    return;
+  }
   buffers.reserve(planner.capacities().size());
   for (int64_t floats : planner.capacities()) {
     buffers.emplace_back(static_cast<size_t>(floats));
@@ -253,7 +362,8 @@ void Engine::Impl::run_step(const Step& step) {
   }
 }
 
-Engine::Engine(const PackedModel& model, int threads) : impl_(std::make_unique<Impl>()) {
+Engine::Engine(const PackedModel& model, int threads, const EngineOptions& options)
+    : impl_(std::make_unique<Impl>()) {
   if (threads < 1) {
     throw std::invalid_argument("engine: threads = " + std::to_string(threads) +
                                 " must be >= 1");
@@ -272,7 +382,9 @@ Engine::Engine(const PackedModel& model, int threads) : impl_(std::make_unique<I
   if (threads > 1) m.pool = std::make_unique<ThreadPool>(threads);
   m.steps.resize(m.model.layers.size());
   for (size_t i = 0; i < m.steps.size(); ++i) m.prepare(i, m.steps[i]);
-  m.plan_buffers();
+  m.check_memory(options.memory_limit_bytes);
+  for (Impl::Step& step : m.steps) m.load_weights(step);
+  m.plan_buffers(/*allocate=*/true);
 }
 
 Engine::~Engine() = default;
@@ -282,6 +394,7 @@ ImageShape Engine::input_shape() const { return image_of(impl_->model.input_shap
 ImageShape Engine::output_shape() const { return impl_->steps.back().out; }
 size_t Engine::num_layers() const { return impl_->steps.size(); }
 int Engine::threads() const { return impl_->threads; }
+const EngineMemory& Engine::memory() const { return impl_->memory; }
 
 const float* Engine::run(const float* input, std::vector<double>* layer_seconds) {
   if (input == nullptr) throw std::invalid_argument("engine: run: input must not be null");

@@ -17,9 +17,14 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <type_traits>
+#include <unordered_map>
 #include <unistd.h>
 
+#include "bounded_json.h"
 #include "ubp/device/crc32.h"
+#include "ubp/support/atomic_file.h"
+#include "ubp/support/read_file.h"
+#include "ubp/support/text.h"
 
 namespace ubp::device {
 namespace {
@@ -30,6 +35,16 @@ constexpr int64_t kPreambleBytes = 24;  // magic 8 + version 4 + header crc 4 + 
 // Feature-map dimensions and matrix sizes fit the kernels' 32-bit column offsets.
 constexpr int64_t kMaxDimension = std::numeric_limits<int32_t>::max();
 constexpr int64_t kMaxWindow = 1 << 16;  // kernel size, stride, padding
+// Caps on what a header may ask for (model_file.h documents them): the header's bytes (a
+// ResNet-50's is about 60 KB; a JSON tree takes about 16 times its text in memory), its
+// nesting (the writer's is 6 levels), the number of layers and a name's length.
+constexpr int64_t kMaxHeaderBytes = int64_t{16} << 20;
+constexpr int kMaxHeaderDepth = 32;
+constexpr int64_t kMaxLayers = 65536;
+constexpr int64_t kMaxNameBytes = 256;
+// Files larger than this are not read (a MobileNetV1 1.0 is 17 MB, a dense ResNet-50 100 MB).
+constexpr int64_t kMaxModelFileBytes = int64_t{4} << 30;
+constexpr const char* kFormatName = "ubp packed model";
 
 int64_t align_up(int64_t n) {
   return (n + kModelFileAlignment - 1) / kModelFileAlignment * kModelFileAlignment;
@@ -243,35 +258,177 @@ class Checker {
       fail(where, "row_begin holds " + std::to_string(p.row_begin.size()) + " entries, needs " +
                       std::to_string(steps + 1));
     }
-    // The kernels and unpack() index weights through counts, row_begin, row_col and deltas:
-    // every vector they reach must exist and sit in a real column.
+    constexpr bool aligned = std::is_same_v<Packed, kernels::AlignedPacked>;
+    check_vectors(where, p, rows, cols, aligned);
+    check_packed_padding(where, p, rows, aligned);
+    finite(where, "bias", p.bias);
+    finite(where, "weights", p.weights);
+  }
+
+  // The kernels and unpack() index weights, bias and the input through counts, row_begin,
+  // row_col and deltas; a kernel walks the deltas straight across step rows (it does not go back
+  // to row_col at each one). So every array must describe exactly what pack_aligned /
+  // pack_unaligned write: counts add up, row_col[s] is the column the walk stands at when step
+  // row s begins, each step row's vectors ascend through whole column groups (complete blocks),
+  // blocks of one column group do not overlap, the last delta leads nowhere, and num_blocks and
+  // kept_cells agree with the vectors. Then no walk that starts at any step row can leave the
+  // input or the arrays.
+  template <class Packed>
+  void check_vectors(const std::string& where, const Packed& p, int64_t rows, int64_t cols,
+                     bool aligned) const {
+    const kernels::PackedGeometry& g = p.geom;
+    const int bh = g.shape.rows;
+    const int64_t bw = g.shape.cols;
+    const int64_t steps = aligned ? g.padded_rows / bh : g.padded_rows;
+    const int64_t vectors = g.num_vectors;
+    // Unaligned blocks start at rows 0 .. padded_rows - bh (they must fit the padded grid).
+    const int64_t last_start_step = aligned ? steps - 1 : g.padded_rows - bh;
     int64_t total = 0;
     for (int64_t s = 0; s < steps; ++s) {
       const int32_t count = p.counts[static_cast<size_t>(s)];
-      if (count < 0) fail(where, "counts[" + std::to_string(s) + "] = " +
-                                     std::to_string(count) + " is negative");
+      if (count < 0) {
+        fail(where, "counts[" + std::to_string(s) + "] = " + std::to_string(count) + " is negative");
+      }
+      if (count > 0 && s > last_start_step) {
+        fail(where, "counts[" + std::to_string(s) + "] = " + std::to_string(count) +
+                        ": no block of height " + std::to_string(bh) + " can start at row " +
+                        std::to_string(s) + " of " + std::to_string(g.padded_rows) + " padded rows");
+      }
       if (p.row_begin[static_cast<size_t>(s)] != total) {
         fail(where, "row_begin[" + std::to_string(s) + "] is not the prefix sum of counts");
       }
       total += count;
-      int64_t col = p.row_col[static_cast<size_t>(s)];
-      if (col < 0 || col >= cols) {
-        fail(where, "row_col[" + std::to_string(s) + "] = " + std::to_string(col) +
-                        " is outside the " + std::to_string(cols) + " columns");
-      }
-      if (total > g.num_vectors) break;  // reported below, before indexing past the arrays
-      for (int64_t i = total - count; i < total; ++i) {
-        if (col < 0 || col >= cols) {
-          fail(where, "column vector " + std::to_string(i) + " lands in column " +
-                          std::to_string(col) + ", outside the " + std::to_string(cols) +
-                          " columns");
-        }
-        col += p.deltas[static_cast<size_t>(i)];
+      if (total > vectors) {
+        fail(where, "counts up to step row " + std::to_string(s) + " add up to " +
+                        std::to_string(total) + " column vectors, more than num_vectors = " +
+                        std::to_string(vectors));
       }
     }
-    if (total != g.num_vectors || p.row_begin[static_cast<size_t>(steps)] != total) {
+    if (total != vectors || p.row_begin[static_cast<size_t>(steps)] != total) {
       fail(where, "counts add up to " + std::to_string(total) + " column vectors, num_vectors = " +
-                      std::to_string(g.num_vectors));
+                      std::to_string(vectors));
+    }
+
+    int64_t col = vectors > 0 ? p.row_col[0] : 0;  // where the walk stands: vector i's column
+    int64_t last_row_col = col;                     // row_col of step rows after the last vector
+    int64_t blocks = 0, kept = 0;
+    // Unaligned: the start row of the last block seen in each column group (for overlaps).
+    std::unordered_map<int64_t, int64_t> last_start;
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t begin = p.row_begin[static_cast<size_t>(s)];
+      const int64_t end = p.row_begin[static_cast<size_t>(s) + 1];
+      const int64_t row_col = p.row_col[static_cast<size_t>(s)];
+      if (begin < vectors) last_row_col = col;
+      if (row_col != last_row_col) {
+        fail(where, "row_col[" + std::to_string(s) + "] = " + std::to_string(row_col) +
+                        ", but the deltas before step row " + std::to_string(s) +
+                        " lead the input to column " + std::to_string(last_row_col));
+      }
+      const int64_t start_row = aligned ? s * bh : s;
+      const int64_t real_rows = std::max<int64_t>(0, std::min<int64_t>(start_row + bh, rows) - start_row);
+      int64_t group = -1, group_end = 0, previous = -1;
+      for (int64_t i = begin; i < end; ++i) {
+        const std::string vector = "column vector " + std::to_string(i) + " (step row " + std::to_string(s) + ")";
+        if (col < 0 || col >= cols) {
+          fail(where, vector + " lands in column " + std::to_string(col) + ", outside the " +
+                          std::to_string(cols) + " columns");
+        }
+        if (col <= previous) {
+          fail(where, vector + " is in column " + std::to_string(col) + ", not after column " +
+                          std::to_string(previous) + ": columns ascend inside a step row");
+        }
+        if (col / bw != group) {
+          if (group >= 0 && previous + 1 != group_end) {
+            fail(where, "the block of column group " + std::to_string(group) + " in step row " +
+                            std::to_string(s) + " stops at column " + std::to_string(previous) +
+                            " of columns " + std::to_string(group * bw) + " to " + std::to_string(group_end - 1));
+          }
+          group = col / bw;
+          group_end = std::min((group + 1) * bw, cols);
+          if (col != group * bw) {
+            fail(where, vector + " starts a block at column " + std::to_string(col) +
+                            ", not at the first column of its column group (" + std::to_string(group * bw) + ")");
+          }
+          ++blocks;
+          if (!aligned) {
+            const auto [at, first] = last_start.try_emplace(group, start_row);
+            if (!first && start_row < at->second + bh) {
+              fail(where, "the block at row " + std::to_string(start_row) + " of column group " +
+                              std::to_string(group) + " overlaps the one at row " + std::to_string(at->second) +
+                              " (bh = " + std::to_string(bh) + ")");
+            }
+            at->second = start_row;
+          }
+        } else if (col != previous + 1) {
+          fail(where, vector + " skips from column " + std::to_string(previous) + " to " +
+                          std::to_string(col) + " inside the block of column group " + std::to_string(group));
+        }
+        kept += real_rows;
+        previous = col;
+        col += p.deltas[static_cast<size_t>(i)];
+      }
+      if (group >= 0 && previous + 1 != group_end) {
+        fail(where, "the block of column group " + std::to_string(group) + " in step row " +
+                        std::to_string(s) + " stops at column " + std::to_string(previous) + " of columns " +
+                        std::to_string(group * bw) + " to " + std::to_string(group_end - 1));
+      }
+    }
+    for (int64_t i = std::max<int64_t>(0, vectors - 1); i <= vectors; ++i) {
+      if (p.deltas[static_cast<size_t>(i)] != 0) {
+        fail(where, "deltas[" + std::to_string(i) + "] = " + std::to_string(p.deltas[static_cast<size_t>(i)]) +
+                        " must be 0 (after the last column vector, and the padding entry)");
+      }
+    }
+    if (blocks != g.num_blocks) {
+      fail(where, "num_blocks = " + std::to_string(g.num_blocks) + ", but the column vectors form " +
+                      std::to_string(blocks) + " blocks");
+    }
+    if (kept != g.kept_cells) {
+      fail(where, "kept_cells = " + std::to_string(g.kept_cells) + ", but the blocks cover " +
+                      std::to_string(kept) + " cells of the matrix");
+    }
+  }
+
+  // Padding is zero where the writer puts zeros: the bias past the real rows, the bh weights
+  // after the last vector, and the lanes of a block that fall on padding rows.
+  template <class Packed>
+  void check_packed_padding(const std::string& where, const Packed& p, int64_t rows, bool aligned) const {
+    const int bh = p.geom.shape.rows;
+    for (size_t r = static_cast<size_t>(rows); r < p.bias.size(); ++r) {
+      if (p.bias[r] != 0.0f) {
+        fail(where, "bias[" + std::to_string(r) + "] is past the " + std::to_string(rows) +
+                        " rows and must be 0 (padding)");
+      }
+    }
+    const size_t vectors = static_cast<size_t>(p.geom.num_vectors);
+    for (size_t k = 0; k < static_cast<size_t>(bh); ++k) {
+      if (p.weights[vectors * bh + k] != 0.0f) {
+        fail(where, "weights[" + std::to_string(vectors * bh + k) + "] after the last vector must be 0 (padding)");
+      }
+    }
+    const int64_t steps = static_cast<int64_t>(p.counts.size());
+    for (int64_t s = 0; s < steps; ++s) {
+      const int64_t start_row = aligned ? s * bh : s;
+      if (start_row + bh <= rows) continue;  // no lane on a padding row
+      for (int64_t i = p.row_begin[static_cast<size_t>(s)]; i < p.row_begin[static_cast<size_t>(s) + 1]; ++i) {
+        for (int lane = 0; lane < bh; ++lane) {
+          const int64_t row = aligned ? start_row + lane : start_row + ((lane - start_row) % bh + bh) % bh;
+          if (row >= rows && p.weights[static_cast<size_t>(i * bh + lane)] != 0.0f) {
+            fail(where, "weights of column vector " + std::to_string(i) + ", lane " + std::to_string(lane) +
+                            " fall on padding row " + std::to_string(row) + " and must be 0");
+          }
+        }
+      }
+    }
+  }
+
+  // Weights and biases are finite numbers: a NaN or an infinity spreads to every output.
+  void finite(const std::string& where, const char* array, const std::vector<float>& v) const {
+    for (size_t i = 0; i < v.size(); ++i) {
+      if (!std::isfinite(v[i])) {
+        fail(where, "array '" + std::string(array) + "' holds " + std::to_string(v[i]) + " at index " +
+                        std::to_string(i) + " (accepted: finite numbers)");
+      }
     }
   }
 
@@ -280,7 +437,40 @@ class Checker {
 };
 
 std::string layer_where(size_t index, const Layer& layer) {
-  return "layer " + std::to_string(index) + " '" + layer.name + "'";
+  return "layer " + std::to_string(index) + " '" + support::excerpt(layer.name, kMaxNameBytes) + "'";
+}
+
+// Names end up in messages, the results database and tables: short, printable text.
+void check_name(const Checker& check, const std::string& where, const std::string& name) {
+  if (name.size() > static_cast<size_t>(kMaxNameBytes)) {
+    check.fail(where, "the name is " + std::to_string(name.size()) + " bytes long (accepted: up to " +
+                          std::to_string(kMaxNameBytes) + ")");
+  }
+  if (support::has_control_characters(name) || !support::is_valid_utf8(name)) {
+    check.fail(where, "the name '" + support::excerpt(name) +
+                          "' holds control characters or bytes that are not UTF-8 (accepted: printable text)");
+  }
+}
+
+// Layers without a window (fc, add, global average pooling) keep the neutral one the writer
+// stores, so a file cannot carry a window that means nothing.
+void check_window(const Checker& check, const std::string& where, const Layer& layer) {
+  const bool windowless = layer.kind == LayerKind::kFc || layer.kind == LayerKind::kAdd ||
+                          (layer.kind == LayerKind::kPool && layer.pool == PoolKind::kGlobalAverage);
+  if (windowless && (layer.kernel_h != 1 || layer.kernel_w != 1 || layer.stride != 1 || layer.padding != 0)) {
+    check.fail(where, "a " + (layer.kind == LayerKind::kPool ? std::string("global average pool") : to_string(layer.kind)) +
+                          " layer has no window: kernel must be [1, 1], stride 1 and padding 0, got kernel [" +
+                          std::to_string(layer.kernel_h) + ", " + std::to_string(layer.kernel_w) + "], stride " +
+                          std::to_string(layer.stride) + ", padding " + std::to_string(layer.padding));
+  }
+  if (layer.kind == LayerKind::kPool && layer.pool != PoolKind::kGlobalAverage &&
+      (2 * layer.padding > layer.kernel_h || 2 * layer.padding > layer.kernel_w)) {
+    check.fail(where, "pooling padding " + std::to_string(layer.padding) + " is more than half the kernel [" +
+                          std::to_string(layer.kernel_h) + ", " + std::to_string(layer.kernel_w) + "]");
+  }
+  if (layer.kind != LayerKind::kAdd && layer.residual_from != -1) {
+    check.fail(where, "residual_from = " + std::to_string(layer.residual_from) + " on a layer that is not an add");
+  }
 }
 
 // Output feature map of a sliding window; -1 if the window does not fit.
@@ -292,6 +482,7 @@ int64_t window_output(int64_t in, int kernel, int stride, int padding) {
 void validate_layer(const Checker& check, const PackedModel& model, size_t index) {
   const Layer& layer = model.layers[index];
   const std::string where = layer_where(index, layer);
+  check_name(check, where, layer.name);
   if (layer.input_from < kPreviousLayer || layer.input_from >= static_cast<int>(index)) {
     check.fail(where, "input_from = " + std::to_string(layer.input_from) +
                           " must name an earlier layer (0 to " + std::to_string(index) +
@@ -316,6 +507,7 @@ void validate_layer(const Checker& check, const PackedModel& model, size_t index
   check.in_range(where, "kernel_w", layer.kernel_w, 1, kMaxWindow);
   check.in_range(where, "stride", layer.stride, 1, kMaxWindow);
   check.in_range(where, "padding", layer.padding, 0, kMaxWindow);
+  check_window(check, where, layer);
 
   const auto& in = layer.input_shape;
   const auto& out = layer.output_shape;
@@ -377,6 +569,8 @@ void validate_layer(const Checker& check, const PackedModel& model, size_t index
     case WeightStorage::kDense:
       check.length(where, "weights", w.dense, rows * cols, "the " + matrix);
       check.length(where, "bias", w.dense_bias, rows, "the " + matrix);
+      check.finite(where, "weights", w.dense);
+      check.finite(where, "bias", w.dense_bias);
       break;
     case WeightStorage::kAligned:
       check.packed(where, w.aligned, rows, cols, w.aligned.geom.shape.rows);
@@ -432,6 +626,21 @@ json geometry_json(const LayerWeights& w) {
   return j;
 }
 
+// A header value for an error message: numbers and short strings as they are, anything larger
+// described by its size (never dumped: a hostile header can be megabytes or deeply nested).
+std::string json_excerpt(const json& v) {
+  if (v.is_array()) return "an array of " + std::to_string(v.size()) + " elements";
+  if (v.is_object()) return "an object with " + std::to_string(v.size()) + " keys";
+  if (v.is_string()) return "\"" + support::excerpt(v.get_ref<const std::string&>(), 40) + "\"";
+  return v.dump();  // a number, a boolean or null: a few characters
+}
+
+// Where an array lies in the payload, in the order the reader met it.
+struct ArraySpan {
+  std::string where;
+  int64_t offset = 0, bytes = 0;
+};
+
 // Typed access to the header with errors that name the file, the place and the key.
 class HeaderReader {
  public:
@@ -443,7 +652,7 @@ class HeaderReader {
   }
 
   const json& field(const json& obj, const std::string& where, const char* key) const {
-    if (!obj.is_object()) check_.fail(where, "must be a JSON object");
+    if (!obj.is_object()) check_.fail(where, "must be a JSON object, got " + json_excerpt(obj));
     const auto it = obj.find(key);
     if (it == obj.end()) check_.fail(where, std::string("key '") + key + "' is missing");
     return *it;
@@ -451,7 +660,12 @@ class HeaderReader {
 
   int64_t integer(const json& obj, const std::string& where, const char* key, int64_t lo,
                   int64_t hi) const {
-    const json& v = field(obj, where, key);
+    return integer_value(field(obj, where, key), where, key, lo, hi);
+  }
+
+  // `v` itself (an element of a list such as `kernel`), named `key` in messages.
+  int64_t integer_value(const json& v, const std::string& where, const char* key, int64_t lo,
+                        int64_t hi) const {
     int64_t value = 0;
     if (v.is_number_unsigned()) {
       const uint64_t u = v.get<uint64_t>();
@@ -464,7 +678,7 @@ class HeaderReader {
     } else if (v.is_number_integer()) {
       value = v.get<int64_t>();
     } else {
-      check_.fail(where, std::string("key '") + key + "' must be an integer, got " + v.dump());
+      check_.fail(where, std::string("key '") + key + "' must be an integer, got " + json_excerpt(v));
     }
     check_.in_range(where, key, value, lo, hi);
     return value;
@@ -473,7 +687,7 @@ class HeaderReader {
   std::string text(const json& obj, const std::string& where, const char* key) const {
     const json& v = field(obj, where, key);
     if (!v.is_string()) {
-      check_.fail(where, std::string("key '") + key + "' must be a string, got " + v.dump());
+      check_.fail(where, std::string("key '") + key + "' must be a string, got " + json_excerpt(v));
     }
     return v.get<std::string>();
   }
@@ -484,20 +698,20 @@ class HeaderReader {
     for (const auto& [value, name] : Names<E>::table) {
       if (s == name) return value;
     }
-    check_.fail(where, std::string("key '") + key + "' = \"" + s + "\" is not accepted (" +
-                           accepted_names<E>() + ")");
+    check_.fail(where, std::string("key '") + key + "' = \"" + support::excerpt(s, 40) +
+                           "\" is not accepted (" + accepted_names<E>() + ")");
   }
 
   std::array<int64_t, 3> shape(const json& obj, const std::string& where, const char* key) const {
     const json& v = field(obj, where, key);
     if (!v.is_array() || v.size() != 3) {
       check_.fail(where, std::string("key '") + key +
-                             "' must be [channels, height, width], got " + v.dump());
+                             "' must be [channels, height, width], got " + json_excerpt(v));
     }
     std::array<int64_t, 3> s{};
     for (size_t i = 0; i < 3; ++i) {
       if (!v[i].is_number_integer()) {
-        check_.fail(where, std::string("key '") + key + "' must hold integers, got " + v.dump());
+        check_.fail(where, std::string("key '") + key + "' must hold integers, got " + json_excerpt(v[i]));
       }
       s[i] = v[i].is_number_unsigned()
                  ? static_cast<int64_t>(std::min<uint64_t>(v[i].get<uint64_t>(), kMaxDimension + 1))
@@ -515,7 +729,8 @@ class HeaderReader {
     const json& entry = field(arrays, where + ": arrays", name);
     const std::string dtype = text(entry, at, "dtype");
     if (dtype != dtype_name<T>()) {
-      check_.fail(at, "dtype \"" + dtype + "\" is not accepted (expected " + dtype_name<T>() + ")");
+      check_.fail(at, "dtype \"" + support::excerpt(dtype, 40) + "\" is not accepted (expected " +
+                          dtype_name<T>() + ")");
     }
     // Any non-negative value parses, so the bounds check below can name the range it rejects.
     const int64_t offset = integer(entry, at, "offset", 0, std::numeric_limits<int64_t>::max());
@@ -540,13 +755,41 @@ class HeaderReader {
       check_.fail(at, "checksum mismatch (stored crc32 " + hex32(static_cast<uint32_t>(crc)) +
                           ", computed " + hex32(actual) + "): the file is corrupt");
     }
+    spans_.push_back({at, offset, bytes});
     get_array(payload + offset, bytes / static_cast<int64_t>(sizeof(T)), out);
   }
+
+  const std::vector<ArraySpan>& spans() const { return spans_; }
 
  private:
   const Checker& check_;
   int64_t payload_limit_;
+  mutable std::vector<ArraySpan> spans_;
 };
+
+// The payload holds the arrays exactly as the writer lays them out: in the header's order, each
+// at the first 64-byte boundary after the previous one, zeros between, nothing after the last.
+// So no two arrays share bytes (one payload offset named twice would let one array's damage hide
+// as another's) and no byte of the file goes unchecked.
+void check_payload_layout(const Checker& check, const std::vector<ArraySpan>& spans,
+                          const uint8_t* payload, int64_t payload_bytes) {
+  int64_t end = 0;
+  for (const ArraySpan& span : spans) {
+    if (span.offset != align_up(end)) {
+      check.fail(span.where, "offset " + std::to_string(span.offset) + ": the arrays are laid out one after "
+                             "another at 64-byte boundaries, so this one belongs at " +
+                             std::to_string(align_up(end)));
+    }
+    for (int64_t i = end; i < span.offset; ++i) {
+      if (payload[i] != 0) check.fail(span.where, "the padding before the array holds non-zero bytes");
+    }
+    end = span.offset + span.bytes;
+  }
+  if (end != payload_bytes) {
+    check.fail("header", "payload_bytes = " + std::to_string(payload_bytes) + ", but the arrays end at byte " +
+                             std::to_string(end) + " of the payload");
+  }
+}
 
 template <class Packed>
 void read_packed(const HeaderReader& h, const json& wj, const std::string& where,
@@ -575,17 +818,16 @@ Layer read_layer(const HeaderReader& h, const json& lj, size_t index, const uint
   Layer layer;
   const std::string at = "layer " + std::to_string(index);
   layer.name = h.text(lj, at, "name");
-  const std::string where = at + " '" + layer.name + "'";
+  const std::string where = layer_where(index, layer);
   layer.kind = h.choice<LayerKind>(lj, where, "kind");
   layer.input_shape = h.shape(lj, where, "input_shape");
   layer.output_shape = h.shape(lj, where, "output_shape");
   const json& kernel = h.field(lj, where, "kernel");
   if (!kernel.is_array() || kernel.size() != 2) {
-    h.fail(where, "key 'kernel' must be [height, width], got " + kernel.dump());
+    h.fail(where, "key 'kernel' must be [height, width], got " + json_excerpt(kernel));
   }
-  const json kernel_hw = {{"kernel_h", kernel[0]}, {"kernel_w", kernel[1]}};
-  layer.kernel_h = static_cast<int>(h.integer(kernel_hw, where, "kernel_h", 1, kMaxWindow));
-  layer.kernel_w = static_cast<int>(h.integer(kernel_hw, where, "kernel_w", 1, kMaxWindow));
+  layer.kernel_h = static_cast<int>(h.integer_value(kernel[0], where, "kernel_h", 1, kMaxWindow));
+  layer.kernel_w = static_cast<int>(h.integer_value(kernel[1], where, "kernel_w", 1, kMaxWindow));
   layer.stride = static_cast<int>(h.integer(lj, where, "stride", 1, kMaxWindow));
   layer.padding = static_cast<int>(h.integer(lj, where, "padding", 0, kMaxWindow));
   const std::string activation = h.text(lj, where, "activation");
@@ -612,9 +854,18 @@ Layer read_layer(const HeaderReader& h, const json& lj, size_t index, const uint
   w.storage = h.choice<WeightStorage>(wj, wwhere, "storage");
   switch (w.storage) {
     case WeightStorage::kDense: {
+      // rows and cols only repeat what the arrays' lengths say; they must agree.
+      const int64_t rows = h.integer(wj, wwhere, "rows", 1, kMaxDimension);
+      const int64_t cols = h.integer(wj, wwhere, "cols", 1, kMaxDimension);
       const json& arrays = h.field(wj, wwhere, "arrays");
       h.array(arrays, where, "weights", payload, w.dense);
       h.array(arrays, where, "bias", payload, w.dense_bias);
+      if (static_cast<int64_t>(w.dense_bias.size()) != rows ||
+          static_cast<int64_t>(w.dense.size()) != rows * cols) {
+        h.fail(wwhere, "rows = " + std::to_string(rows) + ", cols = " + std::to_string(cols) + ", but the arrays hold " +
+                           std::to_string(w.dense.size()) + " weights and " + std::to_string(w.dense_bias.size()) +
+                           " biases");
+      }
       break;
     }
     case WeightStorage::kAligned:
@@ -630,24 +881,29 @@ Layer read_layer(const HeaderReader& h, const json& lj, size_t index, const uint
 
 std::vector<uint8_t> read_whole_file(const std::string& path) {
   std::error_code ec;
-  const auto status = std::filesystem::status(path, ec);
-  if (!std::filesystem::exists(status)) {
-    throw ModelFileError(path + ": no such model file");
+  if (!std::filesystem::exists(path, ec)) throw ModelFileError(path + ": no such model file");
+  try {
+    // The whole file is what the reader may allocate; the cap is for files that are not models.
+    const std::string bytes = support::read_file_bounded(path, static_cast<size_t>(kMaxModelFileBytes),
+                                                         "packed model file");
+    return std::vector<uint8_t>(bytes.begin(), bytes.end());
+  } catch (const support::FileError& e) {
+    throw ModelFileError(e.what());
   }
-  if (!std::filesystem::is_regular_file(status)) {
-    throw ModelFileError(path + ": not a regular file (a packed model file is expected)");
+}
+
+// The header as JSON, refusing trees nested deeper than the writer ever nests them: nlohmann's
+// copies and dump() recurse once per level, so a header nested a million deep would overflow
+// the stack in whatever touched it next.
+json parse_header(const Checker& check, const uint8_t* data, size_t bytes) {
+  try {
+    return parse_json_bounded<json>(data, data + bytes, kMaxHeaderDepth);
+  } catch (const JsonTooDeep&) {
+    check.fail("header", "JSON nested deeper than " + std::to_string(kMaxHeaderDepth) +
+                             " levels (a packed model's header has 6)");
+  } catch (const json::exception& e) {
+    check.fail("header", "malformed JSON: " + support::excerpt(e.what(), 200));
   }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw ModelFileError(path + ": cannot open for reading");
-  in.seekg(0, std::ios::end);
-  const std::streamoff size = in.tellg();
-  in.seekg(0, std::ios::beg);
-  if (size < 0) throw ModelFileError(path + ": cannot determine the file size");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) {
-    throw ModelFileError(path + ": read error");
-  }
-  return bytes;
 }
 
 }  // namespace
@@ -688,7 +944,13 @@ std::vector<float> LayerWeights::bias() const {
 
 void validate_model(const PackedModel& model, const std::string& path) {
   const Checker check(path);
-  check.feature_map("model '" + model.name + "'", "input_shape", model.input_shape);
+  const std::string where = "model '" + support::excerpt(model.name, kMaxNameBytes) + "'";
+  check_name(check, where, model.name);
+  check.feature_map(where, "input_shape", model.input_shape);
+  if (model.layers.size() > static_cast<size_t>(kMaxLayers)) {
+    check.fail(where, std::to_string(model.layers.size()) + " layers, more than the " +
+                          std::to_string(kMaxLayers) + " accepted");
+  }
   for (size_t i = 0; i < model.layers.size(); ++i) validate_layer(check, model, i);
 }
 
@@ -718,7 +980,7 @@ void write_model_file(const std::string& path, const PackedModel& model) {
     }
     layers.push_back(std::move(lj));
   }
-  const json header = {{"format", "ubp packed model"},
+  const json header = {{"format", kFormatName},
                        {"name", model.name},
                        {"input_shape", model.input_shape},
                        {"payload_bytes", payload.size()},
@@ -733,32 +995,31 @@ void write_model_file(const std::string& path, const PackedModel& model) {
   file.resize(static_cast<size_t>(align_up(static_cast<int64_t>(file.size()))), 0);
   file.insert(file.end(), payload.begin(), payload.end());
 
-  // A unique temporary name beside the target, so rename() stays on one file system and two
-  // writers never share a temporary.
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  std::FILE* f = std::fopen(tmp.c_str(), "wb");
-  if (f == nullptr) {
-    throw ModelFileError(path + ": cannot create the temporary file " + tmp + ": " +
-                         std::strerror(errno));
-  }
-  const bool written = std::fwrite(file.data(), 1, file.size(), f) == file.size() &&
-                       std::fflush(f) == 0 && ::fsync(::fileno(f)) == 0;
-  const int write_errno = errno;
-  const bool closed = std::fclose(f) == 0;
-  if (!written || !closed) {
-    std::remove(tmp.c_str());
-    throw ModelFileError(path + ": writing the temporary file " + tmp + " failed: " +
-                         std::strerror(write_errno));
-  }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int rename_errno = errno;
-    std::remove(tmp.c_str());
-    throw ModelFileError(path + ": cannot rename " + tmp + " into place: " +
-                         std::strerror(rename_errno));
+  try {
+    support::write_file_atomically(
+        path, std::string_view(reinterpret_cast<const char*>(file.data()), file.size()));
+  } catch (const support::FileError& e) {
+    throw ModelFileError(std::string("cannot write the model file: ") + e.what());
   }
 }
 
+namespace {
+PackedModel read_checked_model_file(const std::string& path);
+}  // namespace
+
 PackedModel read_model_file(const std::string& path) {
+  // Every allocation is bounded by the file's size, which the machine may still not have room
+  // for (an address-space limit): that is the reader's error too, not an escaping bad_alloc.
+  try {
+    return read_checked_model_file(path);
+  } catch (const std::bad_alloc&) {
+    throw ModelFileError(path + ": not enough memory to read this model file");
+  }
+}
+
+namespace {
+
+PackedModel read_checked_model_file(const std::string& path) {
   const std::vector<uint8_t> file = read_whole_file(path);
   const int64_t size = static_cast<int64_t>(file.size());
   const Checker check(path);
@@ -792,12 +1053,11 @@ PackedModel read_model_file(const std::string& path) {
     check.fail("header", "checksum mismatch (stored crc32 " + hex32(header_crc) + ", computed " +
                              hex32(actual_crc) + "): the file is corrupt");
   }
-  json header;
-  try {
-    header = json::parse(header_data, header_data + header_bytes);
-  } catch (const json::exception& e) {
-    check.fail("header", std::string("malformed JSON: ") + e.what());
+  if (header_bytes > static_cast<uint64_t>(kMaxHeaderBytes)) {
+    check.fail("header", std::to_string(header_bytes) + " bytes, more than the " +
+                             std::to_string(kMaxHeaderBytes) + " accepted for a header");
   }
+  const json header = parse_header(check, header_data, static_cast<size_t>(header_bytes));
 
   const int64_t payload_start = align_up(kPreambleBytes + static_cast<int64_t>(header_bytes));
   const HeaderReader h(check, size);
@@ -812,17 +1072,30 @@ PackedModel read_model_file(const std::string& path) {
                        " unexpected bytes after the payload (the header describes " +
                        std::to_string(payload_start + payload_bytes) + " bytes)");
   }
+  for (int64_t i = kPreambleBytes + static_cast<int64_t>(header_bytes); i < payload_start; ++i) {
+    if (file[static_cast<size_t>(i)] != 0) check.fail("header", "the padding after the header holds non-zero bytes");
+  }
   const uint8_t* payload = file.data() + payload_start;
   const HeaderReader arrays(check, payload_bytes);
 
   PackedModel model;
+  const std::string format = h.text(header, "header", "format");
+  if (format != kFormatName) {
+    check.fail("header", "key 'format' = \"" + support::excerpt(format, 40) + "\" (expected \"" + kFormatName + "\")");
+  }
   model.name = h.text(header, "header", "name");
+  check_name(check, "header", model.name);
   model.input_shape = h.shape(header, "header", "input_shape");
   const json& layers = h.field(header, "header", "layers");
-  if (!layers.is_array()) check.fail("header", "key 'layers' must be a JSON array");
+  if (!layers.is_array()) check.fail("header", "key 'layers' must be a JSON array, got " + json_excerpt(layers));
+  if (layers.size() > static_cast<size_t>(kMaxLayers)) {
+    check.fail("header", std::to_string(layers.size()) + " layers, more than the " +
+                             std::to_string(kMaxLayers) + " accepted");
+  }
   for (size_t i = 0; i < layers.size(); ++i) {
     model.layers.push_back(read_layer(arrays, layers[i], i, payload));
   }
+  check_payload_layout(check, arrays.spans(), payload, payload_bytes);
   validate_model(model, path);
   if (version_needed(model) > version) {
     check.fail("", "format version " + std::to_string(version) +
@@ -830,6 +1103,8 @@ PackedModel read_model_file(const std::string& path) {
   }
   return model;
 }
+
+}  // namespace
 
 void fold_batch_norm(std::vector<float>& weights, std::vector<float>& bias,
                      const std::vector<float>& gamma, const std::vector<float>& beta,

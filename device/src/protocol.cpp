@@ -11,7 +11,9 @@
 #include <stdexcept>
 #include <thread>
 
+#include "bounded_json.h"
 #include "ubp/device/device_lock.h"
+#include "ubp/support/text.h"
 
 namespace ubp::device {
 
@@ -39,8 +41,9 @@ json summary_json(const SampleSummary& s) {
 std::string tail_of(const std::string& text, size_t max_chars = 400) {
   std::string t = text;
   while (!t.empty() && (t.back() == '\n' || t.back() == ' ')) t.pop_back();
-  if (t.size() > max_chars) t = "..." + t.substr(t.size() - max_chars);
-  return t;
+  // A device's bytes go into JSON and the database: escaped, so they are always valid UTF-8.
+  if (t.size() > max_chars) return "..." + support::excerpt(t.substr(t.size() - max_chars), max_chars);
+  return support::excerpt(t, max_chars);
 }
 
 // One runner invocation's output, or why it is not usable.
@@ -67,14 +70,20 @@ Attempt parse_runner_output(const CommandResult& r) {
   }
   try {
     SessionResult s;
-    s.devbench = json::parse(r.out);
+    // The device is outside our control: its output may be anything (a runner's JSON nests 4
+    // levels).
+    try {
+      s.devbench = parse_json_bounded<json>(r.out.begin(), r.out.end(), 16);
+    } catch (const JsonTooDeep& too_deep) {
+      throw std::runtime_error("JSON nested deeper than " + std::to_string(too_deep.max_depth) + " levels");
+    }
     if (s.devbench.value("tool", "") != "ubp-devbench") throw std::runtime_error("not its output");
     s.samples_ms = s.devbench.at("samples_ms").get<std::vector<double>>();
     s.summary = summarize(s.samples_ms);
     a.result = std::move(s);
   } catch (const std::exception& e) {
     a.error = std::string("ubp-devbench printed no usable JSON (") + e.what() +
-              "); its output began: " + r.out.substr(0, 200);
+              "); its output began: " + support::excerpt(r.out, 200);
   }
   return a;
 }
@@ -234,7 +243,8 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
   }
   if (targets.empty()) return results;
 
-  DeviceLock lock(device_lock_key(config), options.lock_timeout_s, [&](const std::string& holder) {
+  const double lock_timeout_s = options.lock_timeout_s >= 0 ? options.lock_timeout_s : config.lock_timeout_s;
+  DeviceLock lock(device_lock_key(config), lock_timeout_s, [&](const std::string& holder) {
     say("device " + config.name + " is busy (" + holder + "); waiting for it");
   });
 

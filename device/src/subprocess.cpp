@@ -72,18 +72,6 @@ double seconds_since(Clock::time_point start) {
 
 }  // namespace
 
-std::string shell_quote(const std::string& text) {
-  std::string quoted = "'";
-  for (char c : text) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
-    }
-  }
-  return quoted + "'";
-}
-
 CommandResult run_subprocess(const std::vector<std::string>& argv, double timeout_s) {
   if (argv.empty()) throw std::invalid_argument("run_subprocess: empty argv");
   Pipe out_pipe, err_pipe;

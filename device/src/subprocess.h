@@ -21,7 +21,5 @@ class SubprocessStartError : public std::runtime_error {
 // at most 64 MiB (more is dropped, a note appended).
 CommandResult run_subprocess(const std::vector<std::string>& argv, double timeout_s);
 
-// One POSIX shell word: 'text' with every ' written as '\''.
-std::string shell_quote(const std::string& text);
 
 }  // namespace ubp::device

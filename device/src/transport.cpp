@@ -1,7 +1,14 @@
+#include <unistd.h>
+
+#include <atomic>
 #include <cctype>
+#include <cstdio>
+#include <random>
+#include <stdexcept>
 
 #include "subprocess.h"
 #include "transport_internal.h"
+#include "ubp/support/text.h"
 
 namespace ubp::device {
 
@@ -13,21 +20,64 @@ std::unique_ptr<Transport> make_transport(const DeviceConfig& config) {
                           "' (accepted: local, ssh, adb)");
 }
 
-std::string remote_run_script(const std::string& dir, const std::vector<std::string>& argv) {
+namespace {
+
+std::string run_file(const std::string& token, const char* suffix) { return ".ubp-run-" + token + suffix; }
+
+}  // namespace
+
+std::string remote_run_script(const std::string& dir, const std::vector<std::string>& argv,
+                              const std::string& token) {
   std::string command;
-  for (const auto& arg : argv) command += " " + shell_quote(arg);
-  // The inner sh prints its own pid, then execs the program, so that pid is the program's.
-  // stdin is /dev/null: background jobs must not read the channel.
-  return "cd " + shell_quote(dir) +
-         " || exit 1; sh -c 'printf \"ubp-remote-pid=%d\\n\" $$ >&2; exec \"$@\"' ubp-run" +
-         command +
-         " </dev/null & ubp_pid=$!; wait $ubp_pid; ubp_status=$?;"
+  for (const auto& arg : argv) {
+    if (support::has_control_characters(arg)) {
+      throw std::invalid_argument("remote command argument '" + support::excerpt(arg) +
+                                  "' holds control characters, which a remote login shell may split");
+    }
+    command += " " + support::shell_quote(arg);
+  }
+  const std::string pid_file = run_file(token, ".pid"), cancel_file = run_file(token, ".cancel");
+  // The inner sh writes its pid, checks for a cancel, prints its pid and then execs the
+  // program, so that pid is the program's. stdin is /dev/null: background jobs must not read
+  // the channel.
+  return "cd " + support::shell_quote(dir) + " || exit 1; sh -c 'printf \"%d\\n\" $$ > " + pid_file +
+         "; if [ -e " + cancel_file + " ]; then rm -f " + pid_file + " " + cancel_file +
+         "; exit 137; fi; printf \"ubp-remote-pid=%d\\n\" $$ >&2; exec \"$@\"' ubp-run" + command +
+         " </dev/null & ubp_pid=$!; wait $ubp_pid; ubp_status=$?; rm -f " + pid_file + ";"
          " printf '\\nubp-remote-status=%d\\n' $ubp_status >&2; exit $ubp_status";
 }
 
+std::string remote_cancel_script(const std::string& dir, const std::string& token) {
+  const std::string pid_file = run_file(token, ".pid"), cancel_file = run_file(token, ".cancel");
+  return "cd " + support::shell_quote(dir) + " || exit 0; : > " + cancel_file + "; if [ -s " + pid_file +
+         " ]; then kill -9 \"$(cat " + pid_file + ")\" 2>/dev/null; rm -f " + pid_file + " " + cancel_file +
+         "; fi; exit 0";
+}
+
+std::string new_run_token() {
+  static std::atomic<uint64_t> counter{0};
+  static const uint64_t salt = std::random_device{}();
+  char text[64];
+  std::snprintf(text, sizeof text, "%lx-%llx-%llx", static_cast<unsigned long>(::getpid()),
+                static_cast<unsigned long long>(salt), static_cast<unsigned long long>(counter++));
+  return text;
+}
+
 std::string remote_prepare_script(const std::string& dir) {
-  return "mkdir -p " + shell_quote(dir) + " && test -d " + shell_quote(dir) + " && test -w " +
-         shell_quote(dir) + " && echo " + kConnectedMarker;
+  const std::string d = support::shell_quote(dir);
+  return "mkdir -p " + d + " && test -d " + d + " && test -w " + d + " && echo " + kConnectedMarker;
+}
+
+std::string remote_prepare_private_script(const std::string& dir) {
+  const std::string problem = std::string("echo ") + kRemoteDirProblemMarker;
+  return "d=" + (dir.empty() ? std::string("\"/tmp/ubp-$(id -u)\"") : support::shell_quote(dir)) +
+         "; mkdir -p -m 700 \"$d\" 2>/dev/null;"
+         " if [ -L \"$d\" ] || [ ! -d \"$d\" ]; then " + problem + "\"$d is not a directory (or is a symbolic link)\"; exit 1; fi;"
+         " if [ ! -O \"$d\" ]; then " + problem + "\"$d belongs to another user ($(ls -ld \"$d\"))\"; exit 1; fi;"
+         " if [ -n \"$(find \"$d\" -prune \\( -perm -0020 -o -perm -0002 \\) -print)\" ]; then " + problem +
+         "\"$d is writable by other users ($(ls -ld \"$d\"))\"; exit 1; fi;"
+         " if [ ! -w \"$d\" ]; then " + problem + "\"$d is not writable\"; exit 1; fi;"
+         " echo " + kRemoteDirMarker + "\"$(cd \"$d\" && pwd -P)\"; echo " + kConnectedMarker;
 }
 
 namespace {

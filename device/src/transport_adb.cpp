@@ -4,6 +4,7 @@
 
 #include "subprocess.h"
 #include "transport_internal.h"
+#include "ubp/support/text.h"
 
 namespace ubp::device {
 
@@ -53,7 +54,7 @@ class AdbTransport : public Transport {
       // Whether push keeps the mode depends on the adb and adbd versions; the marker proves
       // the chmod ran (an adb without the shell protocol exits 0 whatever happened).
       const CommandResult made_executable =
-          adb({"shell", "chmod 755 " + shell_quote(remote_path) + " && echo " + kConnectedMarker},
+          adb({"shell", "chmod 755 " + support::shell_quote(remote_path) + " && echo " + kConnectedMarker},
               kConnectTimeoutSeconds);
       if (made_executable.out.find(kConnectedMarker) == std::string::npos) {
         throw TransportError(describe() + ": chmod 755 '" + remote_path +
@@ -75,13 +76,14 @@ class AdbTransport : public Transport {
 
   CommandResult run(const std::vector<std::string>& argv, double timeout_s) override {
     if (argv.empty()) throw std::invalid_argument(describe() + ": run() needs a command");
+    const std::string token = new_run_token();
     CommandResult result =
-        adb({"shell", remote_run_script(config_.remote_dir, argv)}, timeout_s);
+        adb({"shell", remote_run_script(config_.remote_dir, argv, token)}, timeout_s);
     const RemoteOutcome outcome = strip_remote_markers(result);
     if (result.timed_out) {
-      // The process on the phone outlives the killed adb client; it must not run on under the
-      // next measurement.
-      if (outcome.pid > 0) adb({"shell", "kill -9 " + std::to_string(outcome.pid)}, kKillTimeoutSeconds);
+      // The process on the phone outlives the killed adb client (or starts after it, when the
+      // link was slow); it must not run on under the next measurement.
+      adb({"shell", remote_cancel_script(config_.remote_dir, token)}, kKillTimeoutSeconds);
       result.exit_code = -1;
       result.signal = SIGKILL;
       return result;

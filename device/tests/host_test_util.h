@@ -79,6 +79,31 @@ class ScopedEnv {
   bool had_ = false;
 };
 
+// A remote `sleep 60` that runs into `transport.run`'s timeout, for the timeout tests. Under load
+// (ctest -j) the connection alone can take longer than a short timeout, which then fires before
+// the command starts and tests nothing; so the timeout doubles from 1 s until the command was
+// running when it fired: its pid file, written atomically by the command, exists afterwards.
+// Each attempt has its own pid file, so a late start of an earlier one cannot be mistaken for it.
+// `remote_dir_here` is the remote directory as this machine sees it. Returns the remote pid, or
+// -1 after a failure (reported).
+inline long run_sleeper_into_its_timeout(Transport& transport, const std::string& remote_dir_here) {
+  for (double timeout = 1; timeout <= 64; timeout *= 2) {
+    const std::string name = "sleeper-" + std::to_string(static_cast<int>(timeout)) + ".pid";
+    const auto start = std::chrono::steady_clock::now();
+    const CommandResult result = transport.run(
+        {"sh", "-c", "echo $$ > " + name + ".tmp && mv " + name + ".tmp " + name + " && exec sleep 60"}, timeout);
+    EXPECT_TRUE(result.timed_out);
+    EXPECT_EQ(result.signal, SIGKILL);
+    EXPECT_EQ(result.exit_code, -1);
+    EXPECT_LT(seconds_since(start), timeout + 25.0);
+    std::ifstream pid_file(remote_dir_here + "/" + name);
+    long pid = -1;
+    if (pid_file >> pid) return pid;
+  }
+  ADD_FAILURE() << "the remote command never started within a 64 s timeout";
+  return -1;
+}
+
 inline bool is_executable(const std::string& path) {
   namespace fs = std::filesystem;
   return (fs::status(path).permissions() & fs::perms::owner_exec) != fs::perms::none;

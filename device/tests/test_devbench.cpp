@@ -15,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -404,6 +405,90 @@ TEST(DevbenchAarch64, MatchesTheHostEngineUnderQemu) {
   EXPECT_GT(largest, 1e-3);  // a dead output would match anything
   std::cout << "aarch64 vs host: largest |difference| " << worst << ", largest |output| " << largest
             << "\n";
+}
+
+}  // namespace
+}  // namespace ubp::device
+
+namespace ubp::device {
+namespace {
+
+// Replaces the header of a packed-model file (keeping its checksum right) via `edit`, or one
+// int32 array of one layer via `edit_array` (keeping that array's checksum right).
+std::string rewrite_model(const std::string& bytes, const std::function<void(json&, std::string&)>& edit) {
+  auto u64 = [&](size_t at) {
+    uint64_t v = 0;
+    for (int i = 0; i < 8; ++i) v |= static_cast<uint64_t>(static_cast<unsigned char>(bytes[at + i])) << (8 * i);
+    return v;
+  };
+  const uint64_t header_bytes = u64(16);
+  json header = json::parse(bytes.substr(24, header_bytes));
+  std::string payload = bytes.substr((24 + header_bytes + 63) / 64 * 64);
+  edit(header, payload);
+  const std::string text = header.dump();
+  std::string out = bytes.substr(0, 12);
+  const uint32_t crc = crc32(reinterpret_cast<const uint8_t*>(text.data()), text.size());
+  for (int i = 0; i < 4; ++i) out += static_cast<char>(crc >> (8 * i));
+  for (int i = 0; i < 8; ++i) out += static_cast<char>(static_cast<uint64_t>(text.size()) >> (8 * i));
+  out += text;
+  out.resize((out.size() + 63) / 64 * 64, '\0');
+  return out + payload;
+}
+
+// The case that crashed ubp-devbench with SIGSEGV: a packed layer whose delta at the end of one
+// step row sends the input pointer far away, while every step row on its own looks fine and all
+// checksums are right. The kernel walks across step rows without going back to row_col, so the
+// reader must refuse the file.
+TEST(Devbench, ADeltaThatLeavesTheInputIsAModelFileErrorNotACrash) {
+  TempDir dir;
+  const PackedModel model = small_model();
+  const std::string path = dir.file("far-delta.ubpm");
+  write_model_file(path, model);
+  const auto& packed = model.layers[1].weights.unaligned;  // block1.pw
+  int64_t crossing = -1;
+  for (size_t s = 0; s + 1 < packed.row_begin.size() && crossing < 0; ++s) {
+    if (packed.row_begin[s + 1] > packed.row_begin[s] && packed.row_begin[s + 1] < packed.geom.num_vectors) {
+      crossing = packed.row_begin[s + 1] - 1;
+    }
+  }
+  ASSERT_GE(crossing, 0);
+  dir.write("far-delta.ubpm", rewrite_model(read_bytes(path), [&](json& header, std::string& payload) {
+    json& entry = header["layers"][1]["weights"]["arrays"]["deltas"];
+    const size_t at = entry["offset"].get<size_t>() + 4 * static_cast<size_t>(crossing);
+    const int32_t far = 50000000;
+    std::memcpy(&payload[at], &far, 4);
+    entry["crc32"] = crc32(reinterpret_cast<const uint8_t*>(payload.data()) + entry["offset"].get<size_t>(),
+                           entry["bytes"].get<size_t>());
+  }));
+  const ProcessResult r = devbench({"--model", path, "--warmup", "0", "--iterations", "1"});
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("layer 1 'block1.pw'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("lead the input to column"), std::string::npos) << r.err;
+}
+
+// A file of about a kilobyte declaring feature maps of 2^31 - 1 floats: under a 2 GiB
+// address-space limit the runner must say so, not die of an allocation failure or a signal.
+TEST(Devbench, HugeDeclaredFeatureMapsUnderAnAddressSpaceLimitGiveAClearError) {
+  TempDir dir;
+  ModelBuilder b("huge", {1, 46340, 46340}, 3);
+  b.pool("pool", PoolKind::kMax, 1, 1, 0);
+  const std::string path = dir.file("huge.ubpm");
+  write_model_file(path, b.model());
+  ASSERT_LT(std::filesystem::file_size(path), 2048u);
+  const ProcessResult r = run_process(
+      {"bash", "-c", "ulimit -v 2097152 && exec \"$0\" --model \"$1\" --warmup 0 --iterations 1", kDevbench, path}, "");
+  EXPECT_EQ(r.exit_code, 3) << r.err;
+  EXPECT_NE(r.err.find("layer 0 'pool'"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("more than the engine's memory limit"), std::string::npos) << r.err;
+  // And with a limit big enough for the maps, the allocation itself is refused by the OS: that
+  // must still be a clear exit, not a crash.
+  const ProcessResult over = run_process({"bash", "-c",
+                                          "ulimit -v 2097152 && exec \"$0\" --model \"$1\" --warmup 0 "
+                                          "--iterations 1 --memory-limit-mib 100000",
+                                          kDevbench, path},
+                                         "");
+  EXPECT_EQ(over.exit_code, 1) << over.err;
+  EXPECT_NE(over.err.find("ubp-devbench: "), std::string::npos) << over.err;
 }
 
 }  // namespace

@@ -76,9 +76,10 @@ TEST(DeviceConfig, DefaultsPerKind) {
   EXPECT_EQ(board.name, "board");
   EXPECT_EQ(board.port, 22);
   EXPECT_EQ(board.arch, "host");
-  EXPECT_EQ(board.remote_dir, "/tmp/ubp");
+  EXPECT_EQ(board.remote_dir, "") << "the per-user directory the transport resolves on the board";
   EXPECT_EQ(board.user, "");
   EXPECT_DOUBLE_EQ(board.timeout_s, 900);
+  EXPECT_DOUBLE_EQ(board.lock_timeout_s, 3600);
   EXPECT_DOUBLE_EQ(board.retry_delay_s, 2.0);
 
   const DeviceConfig phone = load_device_config("phone", dir.path().string());
@@ -99,6 +100,7 @@ TEST(DeviceConfig, EveryKeyIsRead) {
                                      "retries: 0\n"
                                      "retry_delay_s: 0.5\n"
                                      "timeout_s: 60\n"
+                                     "lock_timeout_s: 120\n"
                                      "host: 10.0.0.7\n"
                                      "port: 2222\n"
                                      "user: pi\n"
@@ -118,6 +120,7 @@ TEST(DeviceConfig, EveryKeyIsRead) {
   EXPECT_EQ(config.retries, 0);
   EXPECT_DOUBLE_EQ(config.retry_delay_s, 0.5);
   EXPECT_DOUBLE_EQ(config.timeout_s, 60);
+  EXPECT_DOUBLE_EQ(config.lock_timeout_s, 120);
   EXPECT_EQ(config.host, "10.0.0.7");
   EXPECT_EQ(config.port, 2222);
   EXPECT_EQ(config.user, "pi");
@@ -172,6 +175,22 @@ TEST(DeviceConfig, MistakesNameFileLineKeyAndAcceptedValues) {
                       {"arch.yaml:2", "'arm64'", "host, aarch64"});
   expect_config_error(load("syntax", "kind: ssh\nhost: [b\n"), {"syntax.yaml:", "not valid YAML"});
   expect_config_error(load("list", "- kind: ssh\n"), {"list.yaml:1", "mapping"});
+  expect_config_error(load("locktimeout", "kind: adb\nlock_timeout_s: forever\n"),
+                      {"locktimeout.yaml:2", "key 'lock_timeout_s'", "0 to 604800"});
+  expect_config_error(load("controls", "kind: ssh\nhost: \"board\\nProxyCommand=x\"\n"),
+                      {"controls.yaml:2", "key 'host'", "board\\nProxyCommand=x", "without control characters"});
+  expect_config_error(load("longvalue", "kind: ssh\nhost: " + std::string(100000, 'h') + "\n"),
+                      {"longvalue.yaml:2", "key 'host'", "(100000 bytes)", "at most 1024"});
+}
+
+// A device "file" that is a device (or a FIFO) is refused without reading it; one that is too
+// large is refused by its size.
+TEST(DeviceConfig, ADeviceFileThatIsNotASmallRegularFileIsRefused) {
+  TempDir dir;
+  expect_config_error([&] { load_device_config("/dev/zero", dir.path().string()); },
+                      {"/dev/zero", "character device"});
+  const std::string big = dir.write("big.yaml", "kind: local\n# " + std::string(2 << 20, 'x') + "\n");
+  expect_config_error([&] { load_device_config(big, dir.path().string()); }, {"big.yaml", "more than the 1.0 MiB"});
 }
 
 TEST(DeviceConfig, UnknownDeviceListsTheKnownOnes) {

@@ -8,6 +8,8 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
+#include <sys/stat.h>
 
 #include "support/temp_dir.h"
 #include "ubp/device/device_lock.h"
@@ -16,6 +18,7 @@ namespace ubp::device {
 namespace {
 
 using testing::TempDir;
+namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) {
@@ -159,8 +162,36 @@ TEST_F(DeviceLockTest, PathIsSanitisedInsideTheLockDirectory) {
   EXPECT_EQ(path, dir_.path().string() + "/ubp-device-ssh-pi_board.lan_22_.._x.lock");
   setenv("UBP_LOCK_DIR", dir_.file("missing").c_str(), 1);
   EXPECT_THROW(DeviceLock("adb-A", 0, nullptr), DeviceLockError);
+}
+
+// Without UBP_LOCK_DIR the locks live in a directory of this user's own, never in /tmp itself
+// where another user could plant a link or a file of their own under the lock's name.
+TEST_F(DeviceLockTest, WithoutALockDirectoryTheLocksLiveInAPrivateDirectory) {
   unsetenv("UBP_LOCK_DIR");
-  EXPECT_EQ(device_lock_path("adb-A"), "/tmp/ubp-device-adb-A.lock");
+  setenv("XDG_RUNTIME_DIR", dir_.path().c_str(), 1);
+  EXPECT_EQ(device_lock_path("adb-A"), dir_.file("ubp-locks") + "/ubp-device-adb-A.lock");
+  EXPECT_EQ(fs::status(dir_.file("ubp-locks")).permissions() & fs::perms::all, fs::perms::owner_all);
+  { DeviceLock lock("adb-A", 0, nullptr); }
+  // A private directory others can write to is refused, not used.
+  chmod(dir_.file("ubp-locks").c_str(), 0777);
+  try {
+    DeviceLock lock("adb-A", 0, nullptr);
+    ADD_FAILURE() << "locked inside a directory everyone can write";
+  } catch (const DeviceLockError& e) {
+    EXPECT_NE(std::string(e.what()).find("writable by other users"), std::string::npos) << e.what();
+  }
+  unsetenv("XDG_RUNTIME_DIR");
+}
+
+TEST_F(DeviceLockTest, ALinkUnderTheLocksNameIsRefusedAndNothingIsTruncated) {
+  const std::string victim = dir_.write("victim", "precious contents");
+  fs::create_symlink(victim, device_lock_path("adb-LINK"));
+  EXPECT_THROW(DeviceLock("adb-LINK", 0, nullptr), DeviceLockError);
+  EXPECT_EQ(testing::read_bytes(victim), "precious contents");
+  // A lock file holding more than a holder record keeps its length: written in place only.
+  const std::string path = dir_.write("ubp-device-adb-LONG.lock", std::string(1000, 'x'));
+  { DeviceLock lock("adb-LONG", 0, nullptr); }
+  EXPECT_EQ(fs::file_size(path), 1000u);
 }
 
 }  // namespace

@@ -474,14 +474,19 @@ TEST(SingleLayerModel, ABadIndexIsOutOfRange) {
 
 // ---- models the engine refuses ----
 
-void expect_rejected(const PackedModel& model, const std::vector<std::string>& pieces) {
+void expect_rejected_with(const PackedModel& model, const EngineOptions& options,
+                          const std::vector<std::string>& pieces) {
   try {
-    Engine engine(model, 1);
+    Engine engine(model, 1, options);
     ADD_FAILURE() << "expected std::invalid_argument";
   } catch (const std::invalid_argument& e) {
     const std::string message = e.what();
     for (const auto& piece : pieces) EXPECT_NE(message.find(piece), std::string::npos) << message;
   }
+}
+
+void expect_rejected(const PackedModel& model, const std::vector<std::string>& pieces) {
+  expect_rejected_with(model, EngineOptions{}, pieces);
 }
 
 TEST(Engine, RejectsADepthwiseOtherThan3x3NamingTheLayer) {
@@ -502,6 +507,32 @@ TEST(Engine, RejectsAnInconsistentModelWithTheModelFileCheck) {
   PackedModel model = mobilenet_like(Activation::kRelu, 93);
   model.layers[2].weights.dense.pop_back();
   expect_rejected(model, {"mobilenet-like", "layer 2 'pw1'"});
+}
+
+}  // namespace
+}  // namespace ubp::device
+
+namespace ubp::device {
+namespace {
+
+// A file of a few hundred bytes can declare feature maps of two billion floats each; the engine
+// adds up what it would allocate first and refuses, naming the layer.
+TEST(Engine, RefusesFeatureMapsPastTheMemoryLimitNamingTheLayer) {
+  ModelBuilder b("huge-maps", {1, 46000, 46000}, 94);
+  b.pool("pool", PoolKind::kMax, 1, 1, 0);
+  expect_rejected(b.model(), {"layer 0 'pool'", "input and output feature maps 16143.8 MiB", "more than the engine's memory limit"});
+}
+
+TEST(Engine, TheMemoryLimitCountsWhatTheModelAllocates) {
+  const PackedModel model = mobilenet_like(Activation::kRelu, 95);
+  const Engine engine(model, 1);
+  const EngineMemory& needed = engine.memory();
+  EXPECT_GT(needed.activations, 0);
+  EXPECT_GT(needed.weights, 0);
+  EXPECT_LE(needed.total(), default_engine_memory_limit());
+  // Exactly enough runs; one byte less is refused with the totals.
+  EXPECT_NO_THROW(Engine(model, 1, EngineOptions{needed.total()}));
+  expect_rejected_with(model, EngineOptions{needed.total() - 1}, {"mobilenet-like", "more than the engine's memory limit"});
 }
 
 }  // namespace

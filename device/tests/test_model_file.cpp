@@ -7,6 +7,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <random>
 #include <string>
@@ -452,7 +455,7 @@ TEST(ModelFile, AnArrayWhoseLengthDoesNotMatchTheShapeIsReported) {
   entry["crc32"] = crc_of(parts.payload.data() + offset, static_cast<size_t>(bytes));
   parts.header = header.dump();
   write_bytes(path, join(parts));
-  expect_read_error(path, {"layer 0 'conv1'", "holds 215 float32", "8 x 27 matrix needs 216"});
+  expect_read_error(path, {"layer 0 'conv1'", "rows = 8, cols = 27", "hold 215 weights"});
 }
 
 TEST(ModelFile, PackedGeometryThatDisagreesWithTheLayerShapeIsReported) {
@@ -597,6 +600,281 @@ TEST(ModelFile, HeadersWithRandomValuesAndAValidChecksumGiveAModelOrAModelFileEr
     write_bytes(path, join(parts));
     expect_model_or_model_file_error(path, seed);
   }
+}
+
+// ---- wrong contents with correct checksums ----
+//
+// Each case below changes one header field or one array of a valid file to a value that is wrong
+// for it and recomputes every checksum, so only the reader's own checks can find the problem.
+// Every one must be a ModelFileError that is not a checksum mismatch.
+
+// A valid file opened for surgery: header JSON and payload, with typed access to the arrays.
+class Surgery {
+ public:
+  explicit Surgery(const std::vector<uint8_t>& valid) : parts_(split(valid)), header_(json::parse(parts_.header)) {}
+
+  json& header() { return header_; }
+  json& entry(size_t layer, const std::string& array) {
+    return header_["layers"][layer]["weights"]["arrays"][array];
+  }
+
+  template <class T>
+  std::vector<T> values(size_t layer, const std::string& array) {
+    const json& e = entry(layer, array);
+    std::vector<T> out(e["bytes"].get<size_t>() / 4);
+    std::memcpy(out.data(), parts_.payload.data() + e["offset"].get<size_t>(), out.size() * 4);
+    return out;
+  }
+
+  // Writes `v` over the array (same length) and gives it the matching checksum.
+  template <class T>
+  void set_values(size_t layer, const std::string& array, const std::vector<T>& v) {
+    const json& e = entry(layer, array);
+    std::memcpy(parts_.payload.data() + e["offset"].get<size_t>(), v.data(), v.size() * 4);
+    recompute_crc(layer, array);
+  }
+
+  // The checksum of whatever range the entry now names (when it lies in the payload).
+  void recompute_crc(size_t layer, const std::string& array) {
+    json& e = entry(layer, array);
+    const auto offset = e["offset"].get<uint64_t>(), bytes = e["bytes"].get<uint64_t>();
+    if (offset <= parts_.payload.size() && bytes <= parts_.payload.size() - offset) {
+      e["crc32"] = crc_of(parts_.payload.data() + offset, static_cast<size_t>(bytes));
+    }
+  }
+
+  std::vector<uint8_t> bytes() {
+    parts_.header = header_.dump();
+    return join(parts_);
+  }
+
+ private:
+  FileParts parts_;
+  json header_;
+};
+
+std::string read_error_of(const std::string& path) {
+  try {
+    read_model_file(path);
+  } catch (const ModelFileError& e) {
+    return e.what();
+  } catch (const std::exception& e) {
+    return std::string("(not a ModelFileError) ") + e.what();
+  }
+  return "(read without error)";
+}
+
+// A value of the same type that is wrong for this field of this file.
+json wrong_value(const json& header, const json::json_pointer& at) {
+  const json& v = header[at];
+  const std::string key = at.back();
+  const json::json_pointer parent = at.parent_pointer();
+  const std::string parent_key = parent.empty() ? "" : parent.back();
+  if (parent_key == "input_shape" || parent_key == "output_shape" || parent_key == "kernel") return v.get<int64_t>() + 1;
+  if (key == "format") return "ubp packed model v2";
+  if (key == "name") return "line one\nline two";
+  if (key == "kind") {
+    const std::map<std::string, std::string> other = {{"conv", "depthwise"}, {"depthwise", "conv"},
+                                                      {"pointwise", "depthwise"}, {"add", "pool"},
+                                                      {"pool", "add"}, {"fc", "depthwise"}};
+    return other.at(v.get<std::string>());
+  }
+  if (key == "activation") return "sigmoid";
+  if (key == "pool") return "max";
+  if (key == "storage") return v == "dense" ? "aligned" : v == "aligned" ? "unaligned" : "aligned";
+  if (key == "dtype") return v == "float32" ? "int32" : "float32";
+  if (key == "offset") return v.get<int64_t>() + 64;
+  if (key == "bytes") return v.get<int64_t>() - 4;
+  if (key == "crc32") return v.get<uint32_t>() ^ 1u;
+  if (key == "bh") return v == 1 ? 2 : 1;
+  if (key == "residual_from" || key == "input_from") return 0;
+  return v.get<int64_t>() + 1;  // payload_bytes, stride, padding, rows, cols, bw, padded_rows, num_*, kept_cells
+}
+
+void collect_leaves(const json& j, const json::json_pointer& at, std::vector<json::json_pointer>& out) {
+  if (j.is_object()) {
+    for (const auto& item : j.items()) collect_leaves(item.value(), at / item.key(), out);
+  } else if (j.is_array()) {
+    for (size_t i = 0; i < j.size(); ++i) collect_leaves(j[i], at / i, out);
+  } else {
+    out.push_back(at);
+  }
+}
+
+TEST(ModelFile, EveryHeaderFieldWithAWrongValueAndAValidChecksumIsAModelFileError) {
+  const std::string path = temp_path("wrong_field.ubpm");
+  write_model_file(path, small_model());
+  const std::vector<uint8_t> valid = read_bytes(path);
+  std::vector<json::json_pointer> fields;
+  collect_leaves(Surgery(valid).header(), json::json_pointer(), fields);
+  ASSERT_GT(fields.size(), 150u);
+  for (const auto& field : fields) {
+    Surgery file(valid);
+    file.header()[field] = wrong_value(file.header(), field);
+    const std::string key = field.back();
+    if (key == "offset" || key == "bytes") {
+      const json::json_pointer entry = field.parent_pointer();
+      file.header()[entry / "crc32"] = 0;  // recomputed over the new range below
+      const size_t layer = std::stoul(entry.parent_pointer().parent_pointer().parent_pointer().back());
+      file.recompute_crc(layer, entry.back());
+    }
+    write_bytes(path, file.bytes());
+    const std::string message = read_error_of(path);
+    EXPECT_EQ(message.rfind(path, 0), 0u) << field.to_string() << ": " << message;
+    if (key != "crc32") {
+      EXPECT_EQ(message.find("checksum mismatch"), std::string::npos) << field.to_string() << ": " << message;
+    }
+  }
+}
+
+// One array of one layer, changed by `edit` and checksummed again.
+template <class T>
+std::string read_error_with_array_edit(const std::vector<uint8_t>& valid, size_t layer, const std::string& array,
+                                       const std::function<void(std::vector<T>&)>& edit) {
+  Surgery file(valid);
+  std::vector<T> v = file.values<T>(layer, array);
+  edit(v);
+  file.set_values(layer, array, v);
+  const std::string path = temp_path("wrong_array.ubpm");
+  write_bytes(path, file.bytes());
+  return read_error_of(path);
+}
+
+TEST(ModelFile, EveryArrayWithWrongContentsAndAValidChecksumIsAModelFileError) {
+  const std::string path = temp_path("arrays.ubpm");
+  const PackedModel model = small_model();
+  write_model_file(path, model);
+  const std::vector<uint8_t> valid = read_bytes(path);
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  using Floats = std::function<void(std::vector<float>&)>;
+  using Ints = std::function<void(std::vector<int32_t>&)>;
+  struct Case {
+    size_t layer;
+    std::string array;
+    std::string change;
+    Floats floats;
+    Ints ints;
+    std::string expected;
+  };
+  std::vector<Case> cases = {
+      {0, "weights", "a NaN", [&](auto& v) { v[5] = nan; }, nullptr, "holds nan at index 5"},
+      {0, "bias", "an infinity", [](auto& v) { v[0] = INFINITY; }, nullptr, "holds inf at index 0"},
+  };
+  // Packed layers: dw2 (aligned 2x1), pw3 (unaligned 4x1), fc6 (unaligned 4x2, 10 rows padded to 12).
+  for (size_t layer : {1, 2, 5}) {
+    const Layer& l = model.layers[layer];
+    const kernels::PackedGeometry& g =
+        l.weights.storage == WeightStorage::kAligned ? l.weights.aligned.geom : l.weights.unaligned.geom;
+    const auto& row_begin = l.weights.storage == WeightStorage::kAligned ? l.weights.aligned.row_begin
+                                                                          : l.weights.unaligned.row_begin;
+    const int64_t vectors = g.num_vectors, bh = g.shape.rows;
+    // The last vector of the first step row that is followed by another with vectors: its delta
+    // crosses into the next step row, where a kernel keeps walking without looking at row_col.
+    int64_t crossing = -1;
+    for (size_t s = 0; s + 1 < row_begin.size() && crossing < 0; ++s) {
+      if (row_begin[s + 1] > row_begin[s] && row_begin[s + 1] < vectors) crossing = row_begin[s + 1] - 1;
+    }
+    ASSERT_GE(crossing, 0) << l.name;
+    cases.push_back({layer, "bias", "a NaN", [&](auto& v) { v[1] = nan; }, nullptr, "holds nan"});
+    cases.push_back({layer, "bias", "padding", [&](auto& v) { v.back() = 1; }, nullptr, "must be 0 (padding)"});
+    cases.push_back({layer, "weights", "an infinity", [](auto& v) { v[0] = -INFINITY; }, nullptr, "holds -inf"});
+    cases.push_back({layer, "weights", "padding", [](auto& v) { v.back() = 0.5f; }, nullptr, "must be 0 (padding)"});
+    cases.push_back({layer, "counts", "a negative count", nullptr, [](auto& v) { v[0] = -1; }, "is negative"});
+    cases.push_back({layer, "counts", "one vector too many", nullptr, [](auto& v) { v.back() += 1; }, "count"});
+    cases.push_back({layer, "counts", "a huge count", nullptr, [](auto& v) { v[0] = 1 << 30; }, "num_vectors"});
+    cases.push_back({layer, "deltas", "a jump out of the input", nullptr, [](auto& v) { v[0] = 1 << 30; },
+                     "outside the"});
+    cases.push_back({layer, "deltas", "a step row crossed to the wrong column", nullptr,
+                     [crossing](auto& v) { v[static_cast<size_t>(crossing)] += 1000000; }, "lead the input to column"});
+    cases.push_back({layer, "deltas", "a step back", nullptr,
+                     [crossing](auto& v) { v[static_cast<size_t>(crossing)] -= 1000000; }, "lead the input to column"});
+    cases.push_back({layer, "deltas", "a delta after the last vector", nullptr,
+                     [vectors](auto& v) { v[static_cast<size_t>(vectors - 1)] = 3; }, "must be 0"});
+    cases.push_back({layer, "deltas", "padding", nullptr, [](auto& v) { v.back() = -2; }, "must be 0"});
+    cases.push_back({layer, "row_col", "a row_col off by one", nullptr, [crossing, &row_begin](auto& v) {
+                       for (size_t s = 0; s < v.size(); ++s) {
+                         if (row_begin[s] == crossing + 1) {
+                           v[s] += 1;
+                           return;
+                         }
+                       }
+                     }, "row_col["});
+    cases.push_back({layer, "row_col", "a column outside the matrix", nullptr,
+                     [&g](auto& v) { v[0] = static_cast<int32_t>(g.cols); }, "column"});
+    cases.push_back({layer, "row_col", "a negative column", nullptr, [](auto& v) { v[0] = -5; }, "column"});
+    if (bh > 1) {
+      cases.push_back({layer, "deltas", "a repeated column (a duplicate vector)", nullptr,
+                       [&row_begin](auto& v) {
+                         for (size_t s = 0; s + 1 < row_begin.size(); ++s) {
+                           if (row_begin[s + 1] - row_begin[s] >= 2) {
+                             v[static_cast<size_t>(row_begin[s])] = 0;
+                             return;
+                           }
+                         }
+                       },
+                       ""});
+    }
+  }
+  for (const Case& c : cases) {
+    SCOPED_TRACE("layer " + std::to_string(c.layer) + ", array '" + c.array + "': " + c.change);
+    const std::string message = c.floats ? read_error_with_array_edit<float>(valid, c.layer, c.array, c.floats)
+                                         : read_error_with_array_edit<int32_t>(valid, c.layer, c.array, c.ints);
+    EXPECT_NE(message.find(model.layers[c.layer].name), std::string::npos) << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << message;
+    EXPECT_EQ(message.find("checksum mismatch"), std::string::npos) << message;
+    EXPECT_EQ(message.find("(not a ModelFileError)"), std::string::npos) << message;
+    EXPECT_EQ(message.find("(read without error)"), std::string::npos) << message;
+  }
+}
+
+TEST(ModelFile, TwoArraysAtOneOffsetAreRefused) {
+  // Both biases of dw2 and pw3 would otherwise check out: the same bytes, the same checksum.
+  const std::string path = temp_path("aliased.ubpm");
+  write_model_file(path, small_model());
+  Surgery file(read_bytes(path));
+  file.entry(2, "bias") = file.entry(1, "bias");
+  write_bytes(path, file.bytes());
+  expect_read_error(path, {"array 'bias'", "belongs at"});
+}
+
+TEST(ModelFile, AHeaderNestedAMillionDeepIsRefusedWithoutCrashing) {
+  const std::string path = temp_path("deep.ubpm");
+  write_model_file(path, small_model());
+  FileParts parts = split(read_bytes(path));
+  parts.header = std::string(1000000, '[') + std::string(1000000, ']');
+  write_bytes(path, join(parts));
+  expect_read_error(path, {"header", "nested deeper than 32 levels"});
+  // The same depth as the value of a key the reader prints in its messages.
+  FileParts named = split(read_bytes(path));
+  named.header = "{\"format\": " + std::string(100000, '[') + std::string(100000, ']') + "}";
+  write_bytes(path, join(named));
+  expect_read_error(path, {"nested deeper than"});
+}
+
+TEST(ModelFile, LongNamesAndStringsAppearOnlyAsBoundedExcerpts) {
+  const std::string path = file_with_header_edit("long_name.ubpm", [](json& h) {
+    h["layers"][2]["kind"] = std::string(1000000, 'k');
+  });
+  try {
+    read_model_file(path);
+    ADD_FAILURE() << "a kind of a million letters was accepted";
+  } catch (const ModelFileError& e) {
+    EXPECT_LT(std::string(e.what()).size(), 600u) << e.what();
+    EXPECT_NE(std::string(e.what()).find("(1000000 bytes)"), std::string::npos) << e.what();
+  }
+  const std::string named = file_with_header_edit("long_layer_name.ubpm", [](json& h) {
+    h["layers"][0]["name"] = std::string(300, 'n');
+  });
+  expect_read_error(named, {"300 bytes long (accepted: up to 256)"});
+}
+
+TEST(ModelFile, AHeaderLongerThanTheCapIsRefusedBeforeParsing) {
+  const std::string path = temp_path("long_header.ubpm");
+  write_model_file(path, small_model());
+  FileParts parts = split(read_bytes(path));
+  parts.header.append(size_t{17} << 20, ' ');  // valid JSON with trailing white space
+  write_bytes(path, join(parts));
+  expect_read_error(path, {"header", "more than the 16777216 accepted"});
 }
 
 // ---- batch norm folding ----

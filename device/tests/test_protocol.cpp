@@ -14,6 +14,8 @@
 #include <string>
 #include <vector>
 
+#include "ubp/device/device_lock.h"
+
 #include "temp_dir.h"
 #include "ubp/device/protocol.h"
 
@@ -352,6 +354,30 @@ TEST_F(TheProtocol, RejectsOptionsOutsideTheirRange) {
     FAIL() << "min_sample_ms = -1 accepted";
   } catch (const std::invalid_argument& e) {
     EXPECT_NE(std::string(e.what()).find("min_sample_ms"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace ubp::device
+
+namespace ubp::device {
+namespace {
+
+// A device held by something that never lets go (here: a lock taken in this very process, whose
+// flock excludes ours like another process's would) must not make a measurement wait forever:
+// by default it gives up after the device file's lock_timeout_s, naming the holder.
+TEST_F(TheProtocol, ABusyDeviceIsGivenUpAfterTheDevicesLockTimeoutNamingTheHolder) {
+  EXPECT_EQ(DeviceConfig().lock_timeout_s, 3600) << "the default wait is bounded";
+  const DeviceLock other(device_lock_key(config_), 0, nullptr);
+  config_.lock_timeout_s = 0.3;
+  try {
+    measure({target("steady")});
+    ADD_FAILURE() << "measured on a device another holder has";
+  } catch (const DeviceLockError& e) {
+    const std::string message = e.what();
+    EXPECT_NE(message.find("busy: still held after 0.3 s by " + std::to_string(::getpid())), std::string::npos)
+        << message;
+    EXPECT_NE(message.find("lock_timeout_s"), std::string::npos) << message;
   }
 }
 

@@ -102,17 +102,12 @@ TEST_F(AdbTransportTest, RunReportsExitCodeSignalAndTimeout) {
   EXPECT_EQ(result.signal, SIGSEGV);
   EXPECT_EQ(result.exit_code, -1);
 
-  const auto start = Clock::now();
-  result = transport_->run({"sh", "-c", "echo $$ > sleeper.pid; exec sleep 60"}, 1.0);
-  EXPECT_TRUE(result.timed_out);
-  EXPECT_EQ(result.signal, SIGKILL);
-  EXPECT_LT(seconds_since(start), 25.0);
-  const long remote_pid = std::stol(testing::read_bytes(on_phone(kRemoteDir) + "/sleeper.pid"));
+  const long remote_pid = testing_util::run_sleeper_into_its_timeout(*transport_, on_phone(kRemoteDir));
+  ASSERT_GT(remote_pid, 0);
   EXPECT_TRUE(testing_util::wait_until_gone(remote_pid, 5))
       << "the process on the phone outlived the timeout";
-  EXPECT_NE(testing::read_bytes(dir_.file("adb.log")).find("shell kill -9 " +
-                                                           std::to_string(remote_pid)),
-            std::string::npos);
+  EXPECT_NE(testing::read_bytes(dir_.file("adb.log")).find(".cancel; if [ -s "), std::string::npos)
+      << "the cancel script ran on the phone";
 }
 
 TEST_F(AdbTransportTest, PullFetchesAFileTheRunWrote) {

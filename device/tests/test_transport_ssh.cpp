@@ -252,18 +252,51 @@ TEST_F(SshTransportTest, RunReportsOutputExitCodeAndSignal) {
   EXPECT_EQ(result.exit_code, 127) << "a missing program is the command's failure, not the link's";
 }
 
+// The transport kills the remote program after a timeout (the helper waits for a run that had
+// started when the timeout fired, however slow the connection).
 TEST_F(SshTransportTest, TimeoutKillsTheRemoteProcess) {
   transport_->connect();
-  const auto start = Clock::now();
-  const CommandResult result =
-      transport_->run({"sh", "-c", "echo $$ > sleeper.pid; exec sleep 60"}, 1.0);
-  EXPECT_TRUE(result.timed_out);
-  EXPECT_EQ(result.signal, SIGKILL);
-  EXPECT_EQ(result.exit_code, -1);
-  EXPECT_LT(seconds_since(start), 25.0);
-  const long remote_pid = std::stol(testing::read_bytes(remote_dir_ + "/sleeper.pid"));
+  const long remote_pid = testing_util::run_sleeper_into_its_timeout(*transport_, remote_dir_);
+  ASSERT_GT(remote_pid, 0);
   EXPECT_TRUE(testing_util::wait_until_gone(remote_pid, 5))
       << "the remote sleep " << remote_pid << " outlived the timeout";
+}
+
+TEST_F(SshTransportTest, ByDefaultTheRemoteDirectoryIsTheConnectingUsersOwn) {
+  auto transport = make_transport(server_.device(""));
+  EXPECT_NE(transport->describe().find("(per-user directory)"), std::string::npos) << transport->describe();
+  transport->connect();
+  const std::string expected = "/tmp/ubp-" + std::to_string(::getuid());
+  EXPECT_NE(transport->describe().find(":" + expected), std::string::npos) << transport->describe();
+  const std::string probe = "probe-" + std::to_string(::getpid());
+  EXPECT_EQ(transport->push(dir_.write("local/probe", "x"), probe), expected + "/" + probe);
+  struct stat info {};
+  ASSERT_EQ(lstat(expected.c_str(), &info), 0);
+  EXPECT_TRUE(S_ISDIR(info.st_mode));
+  EXPECT_EQ(info.st_uid, ::getuid());
+  EXPECT_EQ(info.st_mode & 022, 0u);
+  fs::remove(expected + "/" + probe);
+}
+
+TEST_F(SshTransportTest, ARemoteDirectoryOthersCanWriteOrOwnIsRefused) {
+  fs::create_directories(remote_dir_);
+  chmod(remote_dir_.c_str(), 0777);
+  expect_transport_error([&] { transport_->connect(); }, {"refusing the remote directory", "writable by other users"});
+  chmod(remote_dir_.c_str(), 0700);
+  const std::string linked = dir_.file("board/linked");
+  fs::create_directory_symlink(remote_dir_, linked);
+  expect_transport_error([&] { make_transport(server_.device(linked))->connect(); },
+                         {"refusing the remote directory", "symbolic link"});
+  // Another user's directory: a chown'ed one as root, else / (root's).
+  std::string foreign = "/";
+  if (::getuid() == 0) {
+    foreign = dir_.file("board/foreign");
+    fs::create_directories(foreign);
+    ASSERT_EQ(chown(foreign.c_str(), 65534, 65534), 0);
+    chmod(foreign.c_str(), 0700);
+  }
+  expect_transport_error([&] { make_transport(server_.device(foreign))->connect(); },
+                         {"refusing the remote directory", "belongs to another user"});
 }
 
 TEST_F(SshTransportTest, PullFetchesAFileTheRunWrote) {
@@ -280,9 +313,14 @@ TEST_F(SshTransportTest, PullFetchesAFileTheRunWrote) {
 TEST_F(SshTransportTest, ADroppedConnectionIsATransportError) {
   transport_->connect();
   auto running = std::async(std::launch::async, [&] {
-    return transport_->run({"sh", "-c", "echo started; sleep 30"}, 60);
+    return transport_->run({"sh", "-c", "echo started > started.flag; sleep 30"}, 60);
   });
-  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  // Wait for the command to run (a condition, not a time: the connection may be slow).
+  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  while (!fs::exists(remote_dir_ + "/started.flag")) {
+    ASSERT_LT(Clock::now(), deadline) << "the remote command never started";
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   const auto killed_at = Clock::now();
   server_.stop();
   expect_transport_error([&] { running.get(); }, {"did not finish", "ssh exit 255"});

@@ -5,14 +5,15 @@
 
 #include <cstdio>
 #include <filesystem>
-#include <regex>
 
 #include "cli/commands.h"
+#include "config/schema.h"
 #include "export/final_model.h"
 #include "export/packed_export.h"
 #include "runner/runner.h"
 #include "ubp/device/model_file.h"
 #include "ubp/results/store.h"
+#include "ubp/support/text.h"
 
 namespace ubp::cli {
 namespace {
@@ -40,12 +41,11 @@ struct BadInput : std::runtime_error {
 };
 
 algorithms::BlockShape block_of(const std::string& text) {
-  std::smatch match;
-  if (!std::regex_match(text, match, std::regex(R"((\d{1,3})x(\d{1,3}))")) ||
-      std::stoi(match[1]) < 1 || std::stoi(match[2]) < 1) {
-    throw BadInput("--block '" + text + "' is not a block shape (accepted: RxC, e.g. 4x1)");
+  const auto shape = config::parse_block_shape(text);
+  if (!shape || shape->first < 1 || shape->second < 1 || shape->first > 999 || shape->second > 999) {
+    throw BadInput("--block '" + support::excerpt(text) + "' is not a block shape (accepted: RxC with sides 1 to 999, e.g. 4x1)");
   }
-  return {std::stoi(match[1]), std::stoi(match[2])};
+  return {static_cast<int>(shape->first), static_cast<int>(shape->second)};
 }
 
 // The final model of run `run_id` in the database `db`.

@@ -12,7 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <regex>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -21,6 +21,8 @@
 #include "config/plan.h"
 #include "latency/run_latency.h"
 #include "ubp/results/store.h"
+#include "ubp/support/atomic_file.h"
+#include "ubp/support/text.h"
 
 namespace ubp::cli {
 
@@ -49,19 +51,68 @@ struct SlurmSettings {
   int64_t nodes() const { return (ntasks + ntasks_per_node - 1) / ntasks_per_node; }
 };
 
-// Single-quotes `word` for bash, so overrides such as prune.block=[4,1] reach ubp untouched.
-std::string shell_quote(const std::string& word) {
-  static const std::regex plain("[A-Za-z0-9_./=,:+@-]+");
-  if (std::regex_match(word, plain)) return word;
-  std::string quoted = "'";
-  for (char c : word) {
-    if (c == '\'') {
-      quoted += "'\\''";
-    } else {
-      quoted += c;
+// Quotes `word` for the bash script, so overrides such as prune.block=[4,1] reach ubp
+// untouched. A word with control characters (a newline in an override) becomes $'...' with
+// escapes: every line of the script stays one command or one comment, so no user text can end
+// a comment line and start a command, or put a command before the #SBATCH lines (sbatch stops
+// reading them at the first line that is not a comment).
+std::string shell_quote(const std::string& word) { return support::bash_quote(word); }
+
+// Whether `value` is 1..128 characters, each in `allowed` (letters and digits always).
+bool only_characters(const std::string& value, const char* allowed) {
+  if (value.empty() || value.size() > 128) return false;
+  for (char c : value) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (!alnum && std::strchr(allowed, c) == nullptr) return false;
+  }
+  return true;
+}
+
+bool all_digits(const std::string& text, size_t begin, size_t end) {
+  if (begin >= end) return false;
+  for (size_t i = begin; i < end; ++i) {
+    if (text[i] < '0' || text[i] > '9') return false;
+  }
+  return true;
+}
+
+// Slurm's time formats: MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM, D-HH:MM:SS.
+bool is_slurm_time(const std::string& t) {
+  if (t.empty() || t.size() > 32) return false;
+  size_t start = 0;
+  const size_t dash = t.find('-');
+  if (dash != std::string::npos) {
+    if (!all_digits(t, 0, dash)) return false;
+    start = dash + 1;
+  }
+  size_t fields = 0;
+  while (true) {
+    const size_t colon = t.find(':', start);
+    const size_t end = colon == std::string::npos ? t.size() : colon;
+    if (!all_digits(t, start, end) || ++fields > 3) return false;
+    if (colon == std::string::npos) return true;
+    start = colon + 1;
+  }
+}
+
+// Slurm's memory sizes: digits and an optional K, M, G or T.
+bool is_slurm_memory(const std::string& m) {
+  if (m.empty() || m.size() > 32) return false;
+  const size_t digits = std::strchr("KMGT", m.back()) != nullptr ? m.size() - 1 : m.size();
+  return all_digits(m, 0, digits);
+}
+
+// A path an #SBATCH line can hold: those lines cannot quote, and % starts a Slurm file-name
+// pattern (%A, %a); a control character would end the line.
+void check_sbatch_path(const std::string& path, const std::string& what) {
+  for (char c : path) {
+    const auto u = static_cast<unsigned char>(c);
+    if (u < 0x20 || u == 0x7f || std::strchr(" %'\"\\#", c) != nullptr) {
+      throw std::invalid_argument(what + " '" + support::excerpt(path) + "' contains white space, a control character, "
+                                  "a quote, a backslash, # or %, which #SBATCH lines cannot hold (accepted: a path "
+                                  "without them)");
     }
   }
-  return quoted + "'";
 }
 
 std::string manifest_path(const fs::path& dir) { return (dir / "manifest.tsv").string(); }
@@ -84,10 +135,9 @@ std::string plan_command_line(const PlanArgs& args, const std::string& extra) {
   return line + " --slurm " + shell_quote(args.slurm_dir) + extra;
 }
 
-void check_setting(const std::string& value, const std::regex& pattern, const std::string& name,
-                   const std::string& accepted) {
-  if (value.empty() || std::regex_match(value, pattern)) return;
-  throw std::invalid_argument(name + " '" + value + "' is not accepted (accepted: " + accepted + ")");
+void check_setting(const std::string& value, bool valid, const std::string& name, const std::string& accepted) {
+  if (value.empty() || valid) return;
+  throw std::invalid_argument(name + " '" + support::excerpt(value) + "' is not accepted (accepted: " + accepted + ")");
 }
 
 SlurmSettings slurm_settings(const PlanArgs& args, const config::Plan& plan) {
@@ -109,12 +159,14 @@ SlurmSettings slurm_settings(const PlanArgs& args, const config::Plan& plan) {
   // These go into #SBATCH lines, which sbatch splits on white space: check them here rather
   // than let sbatch reject (or misread) the script later on the cluster.
   const std::string from = args.partition.empty() ? "slurm.partition" : "--partition";
-  check_setting(s.partition, std::regex("[A-Za-z0-9_.,-]+"), from, "partition names, comma-separated");
-  check_setting(s.time, std::regex("([0-9]+-)?[0-9]+(:[0-9]+){0,2}"), args.time.empty() ? "slurm.time" : "--time",
+  check_setting(s.partition, only_characters(s.partition, "_.,-"), from,
+                "partition names, comma-separated, up to 128 characters");
+  check_setting(s.time, is_slurm_time(s.time), args.time.empty() ? "slurm.time" : "--time",
                 "MM, MM:SS, HH:MM:SS, D-HH, D-HH:MM or D-HH:MM:SS");
-  check_setting(s.mem, std::regex("[0-9]+[KMGT]?"), args.mem.empty() ? "slurm.mem" : "--mem",
+  check_setting(s.mem, is_slurm_memory(s.mem), args.mem.empty() ? "slurm.mem" : "--mem",
                 "a size such as 500M, 4G or 4096 (MiB)");
-  check_setting(s.job_name, std::regex("[A-Za-z0-9_.+-]+"), "--job-name", "letters, digits and _.+-");
+  check_setting(s.job_name, only_characters(s.job_name, "_.+-"), "--job-name",
+                "letters, digits and _.+-, up to 128 characters");
 
   auto count = [](bool given, int64_t flag, int64_t from_config, const std::string& name, const char* accepted) {
     const int64_t value = given ? flag : from_config;
@@ -132,25 +184,26 @@ SlurmSettings slurm_settings(const PlanArgs& args, const config::Plan& plan) {
   // More per node than there are processes would only ask Slurm for slots nobody uses.
   s.ntasks_per_node = std::min(s.ntasks_per_node, s.ntasks);
   s.interface = args.interface_given ? args.interface : campaign_string("slurm.interface");
-  check_setting(s.interface, std::regex("[A-Za-z0-9_.:@-]+"), args.interface_given ? "--interface" : "slurm.interface",
+  check_setting(s.interface, only_characters(s.interface, "_.:@-"), args.interface_given ? "--interface" : "slurm.interface",
                 "a network interface name such as eth0, ib0 or lo; empty: the host name's address");
   return s;
 }
 
 void write_manifest(const config::Plan& plan, const fs::path& dir) {
-  std::ofstream out(manifest_path(dir), std::ios::trunc);
+  // Labels are JSON values: control characters inside them are escaped, so one run is one line.
+  std::ostringstream out;
   out << "index\trun_id\tkind\tsweep_values\n";
   for (const auto& run : plan.runs) {
     out << run.index << '\t' << run.run_id << '\t' << run.kind << '\t' << run.label() << '\n';
   }
-  if (!out.flush()) throw std::runtime_error("cannot write " + manifest_path(dir));
+  support::write_file_atomically(manifest_path(dir), out.str());
 }
 
 // The body of a data-parallel task: srun starts `command` (ubp run CONFIG [overrides]) once per
 // process, train.distributed taking world size and rank from SLURM_NTASKS and SLURM_PROCID. The
 // bash given to srun is a fixed text; the values reach it as its arguments and environment, so
 // only the outer script needs quoting.
-void write_data_parallel_step(std::ofstream& out, const SlurmSettings& s, const fs::path& dir,
+void write_data_parallel_step(std::ostream& out, const SlurmSettings& s, const fs::path& dir,
                               const std::string& command) {
   const std::string rendezvous = shell_quote((dir / "rendezvous").string() + "/");
   out << "# The " << s.ntasks << " processes of this task meet through a file store in a folder of their own on the\n"
@@ -189,7 +242,9 @@ void write_data_parallel_step(std::ofstream& out, const SlurmSettings& s, const 
 
 void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSettings& s, const fs::path& dir) {
   const std::string last = std::to_string(plan.runs.size() - 1);
-  std::ofstream out(script_path(dir), std::ios::trunc);
+  const std::string chdir = fs::current_path().string();
+  check_sbatch_path(chdir, "the working directory (#SBATCH --chdir)");
+  std::ostringstream out;
   out << "#!/bin/bash\n"
       << "# Written by `" << plan_command_line(args, "") << "`.\n"
       << "# One array task per planned run (" << manifest_path(dir) << "); task N runs planned run N\n"
@@ -198,7 +253,7 @@ void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSet
       << "#SBATCH --job-name=" << s.job_name << "\n"
       << "#SBATCH --array=0-" << last << (s.parallel > 0 ? "%" + std::to_string(s.parallel) : "") << "\n"
       << "#SBATCH --output=" << (dir / "logs" / "%A_%a.out").string() << "\n"
-      << "#SBATCH --chdir=" << fs::current_path().string() << "\n"
+      << "#SBATCH --chdir=" << chdir << "\n"
       << "#SBATCH --cpus-per-task=" << s.cpus << "\n";
   if (s.data_parallel()) {
     out << "#SBATCH --nodes=" << s.nodes() << "\n"
@@ -219,19 +274,13 @@ void write_script(const PlanArgs& args, const config::Plan& plan, const SlurmSet
     out << "exec " << command << " --task \"$SLURM_ARRAY_TASK_ID\" --db " << shell_quote(shards_dir(dir).string())
         << "\"/task-$SLURM_ARRAY_TASK_ID.db\"\n";
   }
-  if (!out.flush()) throw std::runtime_error("cannot write " + script_path(dir));
-  fs::permissions(script_path(dir), fs::perms::owner_exec | fs::perms::group_exec, fs::perm_options::add);
+  support::write_file_atomically(script_path(dir), out.str(), 0755);
 }
 
 int write_array(const PlanArgs& args, const config::Plan& plan) {
   if (plan.runs.empty()) return fail(args.config + " plans no runs: nothing to submit", 2);
   const fs::path dir = fs::absolute(args.slurm_dir);
-  const std::string dir_text = dir.string();
-  // #SBATCH lines cannot quote, and % starts a Slurm file-name pattern (%A, %a).
-  if (dir_text.find_first_of(" \t\n%'\"") != std::string::npos) {
-    return fail("--slurm folder '" + dir_text + "' contains white space, a quote or %, which #SBATCH lines cannot hold "
-                "(accepted: a path without them)", 2);
-  }
+  check_sbatch_path(dir.string(), "--slurm folder");
   const SlurmSettings settings = slurm_settings(args, plan);
   fs::create_directories(shards_dir(dir));
   fs::create_directories(dir / "logs");
@@ -415,6 +464,8 @@ int plan_main(const PlanArgs& args) {
     return fail(e.what(), 2);
   } catch (const fs::filesystem_error& e) {
     return fail(e.what(), 2);
+  } catch (const support::FileError& e) {
+    return fail(std::string("cannot write the Slurm files: ") + e.what(), 1);
   }
 }
 

@@ -6,18 +6,19 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <optional>
-#include <regex>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "config/schema.h"
 #include "io/npy.h"
 #include "ubp/algorithms/blocks.h"
 #include "ubp/algorithms/importance.h"
 #include "ubp/algorithms/random_matrix.h"
 #include "ubp/algorithms/selector.h"
+#include "ubp/support/atomic_file.h"
+#include "ubp/support/text.h"
 
 namespace ubp::cli {
 namespace {
@@ -80,12 +81,12 @@ std::vector<std::string> methods_of(const std::string& spec) {
 }
 
 alg::BlockShape block_of(const std::string& text) {
-  std::smatch match;
-  if (!std::regex_match(text, match, std::regex(R"((\d{1,3})x(\d{1,3}))")) || std::stoi(match[1]) < 1 ||
-      std::stoi(match[2]) < 1) {
-    throw CLI::ValidationError("--block", "'" + text + "' is not a block shape (accepted: RxC, e.g. 4x1)");
+  const auto shape = config::parse_block_shape(text);
+  if (!shape || shape->first < 1 || shape->second < 1 || shape->first > 999 || shape->second > 999) {
+    throw CLI::ValidationError("--block", "'" + support::excerpt(text) +
+                                              "' is not a block shape (accepted: RxC with sides 1 to 999, e.g. 4x1)");
   }
-  return {std::stoi(match[1]), std::stoi(match[2])};
+  return {static_cast<int>(shape->first), static_cast<int>(shape->second)};
 }
 
 Json blocks_json(const alg::SelectionResult& result) {
@@ -125,6 +126,11 @@ int run_select(const SelectArgs& args) {
     report["source"] = "random";
     report["dist"] = args.dist;
     report["seed"] = args.seed;
+  }
+  if (shape.rows > weights.rows || shape.cols > weights.cols) {
+    return fail("--block " + alg::to_string(shape) + " does not fit the " + std::to_string(weights.rows) + "x" +
+                    std::to_string(weights.cols) + " matrix (accepted: blocks of at most its rows and columns)",
+                2);
   }
   const alg::Matrix scores = alg::importance(weights.view(), norm);
   const int64_t budget = alg::block_budget(weights.rows, weights.cols, shape, args.sparsity);
@@ -181,15 +187,13 @@ int run_select(const SelectArgs& args) {
   report["methods"] = entries;
 
   if (!args.blocks_out.empty()) {
-    const std::string tmp = args.blocks_out + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::trunc);
-      if (!out) return fail(args.blocks_out + ": cannot write the blocks file", 2);
+    try {
       // One method: its list of [column_group, start_row]; several: an object keyed by method.
-      out << (methods.size() == 1 ? chosen_blocks[methods[0]] : chosen_blocks).dump() << "\n";
-      if (!out.flush()) return fail(args.blocks_out + ": writing the blocks file failed (disk full?)", 1);
+      support::write_file_atomically(args.blocks_out,
+                                     (methods.size() == 1 ? chosen_blocks[methods[0]] : chosen_blocks).dump() + "\n");
+    } catch (const support::FileError& e) {
+      return fail(std::string("cannot write the blocks file: ") + e.what(), 1);
     }
-    std::rename(tmp.c_str(), args.blocks_out.c_str());
   }
 
   if (args.json) {

@@ -23,7 +23,8 @@ struct ConfigIssue {
   std::string format() const;  // "file:line:col: key: message"
 };
 
-// Thrown with every problem found at once; what() is one line per issue.
+// Thrown with every problem found at once (at most 60: past that, the last issue counts the
+// rest); what() is one line per issue.
 class ConfigError : public std::runtime_error {
  public:
   explicit ConfigError(std::vector<ConfigIssue> issues);
@@ -31,6 +32,7 @@ class ConfigError : public std::runtime_error {
   const std::vector<ConfigIssue>& issues() const { return issues_; }
 
  private:
+  ConfigError(std::vector<ConfigIssue> issues, int already_capped);
   std::vector<ConfigIssue> issues_;
 };
 

@@ -1,5 +1,7 @@
 #include "config/plan.h"
 
+#include "ubp/support/text.h"
+
 #include <openssl/evp.h>
 
 #include <algorithm>
@@ -70,7 +72,7 @@ std::vector<SweepDimension> extract_sweep(const ConfigDocument& doc, const Schem
   const Json& sweep = doc.tree["sweep"];
   if (!sweep.is_object()) {
     issues.push_back(ConfigIssue{doc.value_location("sweep"), "sweep",
-                                 "wrong type: " + sweep.dump() +
+                                 "wrong type: " + support::excerpt(sweep.dump(), 80) +
                                      " is not a mapping; accepted: dotted keys mapped to lists of values"});
     return dims;
   }
@@ -91,7 +93,7 @@ std::vector<SweepDimension> extract_sweep(const ConfigDocument& doc, const Schem
     }
     if (!it.value().is_array() || it.value().empty()) {
       issues.push_back(ConfigIssue{doc.value_location(path), path,
-                                   "wrong type: " + it.value().dump() +
+                                   "wrong type: " + support::excerpt(it.value().dump(), 80) +
                                        " is not a list of values; accepted: a non-empty list of " +
                                        Schema::describe_accepted(*spec)});
       continue;

@@ -1,8 +1,10 @@
 #include "config/schema.h"
 
+#include "ubp/support/text.h"
+
 #include <algorithm>
 #include <cmath>
-#include <regex>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -33,20 +35,19 @@ std::string join(const std::vector<std::string>& items, const std::string& sep) 
   return out;
 }
 
-// Parses "4x1" into {4, 1}.
-std::optional<std::pair<int64_t, int64_t>> parse_shape_text(const std::string& text) {
-  static const std::regex shape(R"(\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*)");
-  std::smatch m;
-  if (!std::regex_match(text, m, shape)) return std::nullopt;
-  try {
-    return std::make_pair(std::stoll(m[1]), std::stoll(m[2]));
-  } catch (const std::out_of_range&) {
-    return std::nullopt;
-  }
-}
+// A value for a message: at most 80 characters of its JSON.
+std::string shown_value(const Json& value) { return support::excerpt(value.dump(), 80); }
+
+// Problems listed in full; past this many only their number is given (a file of a million
+// unknown keys must not take minutes of did-you-mean searches).
+constexpr size_t kMaxListedIssues = 50;
 
 std::optional<std::pair<int64_t, int64_t>> block_shape_of(const Json& value) {
-  if (value.is_string()) return parse_shape_text(value.get<std::string>());
+  if (value.is_string()) {
+    const auto shape = parse_block_shape(value.get<std::string>());
+    if (!shape) return std::nullopt;
+    return std::make_pair(shape->first, shape->second);
+  }
   if (value.is_array() && value.size() == 2 && value[0].is_number_integer() &&
       value[1].is_number_integer()) {
     return std::make_pair(value[0].get<int64_t>(), value[1].get<int64_t>());
@@ -75,6 +76,36 @@ void set_path(nlohmann::json& root, const std::string& dotted, nlohmann::json va
 }
 
 }  // namespace
+
+std::optional<std::pair<int64_t, int64_t>> parse_block_shape(const std::string& text) {
+  // Hand-scanned (no std::regex, which recurses per character): optional blanks, digits,
+  // x or X, digits, optional blanks. Sides above 2^31 - 1 do not fit any shape and are refused.
+  size_t i = 0;
+  const auto blanks = [&] {
+    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
+  };
+  const auto side = [&]() -> std::optional<int64_t> {
+    const size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    int64_t value = 0;
+    if (i == start || i - start > 10 ||
+        support::parse_int64(std::string_view(text).substr(start, i - start), value) != support::ParseStatus::kOk ||
+        value > std::numeric_limits<int32_t>::max()) {
+      return std::nullopt;
+    }
+    return value;
+  };
+  blanks();
+  const auto rows = side();
+  blanks();
+  if (!rows || i >= text.size() || (text[i] != 'x' && text[i] != 'X')) return std::nullopt;
+  ++i;
+  blanks();
+  const auto cols = side();
+  blanks();
+  if (!cols || i != text.size()) return std::nullopt;
+  return std::make_pair(*rows, *cols);
+}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -149,7 +180,7 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
     return std::vector<ConfigIssue>{
         ConfigIssue{where, spec.path, what + "; accepted: " + describe_accepted(spec)}};
   };
-  const std::string shown = value.dump();
+  const std::string shown = shown_value(value);
   switch (spec.type) {
     case ValueType::kBool:
       if (!value.is_boolean()) return issue("wrong type: " + shown + " is not a boolean");
@@ -171,7 +202,8 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
         if (std::find(allowed.begin(), allowed.end(), value.get<std::string>()) == allowed.end()) {
           std::string hint;
           for (const auto& candidate : allowed) {
-            if (edit_distance(candidate, value.get<std::string>()) <= 2) {
+            const std::string& given = value.get_ref<const std::string&>();
+            if (given.size() <= candidate.size() + 2 && edit_distance(candidate, given) <= 2) {
               hint = " (did you mean '" + candidate + "'?)";
               break;
             }
@@ -193,9 +225,9 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
       if (!value.is_array()) return issue("wrong type: " + shown + " is not a list");
       for (const auto& element : value) {
         if (!element.is_number_integer())
-          return issue("wrong type: element " + element.dump() + " of " + shown + " is not an integer");
+          return issue("wrong type: element " + shown_value(element) + " of " + shown + " is not an integer");
         if (!in_range(spec, static_cast<double>(element.get<int64_t>())))
-          return issue("element " + element.dump() + " of " + shown + " is out of range");
+          return issue("element " + shown_value(element) + " of " + shown + " is out of range");
       }
       break;
     }
@@ -203,7 +235,8 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
   return {};
 }
 
-ConfigIssue Schema::unknown_key(const std::string& path, const SourceLocation& where) const {
+ConfigIssue Schema::unknown_key(const std::string& path_text, const SourceLocation& where) const {
+  const std::string path = support::excerpt(path_text, 120);
   // Candidates: every declared key and every section name.
   std::set<std::string> candidates;
   for (const auto& spec : keys_) {
@@ -246,6 +279,15 @@ ConfigIssue Schema::unknown_key(const std::string& path, const SourceLocation& w
 
 std::vector<ConfigIssue> Schema::validate(const Json& tree, const ConfigDocument& doc) const {
   std::vector<ConfigIssue> issues;
+  size_t unlisted = 0;
+  // Past kMaxListedIssues problems, the rest are only counted.
+  auto add = [&](auto make_issue) {
+    if (issues.size() >= kMaxListedIssues) {
+      ++unlisted;
+    } else {
+      issues.push_back(make_issue());
+    }
+  };
   auto is_section = [&](const std::string& path) {
     for (const auto& spec : keys_) {
       if (spec.path.rfind(path + ".", 0) == 0) return true;
@@ -259,18 +301,20 @@ std::vector<ConfigIssue> Schema::validate(const Json& tree, const ConfigDocument
       if (prefix.empty() && it.key() == "sweep") continue;
       if (const KeySpec* spec = find(path)) {
         if (it.value().is_null() && !spec->required) continue;  // `key:` with no value = default
-        auto found = validate_value(*spec, it.value(), doc.value_location(path));
-        issues.insert(issues.end(), found.begin(), found.end());
+        for (auto& found : validate_value(*spec, it.value(), doc.value_location(path))) {
+          add([&] { return std::move(found); });
+        }
       } else if (is_section(path)) {
         if (it.value().is_object()) {
           walk(it.value(), path);
         } else if (!it.value().is_null()) {
-          issues.push_back(ConfigIssue{doc.value_location(path), path,
-                                       "wrong type: " + it.value().dump() +
-                                           " is not a section; accepted: a mapping of keys"});
+          add([&] {
+            return ConfigIssue{doc.value_location(path), path,
+                               "wrong type: " + shown_value(it.value()) + " is not a section; accepted: a mapping of keys"};
+          });
         }
       } else {
-        issues.push_back(unknown_key(path, doc.key_location(path)));
+        add([&] { return unknown_key(path, doc.key_location(path)); });
       }
     }
   };
@@ -283,6 +327,11 @@ std::vector<ConfigIssue> Schema::validate(const Json& tree, const ConfigDocument
       issues.push_back(ConfigIssue{where, spec.path,
                                    "required key is missing; accepted: " + describe_accepted(spec)});
     }
+  }
+  if (unlisted > 0) {
+    issues.push_back(ConfigIssue{SourceLocation{doc.root_file, 0, 0}, "",
+                                 "and " + std::to_string(unlisted) + " more problems like these (only the first " +
+                                     std::to_string(kMaxListedIssues) + " are listed)"});
   }
   return issues;
 }

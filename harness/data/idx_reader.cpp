@@ -1,10 +1,13 @@
 #include "data/idx_reader.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <memory>
 #include <sstream>
+
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::data {
 namespace {
@@ -15,6 +18,9 @@ struct GzCloser {
   }
 };
 using GzHandle = std::unique_ptr<gzFile_s, GzCloser>;
+
+// A cap on the data an idx file may announce: a gzip of a few kilobytes can expand to gigabytes.
+constexpr uint64_t kMaxIdxBytes = uint64_t{4} << 30;
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
   throw IdxError("idx file '" + path + "': " + what);
@@ -67,12 +73,28 @@ IdxArray read_idx(const std::string& path, int expected_ndim) {
     const uint32_t dim = (uint32_t{b[0]} << 24) | (uint32_t{b[1]} << 16) | (uint32_t{b[2]} << 8) | b[3];
     out.dims.push_back(static_cast<int64_t>(dim));
     total *= dim;
-    if (total > (uint64_t{1} << 36)) fail(path, "header announces an implausibly large array");
+    if (total > kMaxIdxBytes) {
+      fail(path, "header announces more than " + std::to_string(kMaxIdxBytes) +
+                     " data bytes (accepted: up to that; Fashion-MNIST's images are 47 MB)");
+    }
   }
 
-  out.values.resize(static_cast<size_t>(total));
-  const size_t got = read_some(file.get(), path, out.values.data(), out.values.size());
-  if (got != out.values.size()) {
+  // The header's count is only a claim: memory grows with the data actually decompressed (in
+  // chunks), so a small file announcing gigabytes is "truncated", not an allocation.
+  size_t got = 0;
+  try {
+    while (got < total) {
+      const size_t chunk = static_cast<size_t>(std::min<uint64_t>(total - got, uint64_t{64} << 20));
+      out.values.resize(got + chunk);
+      const size_t read = read_some(file.get(), path, out.values.data() + got, chunk);
+      got += read;
+      if (read < chunk) break;
+    }
+  } catch (const std::bad_alloc&) {
+    fail(path, "not enough memory for its " + std::to_string(total) + " data bytes");
+  }
+  out.values.resize(got);
+  if (got != total) {
     fail(path, "truncated: header announces " + std::to_string(total) + " data bytes, found " +
                    std::to_string(got));
   }
@@ -101,14 +123,23 @@ std::string encode_idx(const std::vector<int64_t>& dims, const std::vector<uint8
 }
 
 void write_gzip(const std::string& path, const std::string& bytes) {
-  GzHandle file(gzopen(path.c_str(), "wb"));
-  if (!file) throw IdxError("cannot create gzip file '" + path + "'");
-  if (!bytes.empty() &&
-      gzwrite(file.get(), bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size())) {
-    throw IdxError("cannot write gzip file '" + path + "'");
+  // gzip writes through its own descriptor (a duplicate of the atomic file's), which it closes;
+  // the atomic file then flushes, renames and flushes the directory.
+  try {
+    support::AtomicFile out(path);
+    const int fd = ::dup(out.fd());
+    GzHandle file(fd >= 0 ? gzdopen(fd, "wb") : nullptr);
+    if (!file) throw IdxError("cannot create gzip file '" + path + "'");
+    if (!bytes.empty() &&
+        gzwrite(file.get(), bytes.data(), static_cast<unsigned>(bytes.size())) != static_cast<int>(bytes.size())) {
+      throw IdxError("cannot write gzip file '" + path + "'");
+    }
+    gzFile raw = file.release();
+    if (gzclose(raw) != Z_OK) throw IdxError("cannot finish gzip file '" + path + "'");
+    out.commit();
+  } catch (const support::FileError& e) {
+    throw IdxError(std::string("cannot write gzip file: ") + e.what());
   }
-  gzFile raw = file.release();
-  if (gzclose(raw) != Z_OK) throw IdxError("cannot finish gzip file '" + path + "'");
 }
 
 }  // namespace ubp::data

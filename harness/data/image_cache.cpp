@@ -1,7 +1,6 @@
 #include "data/image_cache.h"
 
 #include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -11,10 +10,14 @@
 #include <cstring>
 #include <filesystem>
 #include <functional>
+#include <memory>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
 #include "data/image_transforms.h"
+#include "ubp/support/atomic_file.h"
+#include "ubp/support/file_lock.h"
 
 namespace ubp::data {
 namespace {
@@ -204,19 +207,6 @@ void read_exactly(int fd, void* out, size_t size, uint64_t offset, const std::st
   }
 }
 
-void write_exactly(int fd, const void* data, size_t size, uint64_t offset, const std::string& path) {
-  const auto* at = static_cast<const char*>(data);
-  while (size > 0) {
-    const ssize_t put = ::pwrite(fd, at, size, static_cast<off_t>(offset));
-    if (put < 0 && errno == EINTR) continue;
-    if (put < 0) fail("cannot write image cache '" + path + "': " + std::strerror(errno));
-    at += put;
-    size -= static_cast<size_t>(put);
-    offset += static_cast<uint64_t>(put);
-  }
-}
-
-// Closes the descriptor and removes the temporary file unless the build got to the rename.
 // Holds an exclusive flock on "<cache path>.lock" while a cache is opened or built. The ranks of
 // a data-parallel run open the same cache path at once: the first builds it while the others
 // wait here, and they then load the file it renamed into place instead of building their own.
@@ -228,49 +218,50 @@ class BuildLock {
     std::error_code ignored;
     const std::filesystem::path parent = std::filesystem::path(cache_path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ignored);
-    fd_ = ::open((cache_path + ".lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) return;
-    while (::flock(fd_, LOCK_EX) != 0 && errno == EINTR) {
+    try {
+      lock_ = std::make_unique<support::FileLock>(cache_path + ".lock");
+      lock_->lock_within(-1);
+    } catch (const support::FileError&) {
+      lock_.reset();
     }
-  }
-  ~BuildLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the lock
-  }
-  BuildLock(const BuildLock&) = delete;
-  BuildLock& operator=(const BuildLock&) = delete;
-
- private:
-  int fd_ = -1;
-};
-
-class TemporaryFile {
- public:
-  explicit TemporaryFile(std::string path) : path_(std::move(path)) {
-    fd_ = ::open(path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd_ < 0) fail("cannot create image cache file '" + path_ + "': " + std::strerror(errno));
-  }
-  ~TemporaryFile() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(path_.c_str());
-  }
-  int fd() const { return fd_; }
-  // fsync, close and rename over `target`: readers see the old file or the whole new one.
-  void commit(const std::string& target) {
-    if (::fsync(fd_) != 0) fail("cannot flush image cache file '" + path_ + "': " + std::strerror(errno));
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail("cannot close image cache file '" + path_ + "': " + std::strerror(errno));
-    if (std::rename(path_.c_str(), target.c_str()) != 0) {
-      fail("cannot rename '" + path_ + "' to '" + target + "': " + std::strerror(errno));
-    }
-    committed_ = true;
   }
 
  private:
-  std::string path_;
-  int fd_ = -1;
-  bool committed_ = false;
+  std::unique_ptr<support::FileLock> lock_;  // closing it releases the lock
 };
+
+// Records tile the data region exactly, in source order, each image at most `short_side` on its
+// short side; every source is either a record or skipped. A header that passed its checksum but
+// breaks this was not written by this code (or its bytes were rewritten with a new checksum).
+std::string invalid_records(const Header& h, uint64_t data_begin, uint64_t data_end) {
+  uint64_t offset = data_begin;
+  size_t next_source = 0, skipped = 0;
+  for (size_t i = 0; i < h.records.size(); ++i) {
+    const ImageCache::Record& r = h.records[i];
+    while (skipped < h.skipped.size() && h.skipped[skipped].source == next_source) ++skipped, ++next_source;
+    if (r.source != next_source) return "record " + std::to_string(i) + " is of source " + std::to_string(r.source) +
+                                        ", expected " + std::to_string(next_source);
+    ++next_source;
+    if (r.width == 0 || r.height == 0 || std::min(r.width, r.height) > h.short_side) {
+      return "record " + std::to_string(i) + " is " + std::to_string(r.width) + "x" + std::to_string(r.height) +
+             " pixels, not an image shrunk to short side " + std::to_string(h.short_side);
+    }
+    const uint64_t bytes = uint64_t{r.width} * r.height * 3;
+    if (r.offset != offset || bytes > data_end - offset) {
+      return "record " + std::to_string(i) + " lies at byte " + std::to_string(r.offset) + ", not where the previous "
+             "one ends (" + std::to_string(offset) + ") inside the image data";
+    }
+    offset += bytes;
+  }
+  while (skipped < h.skipped.size() && h.skipped[skipped].source == next_source) ++skipped, ++next_source;
+  if (offset != data_end) return "the records end at byte " + std::to_string(offset) + ", the image data at " +
+                                 std::to_string(data_end);
+  if (skipped != h.skipped.size() || next_source != h.sources.size()) {
+    return "records and skipped images cover " + std::to_string(next_source) + " of " +
+           std::to_string(h.sources.size()) + " sources, not each once in order";
+  }
+  return "";
+}
 
 // body(i) for i in [0, count) on `threads` threads; body must not throw.
 void parallel_for(int threads, size_t count, const std::function<void(size_t)>& body) {
@@ -282,11 +273,6 @@ void parallel_for(int threads, size_t count, const std::function<void(size_t)>& 
   for (int t = 1; t < threads; ++t) helpers.emplace_back(work);
   work();
   for (std::thread& helper : helpers) helper.join();
-}
-
-std::string temporary_name(const std::string& path) {
-  static std::atomic<uint64_t> counter{0};
-  return path + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
 }
 
 }  // namespace
@@ -360,13 +346,8 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
              "'; give each split its own cache path");
       }
       cache->stale_reason_ = stale_because(header, subset, settings.short_side);
-      for (const Record& r : header.records) {
-        const uint64_t bytes_of_record = uint64_t{r.width} * r.height * 3;
-        if (r.width == 0 || r.height == 0 || r.source >= header.sources.size() || r.offset < sizeof prefix ||
-            r.offset > prefix.header_offset || bytes_of_record > prefix.header_offset - r.offset) {
-          corrupt(path, "a record lies outside the image data");
-        }
-      }
+      const std::string invalid = invalid_records(header, sizeof prefix, prefix.header_offset);
+      if (!invalid.empty()) corrupt(path, invalid);
     }
     if (!cache->stale_reason_.empty()) {
       ::close(cache->fd_);
@@ -389,7 +370,16 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
     std::error_code ec;
     const std::filesystem::path parent = std::filesystem::path(path).parent_path();
     if (!parent.empty()) std::filesystem::create_directories(parent, ec);
-    TemporaryFile file(temporary_name(path));
+    // Every write goes through the atomic-write helper; its errors (a full disk) become ours.
+    std::optional<support::AtomicFile> file;
+    const auto put = [&](const void* data, size_t size, uint64_t at) {
+      try {
+        if (!file) file.emplace(path);
+        file->write_at(data, size, static_cast<off_t>(at));
+      } catch (const support::FileError& e) {
+        fail(std::string("cannot write image cache: ") + e.what());
+      }
+    };
     uint64_t offset = sizeof(Prefix);
     const int threads = std::max(1, settings.threads);
     // Decode a chunk in parallel, then append it in order: the file does not depend on the
@@ -422,7 +412,7 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
         r.height = static_cast<uint32_t>(image.height);
         r.offset = offset;
         r.crc = crc32_of(image.pixels.data(), image.pixels.size());
-        write_exactly(file.fd(), image.pixels.data(), image.pixels.size(), offset, path);
+        put(image.pixels.data(), image.pixels.size(), offset);
         offset += image.pixels.size();
         header.records.push_back(r);
       }
@@ -432,7 +422,7 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
            path + "'");
     }
     const std::string bytes = serialize(header);
-    write_exactly(file.fd(), bytes.data(), bytes.size(), offset, path);
+    put(bytes.data(), bytes.size(), offset);
     Prefix prefix{};
     std::memcpy(prefix.magic, kMagic, sizeof kMagic);
     prefix.version = kFormatVersion;
@@ -440,8 +430,12 @@ std::unique_ptr<ImageCache> ImageCache::open_or_build(const std::string& path, c
     prefix.header_offset = offset;
     prefix.header_size = bytes.size();
     prefix.header_crc = crc32_of(bytes.data(), bytes.size());
-    write_exactly(file.fd(), &prefix, sizeof prefix, 0, path);
-    file.commit(path);
+    put(&prefix, sizeof prefix, 0);
+    try {
+      file->commit();
+    } catch (const support::FileError& e) {
+      fail(std::string("cannot write image cache: ") + e.what());
+    }
     cache->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (cache->fd_ < 0) fail("cannot open image cache '" + path + "' just written: " + std::strerror(errno));
   }

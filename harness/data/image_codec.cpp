@@ -14,6 +14,8 @@
 #include <cstring>
 #include <map>
 
+#include "ubp/support/read_file.h"
+
 namespace ubp::data {
 namespace {
 
@@ -22,6 +24,13 @@ namespace {
 constexpr uint64_t kMaxPixels = uint64_t{1} << 28;
 
 constexpr size_t kMessageSize = 512;
+
+// What libjpeg may allocate for one image. A progressive JPEG keeps the coefficients of the
+// whole image at full resolution (2 bytes per sample) whatever the output scale, so its header
+// alone can ask for gigabytes; baseline JPEGs stream and need a few rows.
+constexpr uint64_t kMaxJpegMemory = uint64_t{512} << 20;
+// An image file larger than this is not read (ImageNet's largest JPEG is about 15 MB).
+constexpr size_t kMaxImageFileBytes = size_t{256} << 20;
 
 [[noreturn]] void fail(const std::string& name, const std::string& what) {
   throw ImageDecodeError("image file '" + name + "': " + what);
@@ -84,8 +93,20 @@ bool run_jpeg_decode(const uint8_t* data, size_t size, int min_short_side, RgbIm
     return false;
   }
   jpeg_create_decompress(&info);
+  // The memory manager refuses (an error, not an allocation) what passes this.
+  info.mem->max_memory_to_use = static_cast<long>(kMaxJpegMemory);
   jpeg_mem_src(&info, data, static_cast<unsigned long>(size));
   jpeg_read_header(&info, TRUE);
+  const uint64_t coefficient_bytes = uint64_t{info.image_width} * info.image_height * info.num_components * 2;
+  if (jpeg_has_multiple_scans(&info) && coefficient_bytes > kMaxJpegMemory) {
+    std::snprintf(message, kMessageSize,
+                  "a progressive JPEG of %ux%u pixels needs %llu MiB to decode, more than the %llu MiB this "
+                  "loader accepts",
+                  info.image_width, info.image_height, static_cast<unsigned long long>(coefficient_bytes >> 20),
+                  static_cast<unsigned long long>(kMaxJpegMemory >> 20));
+    jpeg_destroy_decompress(&info);
+    return false;
+  }
   const bool cmyk = info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK;
   // libjpeg-turbo converts grayscale and YCbCr to RGB itself; YCCK only as far as CMYK.
   info.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
@@ -311,16 +332,15 @@ RgbImage decode_image_bytes(const uint8_t* data, size_t size, const std::string&
 }
 
 RgbImage decode_image_file(const std::string& path, int min_short_side) {
-  std::FILE* file = std::fopen(path.c_str(), "rb");
-  if (file == nullptr) fail(path, std::string("cannot be opened (") + std::strerror(errno) + ")");
-  std::vector<uint8_t> bytes;
-  uint8_t chunk[1 << 16];
-  size_t got = 0;
-  while ((got = std::fread(chunk, 1, sizeof chunk, file)) > 0) bytes.insert(bytes.end(), chunk, chunk + got);
-  const bool read_failed = std::ferror(file) != 0;
-  std::fclose(file);
-  if (read_failed) fail(path, "cannot be read (I/O error)");
-  return decode_image_bytes(bytes.data(), bytes.size(), path, min_short_side);
+  std::string bytes;
+  try {
+    bytes = support::read_file_bounded(path, kMaxImageFileBytes, "image file");
+  } catch (const support::FileError& e) {
+    const std::string message = e.what();
+    // The path is already in the message; keep the form "image file '<path>': ...".
+    fail(path, message.substr(std::min(message.size(), path.size() + 2)));
+  }
+  return decode_image_bytes(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size(), path, min_short_side);
 }
 
 uint8_t luminance(const uint8_t* rgb) {

@@ -24,6 +24,7 @@
 #include "training/pruner.h"
 #include "training/shadow_weights.h"
 #include "training/trainer.h"
+#include "ubp/support/file_lock.h"
 #include "ubp/algorithms/schedule.h"
 
 namespace ubp::experiments {
@@ -231,25 +232,18 @@ void report_epoch(const RunContext& ctx, spdlog::logger& log, const std::string&
 
 // ---- the dense baseline --------------------------------------------------------------------
 
-// flock() on a file next to the baseline: released when the process dies, so a killed trainer
-// never leaves the next run waiting.
+// flock() on a file next to the baseline (support::FileLock): released when the process dies,
+// so a killed trainer never leaves the next run waiting.
 class FileLock {
  public:
-  explicit FileLock(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-    if (fd_ < 0) throw std::runtime_error("cannot create the lock file " + path);
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      waited_ = true;
-      if (::flock(fd_, LOCK_EX) != 0) throw std::runtime_error("cannot lock " + path);
-    }
-  }
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);
+  explicit FileLock(const std::string& path) : lock_(path) {
+    waited_ = !lock_.try_lock();
+    if (waited_) lock_.lock_within(-1);
   }
   bool waited() const { return waited_; }
 
  private:
-  int fd_ = -1;
+  support::FileLock lock_;
   bool waited_ = false;
 };
 

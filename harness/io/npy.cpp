@@ -2,17 +2,22 @@
 
 #include <cstdint>
 #include <cstring>
-#include <fstream>
-#include <iterator>
 #include <limits>
-#include <regex>
+#include <new>
+#include <string_view>
 #include <vector>
+
+#include "ubp/support/atomic_file.h"
+#include "ubp/support/read_file.h"
+#include "ubp/support/text.h"
 
 namespace ubp::io {
 namespace {
 
 constexpr char kMagic[] = "\x93NUMPY";
 constexpr size_t kMagicLength = 6;
+// A 32768 x 32768 float32 matrix is 4 GiB; nothing the selectors run on comes close.
+constexpr size_t kMaxFileBytes = size_t{8} << 30;
 
 [[noreturn]] void refuse(const std::string& path, const std::string& why) {
   throw NpyError(path + ": " + why);
@@ -25,35 +30,120 @@ uint32_t little_endian(const unsigned char* bytes, int count) {
 }
 
 // The header is a Python dict literal, e.g. {'descr': '<f4', 'fortran_order': False,
-// 'shape': (3, 4), }. We only need three fields, so targeted patterns are enough; anything
-// they do not match is reported with the header text itself.
+// 'shape': (3, 4), }, read by a small hand-written parser (no std::regex: libstdc++'s recurses
+// once per character, and a header can be 4 GB long in format 2). Every mistake names what
+// was expected and quotes a short excerpt.
 struct Header {
   std::string descr;
   bool fortran_order = false;
   std::vector<int64_t> shape;
 };
 
-Header parse_header(const std::string& path, const std::string& text) {
-  Header header;
-  std::smatch match;
-  if (!std::regex_search(text, match, std::regex(R"('descr'\s*:\s*'([^']*)')"))) {
-    refuse(path, "damaged .npy header, no 'descr' field: " + text);
+// numpy itself refuses headers over 10 000 bytes by default; this leaves room for odd writers.
+constexpr size_t kMaxHeaderBytes = 65536;
+constexpr size_t kMaxDimensions = 32;  // numpy's own limit
+
+class HeaderParser {
+ public:
+  HeaderParser(const std::string& path, const std::string& text) : path_(path), text_(text) {}
+
+  Header parse() {
+    Header header;
+    bool have_descr = false, have_order = false, have_shape = false;
+    expect('{');
+    while (true) {
+      blanks();
+      if (peek() == '}') break;
+      const std::string key = quoted();
+      blanks();
+      expect(':');
+      blanks();
+      if (key == "descr") {
+        header.descr = quoted();
+        have_descr = true;
+      } else if (key == "fortran_order") {
+        header.fortran_order = boolean();
+        have_order = true;
+      } else if (key == "shape") {
+        header.shape = tuple();
+        have_shape = true;
+      } else {
+        fail("unexpected key '" + support::excerpt(key, 40) + "' (a .npy header has descr, fortran_order, shape)");
+      }
+      blanks();
+      if (peek() == ',') ++at_;
+    }
+    ++at_;
+    blanks();
+    if (at_ != text_.size()) fail("text after the closing brace");
+    if (!have_descr) fail("no 'descr' field");
+    if (!have_order) fail("no 'fortran_order' field");
+    if (!have_shape) fail("no 'shape' field");
+    return header;
   }
-  header.descr = match[1];
-  if (!std::regex_search(text, match, std::regex(R"('fortran_order'\s*:\s*(True|False))"))) {
-    refuse(path, "damaged .npy header, no 'fortran_order' field: " + text);
+
+ private:
+  [[noreturn]] void fail(const std::string& what) const {
+    refuse(path_, "damaged .npy header, " + what + " at byte " + std::to_string(at_) + " of: " +
+                      support::excerpt(text_, 120));
   }
-  header.fortran_order = match[1] == "True";
-  if (!std::regex_search(text, match, std::regex(R"('shape'\s*:\s*\(([^)]*)\))"))) {
-    refuse(path, "damaged .npy header, no 'shape' field: " + text);
+  char peek() const { return at_ < text_.size() ? text_[at_] : '\0'; }
+  void blanks() {
+    while (at_ < text_.size() && (text_[at_] == ' ' || text_[at_] == '\n' || text_[at_] == '\t')) ++at_;
   }
-  const std::string dims = match[1];
-  const std::regex number(R"(\d+)");
-  for (auto it = std::sregex_iterator(dims.begin(), dims.end(), number); it != std::sregex_iterator(); ++it) {
-    header.shape.push_back(std::stoll(it->str()));
+  void expect(char c) {
+    blanks();
+    if (peek() != c) fail(std::string("expected '") + c + "'");
+    ++at_;
   }
-  return header;
-}
+  std::string quoted() {
+    const char quote = peek();
+    if (quote != '\'' && quote != '"') fail("expected a quoted string");
+    const size_t end = text_.find(quote, at_ + 1);
+    if (end == std::string::npos) fail("a string that never ends");
+    std::string out = text_.substr(at_ + 1, end - at_ - 1);
+    at_ = end + 1;
+    return out;
+  }
+  bool boolean() {
+    if (text_.compare(at_, 4, "True") == 0) return at_ += 4, true;
+    if (text_.compare(at_, 5, "False") == 0) return at_ += 5, false;
+    fail("expected True or False");
+  }
+  std::vector<int64_t> tuple() {
+    expect('(');
+    std::vector<int64_t> out;
+    while (true) {
+      blanks();
+      if (peek() == ')') break;
+      if (peek() == '-') fail("a negative dimension");
+      const size_t start = at_;
+      while (at_ < text_.size() && text_[at_] >= '0' && text_[at_] <= '9') ++at_;
+      int64_t value = 0;
+      const auto status = support::parse_int64(std::string_view(text_).substr(start, at_ - start), value);
+      if (status == support::ParseStatus::kOutOfRange) {
+        fail("the dimension " + support::excerpt(text_.substr(start, at_ - start), 30) + " does not fit in 64 bits");
+      }
+      if (status != support::ParseStatus::kOk) fail("expected a dimension (digits)");
+      if (out.size() == kMaxDimensions) fail("more than " + std::to_string(kMaxDimensions) + " dimensions");
+      out.push_back(value);
+      blanks();
+      if (peek() == ',') {
+        ++at_;
+      } else if (peek() != ')') {
+        fail("expected ',' or ')' in the shape");
+      }
+    }
+    ++at_;
+    return out;
+  }
+
+  const std::string& path_;
+  const std::string& text_;
+  size_t at_ = 0;
+};
+
+Header parse_header(const std::string& path, const std::string& text) { return HeaderParser(path, text).parse(); }
 
 std::string shape_text(const std::vector<int64_t>& shape) {
   std::string text = "(";
@@ -64,9 +154,16 @@ std::string shape_text(const std::vector<int64_t>& shape) {
 }  // namespace
 
 algorithms::Matrix read_npy_matrix(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) refuse(path, "cannot open the file (" + std::string(std::strerror(errno)) + ")");
-  const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string bytes;
+  try {
+    // The whole file is what the matrix needs; the cap and the regular-file check keep a wrong
+    // path (a device, a FIFO) from being read forever.
+    bytes = support::read_file_bounded(path, kMaxFileBytes, ".npy file");
+  } catch (const support::FileError& e) {
+    throw NpyError(e.what());
+  } catch (const std::bad_alloc&) {
+    refuse(path, "not enough memory to read the file");
+  }
 
   if (bytes.size() < kMagicLength + 4 || bytes.compare(0, kMagicLength, kMagic, kMagicLength) != 0) {
     refuse(path, "not a NumPy .npy file (it does not start with \\x93NUMPY); save the matrix with numpy.save");
@@ -84,6 +181,10 @@ algorithms::Matrix read_npy_matrix(const std::string& path) {
   } else {
     refuse(path, "unsupported .npy format version " + std::to_string(major) + " (accepted: 1, 2, 3)");
   }
+  if (header_length > kMaxHeaderBytes) {
+    refuse(path, "the header is " + std::to_string(header_length) + " bytes long (accepted: up to " +
+                     std::to_string(kMaxHeaderBytes) + ")");
+  }
   if (header_start + header_length > bytes.size()) {
     refuse(path, "damaged .npy file: the header says " + std::to_string(header_length) +
                      " bytes but the file ends first");
@@ -96,7 +197,7 @@ algorithms::Matrix read_npy_matrix(const std::string& path) {
   } else if (header.descr == "<f8") {
     item_size = 8;
   } else {
-    refuse(path, "dtype '" + header.descr +
+    refuse(path, "dtype '" + support::excerpt(header.descr, 40) +
                      "' is not supported (accepted: little-endian float32 '<f4' or float64 '<f8'); "
                      "convert with array.astype(numpy.float32)");
   }
@@ -120,7 +221,12 @@ algorithms::Matrix read_npy_matrix(const std::string& path) {
                      std::to_string(expected) + " data bytes, the file has " + std::to_string(found));
   }
 
-  algorithms::Matrix matrix(rows, cols);
+  algorithms::Matrix matrix;
+  try {
+    matrix = algorithms::Matrix(rows, cols);
+  } catch (const std::bad_alloc&) {
+    refuse(path, "not enough memory for the " + shape_text(header.shape) + " matrix");
+  }
   const char* data = bytes.data() + data_start;
   for (size_t i = 0; i < matrix.values.size(); ++i) {
     if (item_size == 4) {
@@ -141,16 +247,18 @@ void write_npy_matrix(const std::string& path, const algorithms::Matrix& matrix)
   const size_t unpadded = kMagicLength + 4 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header += '\n';
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  if (!out) throw NpyError(path + ": cannot create the file (" + std::string(std::strerror(errno)) + ")");
-  out.write(kMagic, kMagicLength);
-  const unsigned char version_and_length[4] = {1, 0, static_cast<unsigned char>(header.size() & 0xff),
-                                               static_cast<unsigned char>(header.size() >> 8)};
-  out.write(reinterpret_cast<const char*>(version_and_length), 4);
-  out << header;
-  out.write(reinterpret_cast<const char*>(matrix.values.data()),
-            static_cast<std::streamsize>(matrix.values.size() * sizeof(float)));
-  if (!out) throw NpyError(path + ": writing failed (disk full?)");
+  try {
+    support::AtomicFile out(path);
+    out.write(kMagic, kMagicLength);
+    const unsigned char version_and_length[4] = {1, 0, static_cast<unsigned char>(header.size() & 0xff),
+                                                 static_cast<unsigned char>(header.size() >> 8)};
+    out.write(version_and_length, 4);
+    out.write(header);
+    out.write(matrix.values.data(), matrix.values.size() * sizeof(float));
+    out.commit();
+  } catch (const support::FileError& e) {
+    throw NpyError(e.what());
+  }
 }
 
 }  // namespace ubp::io

@@ -1,5 +1,6 @@
 #include "models/torch_pickle.h"
 
+#include <algorithm>
 #include <cstring>
 #include <map>
 #include <memory>
@@ -36,9 +37,17 @@ struct PyValue;
 // Shared, because the pickle's memo refers back to containers that are still being filled.
 using Value = std::shared_ptr<PyValue>;
 
+// Containers deeper than this are refused: a state_dict nests 4 levels (dict, tuple of a
+// tensor's arguments, size tuple); 3 000 000 nested tuples used to crash the reader.
+constexpr int kMaxNesting = 1000;
+
 struct PyValue {
   explicit PyValue(Kind k) : kind(k) {}
+  // Frees the children with a work list instead of recursion: a chain of millions of nested
+  // containers would otherwise overflow the stack in the destructor.
+  ~PyValue();
   Kind kind;
+  int depth = 1;  // nesting of containers below and including this value (when built)
   int64_t integer = 0;                           // kBool, kInt
   double real = 0;                               // kFloat
   std::string text;                              // kString, kBytes; kGlobal: "module.name"
@@ -46,6 +55,26 @@ struct PyValue {
   std::vector<std::pair<Value, Value>> entries;  // kDict, in insertion order
   at::Tensor tensor;                             // kTensor; kStorage: the flat storage
 };
+
+PyValue::~PyValue() {
+  std::vector<Value> pending;
+  auto adopt = [&pending](PyValue& v) {
+    for (Value& item : v.items) pending.push_back(std::move(item));
+    for (auto& [key, value] : v.entries) {
+      pending.push_back(std::move(key));
+      pending.push_back(std::move(value));
+    }
+    v.items.clear();
+    v.entries.clear();
+  };
+  adopt(*this);
+  while (!pending.empty()) {
+    Value next = std::move(pending.back());
+    pending.pop_back();
+    // Only the last owner takes the children over; its own destructor then finds none.
+    if (next && next.use_count() == 1) adopt(*next);
+  }
+}
 
 Value make(Kind kind) { return std::make_shared<PyValue>(kind); }
 
@@ -178,8 +207,8 @@ class Unpickler {
   }
 
   std::string read_text(uint64_t length) {
-    if (length > data_.size()) fail("a string longer than the pickle itself (corrupt file?)");
-    return std::string(take(length), length);
+    if (length > data_.size() - pos_) fail("a string longer than the rest of the pickle (corrupt file?)");
+    return std::string(take(static_cast<size_t>(length)), static_cast<size_t>(length));
   }
 
   std::string read_line() {
@@ -222,8 +251,20 @@ class Unpickler {
     return pop_as_vector(stack_.size() - mark);
   }
 
+  // A container holding `child` is one level deeper than it. Memo references can link
+  // containers after they were built, so this bound is a clear error for honest deep nesting;
+  // the destructor copes with any depth whatever.
+  void nest(PyValue& container, const Value& child) {
+    container.depth = std::max(container.depth, child->depth + 1);
+    if (container.depth > kMaxNesting) {
+      fail("containers nested deeper than " + std::to_string(kMaxNesting) +
+           " levels (a state_dict nests 4; damaged or hostile file?)");
+    }
+  }
+
   void push_sequence(Kind kind, std::vector<Value> items) {
     Value v = make(kind);
+    for (const Value& item : items) nest(*v, item);
     v->items = std::move(items);
     push(v);
   }
@@ -233,6 +274,7 @@ class Unpickler {
   void append(const std::vector<Value>& items) {
     Value& list = top();
     if (list->kind != Kind::kList) fail(std::string("APPEND to a ") + kind_name(list->kind));
+    for (const Value& item : items) nest(*list, item);
     list->items.insert(list->items.end(), items.begin(), items.end());
   }
 
@@ -241,7 +283,11 @@ class Unpickler {
     const Value& dict = top();
     if (dict->kind != Kind::kDict) fail(std::string("SETITEM on a ") + kind_name(dict->kind));
     if (key_values.size() % 2 != 0) fail("SETITEMS with a key but no value");
-    for (size_t i = 0; i < key_values.size(); i += 2) dict->entries.emplace_back(key_values[i], key_values[i + 1]);
+    for (size_t i = 0; i < key_values.size(); i += 2) {
+      nest(*dict, key_values[i]);
+      nest(*dict, key_values[i + 1]);
+      dict->entries.emplace_back(key_values[i], key_values[i + 1]);
+    }
   }
 
   void stack_global() {
@@ -265,6 +311,7 @@ class Unpickler {
       fail("a persistent id that is not torch.save's ('storage', type, key, location, numel)");
     }
     const std::string& key = f[2]->text;
+    if (f[4]->integer < 0) fail("a storage of " + std::to_string(f[4]->integer) + " elements");
     at::ScalarType dtype;
     try {
       dtype = storage_dtype(f[1]->text);
@@ -325,15 +372,25 @@ class Unpickler {
     const std::vector<int64_t> stride = int_tuple(a[3], "stride");
     if (size.size() != stride.size()) fail("a tensor with " + std::to_string(size.size()) + " sizes but " +
                                            std::to_string(stride.size()) + " strides");
-    // The view must lie inside its storage; a corrupt file must not read beyond it.
-    int64_t last = offset;
+    // The view must lie inside its storage; a corrupt file must not read beyond it. Sizes and
+    // strides come from the file: every step is checked before it could overflow.
+    if (offset < 0) fail("a tensor with a negative storage offset");
     bool empty = false;
     for (size_t d = 0; d < size.size(); ++d) {
       if (size[d] < 0 || stride[d] < 0) fail("a tensor with a negative size or stride");
       if (size[d] == 0) empty = true;
+    }
+    const int64_t numel = storage.numel();
+    int64_t last = offset;
+    for (size_t d = 0; d < size.size() && !empty; ++d) {
+      // (size - 1) * stride must stay below numel - last, or the view leaves the storage.
+      const int64_t room = numel - last;
+      if (room <= 0 || (stride[d] > 0 && size[d] - 1 > (room - 1) / stride[d])) {
+        fail("a tensor view reaching past its storage of " + std::to_string(numel) + " elements");
+      }
       last += (size[d] - 1) * stride[d];
     }
-    if (offset < 0 || (!empty && last >= storage.numel())) {
+    if (!empty && last >= numel) {
       fail("a tensor view reaching element " + std::to_string(last) + " of a storage of " +
            std::to_string(storage.numel()));
     }

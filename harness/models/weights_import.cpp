@@ -17,6 +17,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "ubp/support/atomic_file.h"
+
 namespace ubp::models {
 
 namespace fs = std::filesystem;
@@ -70,11 +72,14 @@ WeightsFile read_state_dict_archive(caffe2::serialize::PyTorchStreamReader& read
       const std::string record = "data/" + key;
       if (!reader.hasRecord(record)) throw std::runtime_error("the storage record '" + record + "' is missing");
       const auto [data, size] = reader.getRecord(record);
-      const size_t needed = static_cast<size_t>(numel) * at::elementSize(dtype);
-      if (numel < 0 || size < needed) {
+      // numel comes from the pickle: compared by division, so no product can wrap around.
+      const size_t element = at::elementSize(dtype);
+      const bool fits = numel >= 0 && static_cast<uint64_t>(numel) <= size / element;
+      const size_t needed = fits ? static_cast<size_t>(numel) * element : 0;
+      if (!fits) {
         throw std::runtime_error("the storage record '" + record + "' holds " + std::to_string(size) +
-                                 " bytes, but its " + std::to_string(numel) + " " + at::toString(dtype) +
-                                 " elements need " + std::to_string(needed));
+                                 " bytes, too few for its " + std::to_string(numel) + " " + at::toString(dtype) +
+                                 " elements of " + std::to_string(element) + " bytes");
       }
       at::Tensor storage = at::empty({numel}, at::TensorOptions().dtype(dtype));
       if (needed > 0) std::memcpy(storage.data_ptr(), data.get(), needed);
@@ -308,20 +313,10 @@ void save_state_dict(const NamedTensors& tensors, const std::string& path) {
   const fs::path target(path);
   std::error_code ec;
   if (target.has_parent_path()) fs::create_directories(target.parent_path(), ec);
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-    out.close();
-    if (!out) {
-      std::remove(tmp.c_str());
-      fail(path, "cannot be written (" + tmp + ": " + std::strerror(errno) + ")");
-    }
-  }
-  fs::rename(tmp, target, ec);
-  if (ec) {
-    std::remove(tmp.c_str());
-    fail(path, "cannot be written: renaming " + tmp + " failed: " + ec.message());
+  try {
+    support::write_file_atomically(path, std::string_view(bytes.data(), bytes.size()));
+  } catch (const support::FileError& e) {
+    fail(path, std::string("cannot be written: ") + e.what());
   }
 }
 

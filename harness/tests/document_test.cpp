@@ -1,6 +1,9 @@
 #include "config/document.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <functional>
 
 #include "support/temp_dir.h"
 
@@ -15,6 +18,16 @@ ConfigIssue only_issue(const std::function<void()>& action) {
   } catch (const ConfigError& e) {
     EXPECT_EQ(e.issues().size(), 1u) << e.what();
     return e.issues().front();
+  }
+  ADD_FAILURE() << "expected a ConfigError";
+  return {};
+}
+
+std::vector<ConfigIssue> issues_of(const std::function<void()>& action) {
+  try {
+    action();
+  } catch (const ConfigError& e) {
+    return e.issues();
   }
   ADD_FAILURE() << "expected a ConfigError";
   return {};
@@ -160,6 +173,115 @@ TEST(ConfigOverrides, ReplaceTheValueAndPointAtTheCommandLine) {
   EXPECT_EQ(doc.tree["prune"]["block"], Json::parse("[2,1]"));
   EXPECT_EQ(doc.tree["new"]["section"]["key"], 1);
   EXPECT_NE(doc.value_location("prune.sparsity").file.find("command line"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ubp::config
+
+namespace ubp::config {
+namespace {
+
+// Scalars of 100 000 characters crashed the regex-based scalar typing (SIGSEGV); numbers that do
+// not fit threw a bare "stod". Each is now typed by a scanner, and a number that does not fit
+// is an error naming file, line, column and key.
+TEST(ConfigDocument, LongScalarsAreTypedWithoutCrashing) {
+  TempDir dir;
+  const std::string digits(100000, '7');
+  const auto path = dir.write("long.yaml", "a:\n  text: " + std::string(100000, 'x') + "\n  real: 0." + digits +
+                                               "\n  word: 4x" + digits + "\n");
+  const ConfigDocument doc = load_config(path);
+  EXPECT_EQ(doc.tree["a"]["text"].get<std::string>().size(), 100000u);
+  EXPECT_TRUE(doc.tree["a"]["real"].is_number_float());
+  EXPECT_TRUE(doc.tree["a"]["word"].is_string());
+}
+
+TEST(ConfigDocument, NumbersThatDoNotFitNameFileLineColumnAndKey) {
+  TempDir dir;
+  for (const auto& [name, value] : std::vector<std::pair<std::string, std::string>>{
+           {"overflow", "1e999"}, {"underflow", "1e-400"}, {"digits", std::string(400, '9') + "e999"},
+           {"integer", std::string(100000, '9') + "e9"}, {"hex", "0x" + std::string(100000, 'f')}}) {
+    const auto path = dir.write(name + ".yaml", "prune:\n  sparsity: " + value + "\n");
+    const ConfigIssue issue = only_issue([&] { load_config(path); });
+    EXPECT_EQ(issue.where.describe(), path + ":2:13") << name;
+    EXPECT_EQ(issue.key, "prune.sparsity") << name;
+    EXPECT_NE(issue.message.find("does not fit"), std::string::npos) << name << ": " << issue.message;
+    EXPECT_LT(issue.format().size(), 600u) << name;
+  }
+  // An integer too large for 64 bits that a double holds becomes that double, as in YAML.
+  const auto big = dir.write("big.yaml", "a: " + std::string(30, '9') + "\n");
+  EXPECT_DOUBLE_EQ(load_config(big).tree["a"].get<double>(), 1e30);
+}
+
+TEST(ConfigDocument, TextThatIsNotUtf8IsAnErrorAtItsPlace) {
+  TempDir dir;
+  const auto path = dir.write("latin1.yaml", "experiment:\n  name: caf\xe9\n");
+  const ConfigIssue issue = only_issue([&] { load_config(path); });
+  EXPECT_EQ(issue.where.describe(), path + ":2:9");
+  EXPECT_EQ(issue.key, "experiment.name");
+  EXPECT_NE(issue.message.find("not UTF-8"), std::string::npos) << issue.message;
+}
+
+// "Billion laughs": nine levels of aliases, each naming the previous list nine times, are 9^9
+// values once expanded. The expansion stops at the value cap with an error.
+TEST(ConfigDocument, AliasExpansionIsBounded) {
+  std::string yaml = "a0: &a0 [x, x, x, x, x, x, x, x, x]\n";
+  for (int level = 1; level < 9; ++level) {
+    const std::string previous = "*a" + std::to_string(level - 1);
+    yaml += "a" + std::to_string(level) + ": &a" + std::to_string(level) + " [" + previous;
+    for (int i = 1; i < 9; ++i) yaml += ", " + previous;
+    yaml += "]\n";
+  }
+  const ConfigIssue issue = only_issue([&] { load_config_text(yaml, "laughs.yaml"); });
+  EXPECT_NE(issue.message.find("more than 100000 values once YAML aliases are expanded"), std::string::npos)
+      << issue.message;
+}
+
+TEST(ConfigDocument, DeepNestingIsRefused) {
+  const ConfigIssue deep = only_issue([] { load_config_text("a: " + std::string(100, '[') + std::string(100, ']') + "\n", "deep.yaml"); });
+  EXPECT_NE(deep.message.find("nested deeper than 64 levels"), std::string::npos) << deep.message;
+  // Deeper than yaml-cpp itself allows: its own limit, reported as malformed YAML.
+  const ConfigIssue deeper = only_issue([] { load_config_text("a: " + std::string(100000, '[') + "\n", "deeper.yaml"); });
+  EXPECT_EQ(deeper.where.file, "deeper.yaml");
+  EXPECT_NE(deeper.message.find("YAML"), std::string::npos) << deeper.message;
+}
+
+TEST(ConfigDocument, IncludesOfDevicesFifosAndHugeFilesAreRefusedUnread) {
+  TempDir dir;
+  const ConfigIssue zero = only_issue([&] { load_config(dir.write("zero.yaml", "include: /dev/zero\n")); });
+  EXPECT_EQ(zero.where.describe(), dir.file("zero.yaml") + ":1:10");
+  EXPECT_NE(zero.message.find("character device"), std::string::npos) << zero.message;
+  ASSERT_EQ(mkfifo(dir.file("pipe.yaml").c_str(), 0600), 0);
+  const ConfigIssue fifo = only_issue([&] { load_config(dir.write("fifo.yaml", "include: pipe.yaml\n")); });
+  EXPECT_NE(fifo.message.find("a FIFO"), std::string::npos) << fifo.message;
+  dir.write("huge.yaml", "# " + std::string(5 << 20, 'x') + "\n");
+  const ConfigIssue huge = only_issue([&] { load_config(dir.write("top.yaml", "include: huge.yaml\n")); });
+  EXPECT_NE(huge.message.find("more than the 4.0 MiB accepted"), std::string::npos) << huge.message;
+}
+
+// Each file includes the next one ten times: 10^6 loads without a bound.
+TEST(ConfigDocument, IncludeFanOutIsBounded) {
+  TempDir dir;
+  dir.write("f6.yaml", "a: 1\n");
+  for (int level = 5; level >= 0; --level) {
+    std::string list = "include: [";
+    for (int i = 0; i < 10; ++i) list += std::string(i ? ", " : "") + "f" + std::to_string(level + 1) + ".yaml";
+    dir.write("f" + std::to_string(level) + ".yaml", list + "]\n");
+  }
+  const ConfigIssue issue = only_issue([&] { load_config(dir.file("f0.yaml")); });
+  EXPECT_NE(issue.message.find("more than 256 files loaded through include:"), std::string::npos) << issue.message;
+}
+
+TEST(ConfigOverrides, LongKeysAndValuesGiveErrorsNotCrashes) {
+  const ConfigIssue key = only_issue([] { parse_override(std::string(100000, 'a') + "=1", 0); });
+  EXPECT_NE(key.message.find("expected key=value with a dotted key"), std::string::npos);
+  EXPECT_LT(key.where.file.size(), 200u) << "the override is quoted as an excerpt";
+  const ConfigIssue value = only_issue([] { parse_override("prune.sparsity=" + std::string(100000, '9') + "e9", 0); });
+  EXPECT_NE(value.message.find("does not fit"), std::string::npos) << value.message;
+  EXPECT_EQ(parse_override("prune.block=" + std::string(100000, '4') + "x1", 0).value.get<std::string>().size(), 100002u);
+  for (const char* bad : {"a..b=1", ".a=1", "a.=1", "1a=2", "a-b=1", "=1"}) {
+    EXPECT_THROW(parse_override(bad, 0), ConfigError) << bad;
+  }
+  EXPECT_EQ(parse_override("sweep.prune.sparsity=[0.5]", 0).path, (std::vector<std::string>{"sweep", "prune.sparsity"}));
 }
 
 }  // namespace

@@ -91,6 +91,18 @@ TEST(IdxReader, ErrorsNameTheFile) {
   expect_error_mentioning(corrupt, 3, "");
 }
 
+// A few bytes announcing 60000 x 1024 x 1024 pixels (63 GB): the old reader zero-filled that
+// much before reading. Memory now follows the data, so this is "truncated", at once.
+TEST(IdxReader, AHugeAnnouncedSizeIsTruncatedNotAnAllocation) {
+  TempDir dir;
+  const std::string huge = dir.file("huge.gz");
+  write_gzip(huge, encode_idx({60000, 1024, 1024}, iota_bytes(100)));
+  expect_error_mentioning(huge, 3, "more than 4294967296 data bytes");
+  const std::string big = dir.file("big.gz");
+  write_gzip(big, encode_idx({60000, 256, 256}, iota_bytes(100)));
+  expect_error_mentioning(big, 3, "truncated: header announces 3932160000 data bytes, found 100");
+}
+
 TEST(IdxReader, RealDebianFashionMnist) {
   const std::string root = "/usr/share/datasets/fashion-mnist";
   ASSERT_TRUE(std::filesystem::exists(root + "/t10k-labels-idx1-ubyte.gz"))

@@ -3,8 +3,14 @@
 // from torchvision's definitions, and the subset choice on small trees.
 #include <gtest/gtest.h>
 
+// clang-format off: jpeglib.h needs <cstdio> (FILE) before it.
+#include <cstdio>
+#include <jpeglib.h>
+// clang-format on
+
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <set>
 
@@ -120,8 +126,53 @@ TEST(ImageCodec, ACorruptPngIsAnErrorNamingTheFile) {
 TEST(ImageCodec, EmptyMissingAndForeignFilesAreErrorsNamingTheFile) {
   TempDir dir;
   expect_decode_error(dir.write("empty.JPEG", ""), "empty");
-  expect_decode_error(dir.file("absent.JPEG"), "cannot be opened");
+  expect_decode_error(dir.file("absent.JPEG"), "cannot open the image file");
+  expect_decode_error("/dev/zero", "character device");
   expect_decode_error(dir.write("text.jpg", "GIF89a, not what you think"), "neither a JPEG nor a PNG");
+}
+
+// A progressive JPEG's header decides how much libjpeg allocates (the whole image's
+// coefficients at full resolution, whatever the output scale): a small file claiming 60000 x
+// 60000 pixels is refused before anything is allocated.
+TEST(ImageCodec, AProgressiveJpegClaimingHugeDimensionsIsRefusedBeforeAllocating) {
+  const RgbImage image = busy_image(32, 24);
+  jpeg_compress_struct info;
+  jpeg_error_mgr errors;
+  info.err = jpeg_std_error(&errors);
+  jpeg_create_compress(&info);
+  unsigned char* buffer = nullptr;
+  unsigned long size = 0;
+  jpeg_mem_dest(&info, &buffer, &size);
+  info.image_width = 32;
+  info.image_height = 24;
+  info.input_components = 3;
+  info.in_color_space = JCS_RGB;
+  jpeg_set_defaults(&info);
+  jpeg_simple_progression(&info);
+  jpeg_start_compress(&info, TRUE);
+  while (info.next_scanline < info.image_height) {
+    JSAMPROW row = const_cast<uint8_t*>(image.pixel(0, static_cast<int>(info.next_scanline)));
+    jpeg_write_scanlines(&info, &row, 1);
+  }
+  jpeg_finish_compress(&info);
+  jpeg_destroy_compress(&info);
+  std::string bytes(reinterpret_cast<const char*>(buffer), size);
+  std::free(buffer);
+  EXPECT_EQ(decode(bytes).width, 32) << "the progressive file itself decodes";
+  const size_t sof2 = bytes.find("\xff\xc2");
+  ASSERT_NE(sof2, std::string::npos);
+  // SOF2: length (2), precision (1), height (2), width (2), big-endian.
+  bytes[sof2 + 5] = static_cast<char>(60000 >> 8);
+  bytes[sof2 + 6] = static_cast<char>(60000 & 0xff);
+  bytes[sof2 + 7] = static_cast<char>(60000 >> 8);
+  bytes[sof2 + 8] = static_cast<char>(60000 & 0xff);
+  try {
+    decode(bytes, 32);
+    ADD_FAILURE() << "a 60000 x 60000 progressive JPEG was decoded";
+  } catch (const ImageDecodeError& e) {
+    EXPECT_NE(std::string(e.what()).find("progressive JPEG of 60000x60000 pixels needs 20599 MiB"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(ImageTransforms, ResizeCropOfALinearGradientSamplesTheBoxCentres) {

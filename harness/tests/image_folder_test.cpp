@@ -6,7 +6,11 @@
 
 #include <gtest/gtest.h>
 
+#include <zlib.h>
+
+#include <cstring>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <thread>
 
@@ -473,7 +477,7 @@ TEST(ImageFolderCache, ACachedSourceGivesTheBatchesOfAnUncachedOne) {
   EXPECT_EQ(reopened.cache_state(), CacheState::kLoaded);
   EXPECT_TRUE(same_epochs(read_epoch(uncached, 2), read_epoch(reopened, 2)));
   for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) {  // renamed, not left behind
-    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp-")) << entry.path();
+    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp")) << entry.path();
   }
 }
 
@@ -564,6 +568,54 @@ TEST(ImageFolderCache, ACorruptOrTruncatedHeaderIsAnErrorSayingToDeleteTheFile) 
   EXPECT_TRUE(contains(error_of([&] { ImageFolderSource source(o); }), "corrupt"));
 }
 
+// The cache's header with one field rewritten and its checksum made right again: records that
+// overlap, or an image larger than the cache's short side, are refused as corrupt (a file of
+// garbage with a valid checksum was read before).
+TEST(ImageFolderCache, RecordsThatDoNotTileTheImageDataAreCorruptEvenWithAValidChecksum) {
+  TempDir dir;
+  make_image_tree(dir.path(), 2, 2, 1, 16, 16);
+  ImageFolderOptions o = small_options(dir.path());
+  o.cache_path = cache_file(dir);
+  { ImageFolderSource build(o); }
+  const std::string good = read_bytes(o.cache_path);
+  auto u64_at = [](const std::string& b, size_t at) {
+    uint64_t v;
+    std::memcpy(&v, b.data() + at, 8);
+    return v;
+  };
+  const uint64_t header_offset = u64_at(good, 16), header_size = u64_at(good, 24);
+  std::string header = good.substr(header_offset, header_size);
+  // Walk to the records: split, split_directory, short side, class names, sources.
+  size_t at = 0;
+  auto skip_string = [&] { at += 8 + u64_at(header, at); };
+  skip_string();
+  skip_string();
+  at += 4;
+  for (uint64_t n = u64_at(header, (at += 8) - 8), i = 0; i < n; ++i) skip_string();
+  for (uint64_t n = u64_at(header, (at += 8) - 8), i = 0; i < n; ++i) skip_string(), at += 24;
+  const uint64_t records = u64_at(header, at);
+  ASSERT_GE(records, 2u);
+  const size_t first = at + 8;  // record: source u32, width u32, height u32, offset u64, crc u32
+  auto rewrite = [&](const std::function<void(std::string&)>& edit) {
+    std::string h = header;
+    edit(h);
+    std::string file = good.substr(0, header_offset) + h;
+    const uint32_t crc = static_cast<uint32_t>(crc32_z(0, reinterpret_cast<const Bytef*>(h.data()), h.size()));
+    std::memcpy(file.data() + 32, &crc, 4);
+    write_bytes(o.cache_path, file);
+    return error_of([&] { ImageFolderSource source(o); });
+  };
+  const std::string overlap = rewrite([&](std::string& h) { std::memcpy(h.data() + first + 28 + 12, h.data() + first + 12, 8); });
+  EXPECT_TRUE(contains(overlap, "corrupt")) << overlap;
+  EXPECT_TRUE(contains(overlap, "record 1 lies at byte")) << overlap;
+  const std::string wide = rewrite([&](std::string& h) {
+    const uint32_t huge = 1u << 20;
+    std::memcpy(h.data() + first + 4, &huge, 4);
+    std::memcpy(h.data() + first + 8, &huge, 4);
+  });
+  EXPECT_TRUE(contains(wide, "not an image shrunk to short side")) << wide;
+}
+
 TEST(ImageFolderCache, AFileThatIsNotACacheIsNeverOverwritten) {
   TempDir dir;
   make_image_tree(dir.path(), 1, 2, 1, 16, 16);
@@ -598,7 +650,7 @@ TEST(ImageFolderCache, BadImagesAreLeftOutOfTheCacheOnlyWithSkipBadImages) {
   EXPECT_TRUE(contains(message, bad.string())) << message;
   EXPECT_FALSE(fs::exists(o.cache_path));
   for (const auto& entry : fs::directory_iterator(dir.path() / "cache")) {  // no temporary file left either
-    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp-")) << entry.path();
+    EXPECT_FALSE(contains(entry.path().filename().string(), ".tmp")) << entry.path();
   }
 
   o.skip_bad_images = true;

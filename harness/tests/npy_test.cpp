@@ -104,7 +104,42 @@ TEST(NpyReader, RefusesOtherDtypesRanksOrdersAndDamagedFilesNamingTheFile) {
     EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << c.name << ": " << message;
     EXPECT_NE(message.find(c.expected), std::string::npos) << c.name << ": " << message;
   }
-  EXPECT_NE(error_of(dir.file("missing.npy")).find("cannot open the file"), std::string::npos);
+  EXPECT_NE(error_of(dir.file("missing.npy")).find("cannot open the .npy file"), std::string::npos);
+}
+
+// Headers a hand-made or hostile file can hold: each is a clear NpyError naming the file (they
+// crashed the regex-based reader with SIGSEGV, or were silently misread).
+TEST(NpyReader, RefusesHostileHeadersClearly) {
+  TempDir dir;
+  const std::string f4x4 = raw(std::vector<float>(4, 1.0f));
+  struct Case {
+    std::string name, bytes, expected;
+  };
+  const std::string long_descr = "{'descr': '" + std::string(100000, 'f') + "', 'fortran_order': False, 'shape': (2, 2), }";
+  const std::vector<Case> cases = {
+      {"minus.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (-4, 4), }", f4x4),
+       "a negative dimension"},
+      {"twenty-digits.npy",
+       npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999, 2), }", f4x4),
+       "the dimension 99999999999999999999 does not fit in 64 bits"},
+      {"long-dimension.npy",
+       npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (" + std::string(60000, '7') + ", 2), }", f4x4),
+       "does not fit in 64 bits"},
+      {"long-descr.npy", npy_bytes(long_descr, f4x4, 2), "bytes long (accepted: up to 65536)"},
+      {"unknown-key.npy", npy_bytes("{'descr': '<f4', 'extra': 1, 'fortran_order': False, 'shape': (2, 2), }", f4x4),
+       "unexpected key 'extra'"},
+      {"unclosed.npy", npy_bytes("{'descr': '<f4, 'fortran_order': False, 'shape': (2, 2)", f4x4), "damaged .npy header"},
+      {"shape-text.npy", npy_bytes("{'descr': '<f4', 'fortran_order': False, 'shape': (2, x), }", f4x4),
+       "expected a dimension"},
+  };
+  for (const auto& c : cases) {
+    const auto path = dir.write(c.name, c.bytes);
+    const std::string message = error_of(path);
+    EXPECT_EQ(message.rfind(path + ": ", 0), 0u) << c.name << ": " << message;
+    EXPECT_NE(message.find(c.expected), std::string::npos) << c.name << ": " << message;
+    EXPECT_LT(message.size(), 600u) << c.name << ": the message quotes only an excerpt";
+  }
+  EXPECT_NE(error_of("/dev/zero").find("character device"), std::string::npos);
 }
 
 }  // namespace

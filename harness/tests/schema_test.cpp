@@ -126,3 +126,40 @@ TEST(EditDistance, CountsInsertionsDeletionsAndSubstitutions) {
 
 }  // namespace
 }  // namespace ubp::config
+
+namespace ubp::config {
+namespace {
+
+TEST(ConfigSchema, BlockShapeTextIsScannedWithoutRegex) {
+  EXPECT_EQ(parse_block_shape("4x1"), std::make_pair(int64_t{4}, int64_t{1}));
+  EXPECT_EQ(parse_block_shape(" 8 X 2 "), std::make_pair(int64_t{8}, int64_t{2}));
+  for (const std::string bad : {"", "x", "4x", "x1", "4x1x", "4*1", "-4x1", "4.0x1", "99999999999x1"}) {
+    EXPECT_FALSE(parse_block_shape(bad)) << bad;
+  }
+  EXPECT_FALSE(parse_block_shape(std::string(100000, '4') + "x1"));
+  EXPECT_FALSE(parse_block_shape("4x" + std::string(100000, ' ') + "y"));
+  const auto issues = issues_of("prune:\n  block: " + std::string(100000, '4') + "x1\n");
+  const ConfigIssue* issue = issue_for(issues, "prune.block");
+  ASSERT_NE(issue, nullptr);
+  EXPECT_NE(issue->message.find("is not a block shape"), std::string::npos);
+  EXPECT_LT(issue->message.size(), 400u) << "the value is quoted as an excerpt";
+}
+
+// A config of 200 000 unknown keys: every one is a problem, but only the first ones get a
+// did-you-mean search and are listed; the rest are counted.
+TEST(ConfigSchema, AFloodOfUnknownKeysIsListedBriefly) {
+  std::string yaml = "experiment:\n  kind: selection\n";
+  for (int i = 0; i < 90000; ++i) yaml += "unknown_key_" + std::to_string(i) + ": 1\n";
+  try {
+    load_config_text(yaml, "flood.yaml");
+    const auto issues = issues_of(yaml);
+    ASSERT_EQ(issues.size(), 51u);
+    EXPECT_NE(issues.back().message.find("and 89950 more problems"), std::string::npos) << issues.back().message;
+    EXPECT_THROW(throw ConfigError(issues), ConfigError);
+  } catch (const ConfigError& e) {
+    ADD_FAILURE() << "loading failed: " << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ubp::config

@@ -449,3 +449,81 @@ TEST(WeightImport, PyTorchFilesThatAreNotStateDictsAreRejectedWithTheReason) {
 
 }  // namespace
 }  // namespace ubp::models
+
+#include "models/torch_pickle.h"
+
+namespace ubp::models {
+namespace {
+
+using namespace std::string_literals;  // pickles hold NUL bytes
+
+// Pickles written opcode by opcode: what a damaged or hostile data.pkl can hold.
+std::string hostile_error(const std::string& pickle) {
+  const StorageLoader no_storage = [](const std::string& key, at::ScalarType, int64_t) -> at::Tensor {
+    throw std::runtime_error("no storage '" + key + "' expected");
+  };
+  try {
+    unpickle_tensor_dict(pickle, no_storage);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "(accepted)";
+}
+
+std::string long_binget(uint32_t index) {
+  std::string op = "j";
+  for (int i = 0; i < 4; ++i) op += static_cast<char>((index >> (8 * i)) & 0xff);
+  return op;
+}
+
+// 3 000 000 nested tuples used to crash the training run (SIGSEGV): the tree was built without a
+// bound and freed recursively.
+TEST(TorchPickle, TuplesNestedMillionsDeepAreRefusedWithoutCrashing) {
+  std::string pickle = "\x80\x02)";
+  pickle.append(3000000, '\x85');  // TUPLE1, each around the previous tuple
+  pickle += '.';
+  const std::string error = hostile_error(pickle);
+  EXPECT_NE(error.find("nested deeper than 1000 levels"), std::string::npos) << error;
+}
+
+// Memo references link containers after they were built, which the depth count cannot follow:
+// list i gets list i + 1 appended after list i already sits in list i - 1. A chain 300 000 deep
+// is then freed without recursion.
+TEST(TorchPickle, AChainLinkedThroughTheMemoIsFreedWithoutRecursion) {
+  constexpr uint32_t kLists = 300000;
+  std::string pickle = "\x80\x02";
+  for (uint32_t i = 0; i < kLists; ++i) pickle += "]\x94" "0";  // EMPTY_LIST, MEMOIZE, POP
+  for (uint32_t i = 0; i + 1 < kLists; ++i) {
+    pickle += long_binget(i) + long_binget(i + 1) + "a0";  // list i .append(list i + 1), POP
+  }
+  pickle += long_binget(0) + ".";
+  const std::string error = hostile_error(pickle);
+  EXPECT_NE(error.find("the file holds a list"), std::string::npos) << error;
+}
+
+TEST(TorchPickle, SizesThatWouldOverflowAreRefused) {
+  // A string whose length runs past the end, and a tensor view whose (size - 1) * stride
+  // overflows int64.
+  EXPECT_NE(hostile_error(std::string("\x80\x02X\xff\xff\xff\x7f", 7)).find("longer than the rest"),
+            std::string::npos);
+  const StorageLoader four_floats = [](const std::string&, at::ScalarType dtype, int64_t numel) {
+    return at::zeros({numel}, at::TensorOptions().dtype(dtype));
+  };
+  // {'w': _rebuild_tensor_v2(storage('storage', FloatStorage, '0', 'cpu', 4), 0, (2**62, 2), (2**62, 1), False, {})}
+  std::string pickle = "\x80\x02}(X\x01\x00\x00\x00w"s;
+  pickle += "ctorch._utils\n_rebuild_tensor_v2\n(";
+  pickle += "(X\x07\x00\x00\x00storagectorch\nFloatStorage\nX\x01\x00\x00\x00"s + "0X\x03\x00\x00\x00"s + "cpuK\x04tQ";
+  pickle += "K\x00"s;
+  const std::string huge("\x8a\x08\x00\x00\x00\x00\x00\x00\x00\x40", 10);  // LONG1 2**62
+  pickle += huge + "K\x02\x86" + huge + "K\x01\x86";
+  pickle += "\x89}tRu.";
+  try {
+    unpickle_tensor_dict(pickle, four_floats);
+    ADD_FAILURE() << "a view of 2^62 x 2 elements over 4 floats was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("past its storage of 4 elements"), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+}  // namespace ubp::models

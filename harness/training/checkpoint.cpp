@@ -1,14 +1,13 @@
 #include "training/checkpoint.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
 #include <cstdio>
 #include <filesystem>
 #include <stdexcept>
+
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::training {
 
@@ -17,14 +16,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFormat = "ubp-checkpoint-v1";
-
-void sync_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw std::runtime_error("checkpoint " + path + ": cannot reopen to flush it");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw std::runtime_error("checkpoint " + path + ": fsync failed (disk full?)");
-}
 
 }  // namespace
 
@@ -54,17 +45,19 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, torc
 
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp";
+  // LibTorch writes the temporary by name; the atomic-write helper flushes, renames and
+  // flushes the directory.
   try {
-    archive.save_to(tmp);
-  } catch (const std::exception& e) {
-    std::remove(tmp.c_str());
-    throw std::runtime_error("checkpoint " + path + ": cannot write (" + std::string(e.what()).substr(0, 200) + ")");
+    support::AtomicFile file(path);
+    try {
+      archive.save_to(file.temp_path());
+    } catch (const std::exception& e) {
+      throw std::runtime_error("checkpoint " + path + ": cannot write (" + std::string(e.what()).substr(0, 200) + ")");
+    }
+    file.commit();
+  } catch (const support::FileError& e) {
+    throw std::runtime_error("checkpoint " + path + ": " + e.what());
   }
-  sync_file(tmp);
-  std::error_code ec;
-  fs::rename(tmp, target, ec);
-  if (ec) throw std::runtime_error("checkpoint " + path + ": cannot rename the new file into place: " + ec.message());
 }
 
 namespace {

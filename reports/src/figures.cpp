@@ -19,6 +19,7 @@
 #include <sstream>
 
 #include "ubp/reports/markdown_report.h"
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::reports {
 
@@ -426,10 +427,11 @@ std::string write_script(const Figure& figure, const std::vector<SeriesBlocks>& 
 }
 
 void write_text(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) throw ReportError("cannot write " + path);
+  try {
+    support::write_file_atomically(path, text);
+  } catch (const support::FileError& e) {
+    throw ReportError(std::string("cannot write: ") + e.what());
+  }
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "ubp/reports/markdown_report.h"
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::reports {
 
@@ -154,10 +155,11 @@ void write_index_html(const std::string& path, const std::string& title,
     page << block.html << "</section>\n";
   }
   page << "</body>\n</html>\n";
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << page.str();
-  out.close();
-  if (!out) throw ReportError("cannot write " + path);
+  try {
+    support::write_file_atomically(path, page.str());
+  } catch (const support::FileError& e) {
+    throw ReportError(std::string("cannot write: ") + e.what());
+  }
 }
 
 }  // namespace ubp::reports

@@ -8,6 +8,7 @@
 #include "ubp/reports/html.h"
 #include "ubp/reports/markdown_report.h"
 #include "ubp/reports/paired.h"
+#include "ubp/support/atomic_file.h"
 
 namespace ubp::reports {
 
@@ -17,16 +18,11 @@ namespace {
 
 // Writes through a temporary file and a rename, so a reader never sees half a table.
 void write_file(const fs::path& path, const std::string& text) {
-  const fs::path temp = path.string() + ".tmp";
-  {
-    std::ofstream file(temp, std::ios::binary | std::ios::trunc);
-    file << text;
-    file.flush();
-    if (!file) throw ReportError("cannot write " + temp.string() + ": check the folder's permissions and free space");
+  try {
+    support::write_file_atomically(path.string(), text);
+  } catch (const support::FileError& e) {
+    throw ReportError(std::string("cannot write: ") + e.what() + " (check the folder's permissions and free space)");
   }
-  std::error_code ec;
-  fs::rename(temp, path, ec);
-  if (ec) throw ReportError("cannot write " + path.string() + ": " + ec.message());
 }
 
 size_t count_status(const std::vector<RunData>& runs, results::RunStatus status) {

@@ -14,11 +14,16 @@ struct DeviceConfig {
   std::string source;      // YAML file it came from ("" for the built-in "local")
   std::string arch;        // host | aarch64 (default: host for local/ssh, aarch64 for adb)
   std::string runner;      // local path of the ubp-devbench binary to run / copy; "" = default
-  std::string remote_dir;  // ssh default "/tmp/ubp", adb default "/data/local/tmp/ubp"
+  // ssh: "" = /tmp/ubp-<uid> of the connecting user, resolved and checked by connect();
+  // adb default "/data/local/tmp/ubp".
+  std::string remote_dir;
   std::string cpu_mask;    // hex affinity mask passed to ubp-devbench --affinity ("0xf0"); "" = none
   int retries = 2;         // further attempts after a failed one
   double retry_delay_s = 2.0;
   double timeout_s = 900;  // one ubp-devbench invocation
+  // How long a measurement waits for the device lock another process holds before it gives up
+  // naming the holder.
+  double lock_timeout_s = 3600;
   // ssh
   std::string host;
   int port = 22;

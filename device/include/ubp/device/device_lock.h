@@ -3,8 +3,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <stdexcept>
 #include <string>
+
+namespace ubp::support {
+class FileLock;
+}
 
 namespace ubp::device {
 
@@ -13,10 +18,14 @@ class DeviceLockError : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-// Exclusive flock on ${UBP_LOCK_DIR:-/tmp}/ubp-device-<sanitised key>.lock; after taking it the
-// holder writes "pid host start-time" into the file. When it must wait, on_wait is called once
-// with the current holder's text. timeout_s < 0: wait forever; else throws DeviceLockError
-// after timeout_s seconds. The kernel drops the lock when the holder dies, however it dies.
+// Exclusive flock (support::FileLock: O_NOFOLLOW, never truncated) on
+// <lock directory>/ubp-device-<sanitised key>.lock, the lock directory being $UBP_LOCK_DIR or
+// else this user's private directory (support::user_private_directory("ubp-locks"):
+// $XDG_RUNTIME_DIR/ubp-locks or /tmp/ubp-locks-<uid>, mode 0700). After taking it the holder
+// writes "pid host start-time" into the file. When it must wait, on_wait is called once with the
+// current holder's text. timeout_s < 0: wait forever; else throws DeviceLockError naming the
+// holder after timeout_s seconds. The kernel drops the lock when the holder dies, however it
+// dies.
 class DeviceLock {
  public:
   DeviceLock(const std::string& key, double timeout_s,
@@ -29,10 +38,13 @@ class DeviceLock {
 
  private:
   std::string path_;
-  int fd_ = -1;
+  std::unique_ptr<support::FileLock> lock_;
 };
 
-// The lock file's path for `key` (UBP_LOCK_DIR read now).
+// The lock directory (UBP_LOCK_DIR read now; the private one created when missing) and the lock
+// file's path for `key`. Throw DeviceLockError when the private directory is unusable (say
+// another user's).
+std::string device_lock_directory();
 std::string device_lock_path(const std::string& key);
 
 }  // namespace ubp::device

@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <vector>
 
@@ -16,12 +17,31 @@
 
 namespace ubp::device {
 
+// The most memory an engine may take for a model's buffers, weights in the kernels' formats and
+// scratch: min(2 GiB, a quarter of this machine's physical memory). A model file of a few hundred
+// bytes can declare feature maps of billions of elements; the engine adds up what each layer
+// would need before allocating anything and refuses what passes the limit.
+int64_t default_engine_memory_limit();
+
+struct EngineOptions {
+  int64_t memory_limit_bytes = default_engine_memory_limit();
+};
+
+// What the engine would allocate for a model (before it does), in bytes.
+struct EngineMemory {
+  int64_t activations = 0;  // the planned feature-map buffers, shared between layers
+  int64_t weights = 0;      // weights as the kernels read them (dense panels, unpacked matrices)
+  int64_t scratch = 0;      // the largest im2col / subsampling workspace and depthwise planes
+  int64_t total() const { return activations + weights + scratch; }
+};
+
 class Engine {
  public:
   // threads >= 1 (1: everything on the calling thread). Throws std::invalid_argument naming the
   // layer for a model the engine cannot run (validate_model's checks plus unsupported
-  // operators, e.g. a non-global average pool).
-  Engine(const PackedModel& model, int threads);
+  // operators, e.g. a non-global average pool), and for a model that needs more memory than
+  // options.memory_limit_bytes (naming the layer that needs the most, and what for).
+  Engine(const PackedModel& model, int threads, const EngineOptions& options = {});
   ~Engine();
   Engine(const Engine&) = delete;
   Engine& operator=(const Engine&) = delete;
@@ -31,6 +51,7 @@ class Engine {
   ImageShape output_shape() const;
   size_t num_layers() const;
   int threads() const;
+  const EngineMemory& memory() const;
 
   // One forward pass. `input` holds input_shape().size() floats. Returns the output
   // (output_shape().size() floats), valid until the next call. When `layer_seconds` is given it

@@ -50,7 +50,8 @@ struct ProtocolOptions {
   double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
   double max_temperature_rise_c = 10.0; // validity: rise of any thermal zone, degrees C
   uint64_t seed = 0;           // measurement order
-  double lock_timeout_s = -1;  // waiting for the device lock; < 0: forever
+  // Waiting for the device lock; < 0: the device file's lock_timeout_s (default an hour).
+  double lock_timeout_s = -1;
 };
 
 // Throws std::invalid_argument naming the option and the accepted range.
