@@ -186,6 +186,7 @@ int run(const RunArgs& args) {
   } catch (const config::ConfigError& e) {
     return print_config_errors(e);
   }
+  for (const auto& warning : plan.warnings) runner::console()->warn("warning: {}", warning.format());
   const bool one_task = args.task >= 0;
   if (one_task) {
     if (static_cast<size_t>(args.task) >= plan.runs.size()) {
@@ -224,7 +225,7 @@ int run(const RunArgs& args) {
       runner::console()->info(
           "--task: latency on {} is not measured on a cluster node; it is owed: after merging the shards "
           "into a database in their folder, `ubp run` of this config on the device host measures it",
-          plan.runs.front().resolved["latency"]["devices"].get<std::string>());
+          plan.runs.front().resolved["latency"]["devices"].dump());
     }
     const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
