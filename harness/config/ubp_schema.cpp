@@ -100,7 +100,7 @@ void add_distributed_keys(Schema& s) {
       "as one process would; false: each process's slice on its own, as DDP without SyncBatchNorm");
 }
 
-// `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.
+// `kind: training` (docs/method.md section 6): data, model, dense training, pruning schedule.
 void add_training_keys(Schema& s) {
   using T = ValueType;
   const std::vector<std::string> training{"training"};
