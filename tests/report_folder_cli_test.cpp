@@ -70,6 +70,19 @@ TEST_F(ReportFolder, ASecondReportLeavesNoStaleFile) {
   EXPECT_EQ(fs::status(work.file("rep")).permissions(), fs::status(work.file("reference")).permissions());
 }
 
+TEST_F(ReportFolder, BehindALinkIsReplacedWhereTheLinkPointsAndTheLinkStays) {
+  ASSERT_EQ(ubp({"run", sweep_config("a.yaml", "[0.5]"), "--db", "a.db"}).exit_code, 0);
+  ASSERT_EQ(ubp({"report", "--db", "a.db", "--out", "site/rep", "--no-figures"}).exit_code, 0);
+  work.write("site/rep/stale.txt", "old\n");
+  fs::create_directory_symlink("site/rep", work.file("latest"));
+  const auto r = ubp({"report", "--db", "a.db", "--out", "latest", "--no-figures"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(fs::is_symlink(work.file("latest")));
+  EXPECT_TRUE(fs::exists(work.file("site/rep/report.md")));
+  EXPECT_FALSE(fs::exists(work.file("site/rep/stale.txt")));
+  EXPECT_TRUE(scratch_folders(work.path() / "site").empty());
+}
+
 TEST_F(ReportFolder, ThatCannotBeBuiltLeavesTheEarlierReportAsItWas) {
   ASSERT_EQ(ubp({"run", sweep_config("a.yaml", "[0.5, 0.9]"), "--db", "a.db"}).exit_code, 0);
   ASSERT_EQ(ubp({"report", "--db", "a.db", "--out", "out/rep", "--no-figures"}).exit_code, 0);

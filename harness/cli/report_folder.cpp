@@ -68,6 +68,11 @@ reports::ReportSummary write_report_replacing(const results::Store& store, repor
                                "(it replaces the whole folder)");
   }
   std::error_code ec;
+  // A link to the report folder stays a link: the report is replaced where the link points.
+  if (fs::is_symlink(fs::symlink_status(target, ec))) {
+    const fs::path resolved = fs::canonical(target, ec);
+    if (!ec) target = resolved;
+  }
   if (fs::exists(target, ec)) {
     if (!fs::is_directory(target, ec)) {
       throw reports::ReportError("cannot write the report to " + target.string() +

@@ -17,8 +17,9 @@ std::string report_dir_beside(const std::string& db);
 // out_dir in one rename (renameat2 RENAME_EXCHANGE; two renames where the file system cannot
 // exchange) and deletes the old report. A reader sees the old report or the new one, never a
 // mix, and no file of an earlier report survives. When the report cannot be built (an empty
-// database, a --where that keeps nothing) the old report stays as it was. The summary's paths
-// name out_dir. Throws reports::ReportError.
+// database, a --where that keeps nothing) the old report stays as it was. A symbolic link is
+// followed (the folder it points to is replaced; the link stays), and a folder that holds files
+// but no report.md is refused. The summary names the report folder. Throws reports::ReportError.
 reports::ReportSummary write_report_replacing(const results::Store& store, reports::ReportOptions options);
 
 }  // namespace ubp::cli

@@ -222,10 +222,14 @@ int run(const RunArgs& args) {
       };
       hooks.owed_latency = latency::measure_owed_latency;
     } else if (latency::wants_latency(plan.runs.front())) {
+      std::string devices;
+      for (const auto& device : plan.runs.front().resolved["latency"]["devices"]) {
+        devices += (devices.empty() ? "" : ", ") + device.get<std::string>();
+      }
       runner::console()->info(
           "--task: latency on {} is not measured on a cluster node; it is owed: after merging the shards "
           "into a database in their folder, `ubp run` of this config on the device host measures it",
-          plan.runs.front().resolved["latency"]["devices"].dump());
+          devices);
     }
     const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
