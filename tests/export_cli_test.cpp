@@ -100,7 +100,9 @@ TEST_F(ExportCommand, RefusesUnknownAndUnfinishedRunsAndMissingSources) {
   auto r = ubp({"export", "--db", db, "--run", "feedfacefeedface", "--kernel", "dense", "--out",
                 work.file("x.ubpm")});
   EXPECT_EQ(r.exit_code, 2);
-  EXPECT_TRUE(contains(r.err, "run feedfacefeedface is not in " + db)) << r.err;
+  EXPECT_TRUE(contains(r.err, db + ": no run 'feedfacefeedface' in the database; `ubp db runs " + db +
+                                 "` lists its runs"))
+      << r.err;
   r = ubp({"export", "--db", db, "--run", "0123456789abcdef", "--kernel", "dense", "--out",
            work.file("x.ubpm")});
   EXPECT_EQ(r.exit_code, 2);

@@ -113,11 +113,12 @@ TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
       "model: {name: mobilenet_v1, width: 0.25}\n"
       "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
       "prune: {method: bed, sparsity: 0.75, ramp_epochs: 0.5, finetune_epochs: 0.5, update_every: 1}\n"
-      "latency: {devices: local, kernels: 'dense, unaligned, unaligned-naive', sessions: 2, cooldown_s: 0, "
+      "latency: {devices: [local], kernels: 'dense, unaligned, unaligned-naive', sessions: 2, cooldown_s: 0, "
       "warmup: 1, iterations: 3, min_seconds: 0}\n");
   const std::string db = work.file("runs/r.db");
   const auto r = run_process({UBP_BIN, "run", cfg, "--db", db, "--quiet"}, work.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.err.find("deprecated"), std::string::npos) << r.err;  // a list is the current form
   EXPECT_EQ(query(db, "SELECT kernel || ':' || device || ':' || threads || ':' || status || ':' || sessions "
                       "FROM latency ORDER BY kernel"),
             (std::vector<std::string>{"dense:local:1:ok:2", "unaligned:local:1:ok:2",
@@ -133,7 +134,8 @@ TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
 }
 
 TEST_F(Latency, OfARunOnAnUnreachableDeviceIsRecordedAsFailedAndTheRunStillCounts) {
-  // Nothing listens on port 1 of loopback: ssh fails at once, every attempt.
+  // Nothing listens on port 1 of loopback: ssh fails at once, every attempt. The device list is
+  // the deprecated comma-separated string: still read, with a warning that says where it is.
   work.write("devices/gone.yaml",
              "name: gone\nkind: ssh\nhost: 127.0.0.1\nport: 1\nuser: nobody\nretries: 1\nretry_delay_s: 0\n");
   const auto cfg = work.write(
@@ -147,6 +149,11 @@ TEST_F(Latency, OfARunOnAnUnreachableDeviceIsRecordedAsFailedAndTheRunStillCount
   const std::string db = work.file("r.db");
   const auto r = run_process({UBP_BIN, "run", cfg, "--db", db, "--quiet"}, work.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.err.find("warning: " + cfg + ":6:"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("latency.devices: a comma-separated string is deprecated and read as the list [" +
+                       work.file("devices/gone.yaml") + "]; write a YAML list instead"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(query(db, "SELECT status FROM runs"), std::vector<std::string>{"done"});
   const auto rows = query(db, "SELECT kernel || ':' || status || ':' || valid FROM latency ORDER BY kernel");
   EXPECT_EQ(rows, (std::vector<std::string>{"aligned:failed:0", "dense:failed:0"}));

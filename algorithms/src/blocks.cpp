@@ -1,4 +1,4 @@
-// Block geometry: padded grid and the per-layer block budget (METHOD.md section 1).
+// Block geometry: padded grid and the per-layer block budget (docs/method.md sections 1 and 3).
 #include "ubp/algorithms/blocks.h"
 
 #include <algorithm>

@@ -1,4 +1,4 @@
-// Weight importance: |w| (L1) or w^2 (L2), METHOD.md section 1.
+// Weight importance: |w| (L1) or w^2 (L2), docs/method.md section 2.
 #include "ubp/algorithms/importance.h"
 
 #include <cctype>

@@ -1,6 +1,7 @@
 // Straightforward references for the heuristic selectors `bed` and `greedy`, written from
-// their definitions (METHOD.md section 3 and the file comments of bed.cpp / greedy.cpp) with no
-// heap, no bitsets and no shared code with algorithms/src: every step rescans every window.
+// their definitions (docs/method.md sections 4.4 and 4.5, the file comments of bed.cpp and
+// greedy.cpp) with no heap, no bitsets and no shared code with algorithms/src: every step
+// rescans every window.
 // O(m * P * bh) and worse; only for small inputs.
 //
 // Both use the selectors' documented arithmetic, so they must agree bit for bit, ties included:

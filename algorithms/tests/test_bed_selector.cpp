@@ -1,4 +1,4 @@
-// The "bed" selector (Block Expansion and Division, METHOD.md section 3): hand-worked cases,
+// The "bed" selector (Block Expansion and Division, docs/method.md section 4.4): hand-worked cases,
 // structure, edge cases, and pick-for-pick agreement with the naive reference of
 // heuristic_reference.h (same procedure, no heap) on many random inputs full of ties.
 #include <gtest/gtest.h>

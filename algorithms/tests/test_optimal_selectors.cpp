@@ -1,4 +1,4 @@
-// The exact unaligned selectors, `optimal` and `optimal-dp` (METHOD.md section 2), against an
+// The exact unaligned selectors, `optimal` and `optimal-dp` (docs/method.md sections 4.2 and 4.3), against an
 // exhaustive search, against each other, and the concavity of the per-column curve F_c(k) on
 // which `optimal` rests. The references live in unaligned_reference.h and share no code with the
 // selectors; a few white-box tests also exercise the DP helpers of src/internal directly.

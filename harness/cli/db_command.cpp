@@ -1,9 +1,12 @@
-// ubp db info DB | ubp db merge A.db B.db ... --into C.db
+// ubp db info DB | ubp db merge A.db B.db ... --into C.db | ubp db runs DB | ubp db show DB RUN_ID
+// | ubp db rm DB RUN_ID... (the last three in db_runs.cpp)
 #include <cstdio>
 
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/db_runs.h"
+#include "ubp/reports/tables.h"
 #include "ubp/results/store.h"
 
 namespace ubp::cli {
@@ -80,7 +83,7 @@ int merge(const DbArgs& args) {
 
 Command add_db_command(CLI::App& app) {
   auto args = std::make_shared<DbArgs>();
-  CLI::App* db = app.add_subcommand("db", "Inspect and combine results databases");
+  CLI::App* db = app.add_subcommand("db", "Inspect, clean up and combine results databases");
   db->require_subcommand(1);
   CLI::App* info_cmd = db->add_subcommand("info", "Summarise a database: runs by status and kind, row counts");
   info_cmd->add_option("db", args->info_db, "Database file")->required();
@@ -92,11 +95,49 @@ Command add_db_command(CLI::App& app) {
       "(done > failed > running > pending).");
   merge_cmd->add_option("sources", args->merge_sources, "Databases to merge from")->required();
   merge_cmd->add_option("--into", args->merge_into, "Destination database (created if missing)")->required();
-  return {db, [args, info_cmd, merge_cmd] {
+
+  auto runs_args = std::make_shared<DbRunsArgs>();
+  CLI::App* runs_cmd = db->add_subcommand(
+      "runs",
+      "List the runs: id, kind, status, key final metrics (top1, sparsity, retained_vs_optimal) and a\n"
+      "label (experiment.name and the run-id parameters that differ between the listed runs); a failed\n"
+      "run shows its error.");
+  runs_cmd->add_option("db", runs_args->db, "Database file")->required();
+  runs_cmd->add_option("--where", runs_args->where,
+                       "Only runs whose parameter KEY equals VALUE, as in `ubp report --where` (repeatable)")
+      ->type_name("KEY=VALUE");
+  runs_cmd->add_option("--status", runs_args->statuses, "Only runs with this status (repeatable)")
+      ->check(CLI::IsMember({"pending", "running", "done", "failed"}));
+  runs_cmd->add_flag("--json", runs_args->json, "Print the runs as a JSON array (every final metric)");
+
+  auto show_args = std::make_shared<DbShowArgs>();
+  CLI::App* show_cmd = db->add_subcommand(
+      "show", "Show one run: its status, resolved config, metrics, pruned layers and latency measurements");
+  show_cmd->add_option("db", show_args->db, "Database file")->required();
+  show_cmd->add_option("run", show_args->run, "Run id, or its first digits when they name one run")->required();
+  show_cmd->add_flag("--json", show_args->json, "Print everything as JSON (every metric step, raw latency detail)");
+
+  auto rm_args = std::make_shared<DbRmArgs>();
+  CLI::App* rm_cmd = db->add_subcommand(
+      "rm",
+      "Remove runs and all their rows (params, metrics, layers, latency) in one transaction; files\n"
+      "beside the database (models/, work/, logs/) are kept. A removed run runs again with `ubp run`.");
+  rm_cmd->add_option("db", rm_args->db, "Database file")->required();
+  rm_cmd->add_option("runs", rm_args->runs, "Run ids, or their first digits when they name one run each");
+  rm_cmd->add_flag("--failed", rm_args->failed, "Remove every failed run");
+  rm_cmd->add_flag("--force", rm_args->force,
+                   "Also remove runs marked running (only when no `ubp run` is working on them)");
+
+  return {db, [args, info_cmd, merge_cmd, runs_cmd, runs_args, show_cmd, show_args, rm_cmd, rm_args] {
             try {
               if (info_cmd->parsed()) return info(*args);
               if (merge_cmd->parsed()) return merge(*args);
+              if (runs_cmd->parsed()) return list_runs(*runs_args);
+              if (show_cmd->parsed()) return show_run(*show_args);
+              if (rm_cmd->parsed()) return remove_runs(*rm_args);
             } catch (const results::StoreError& e) {
+              return fail(e.what(), 2);
+            } catch (const reports::ReportError& e) {  // a bad --where
               return fail(e.what(), 2);
             }
             return 2;

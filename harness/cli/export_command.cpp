@@ -48,15 +48,18 @@ algorithms::BlockShape block_of(const std::string& text) {
   return {static_cast<int>(shape->first), static_cast<int>(shape->second)};
 }
 
-// The final model of run `run_id` in the database `db`.
-std::string final_model_of_run(const std::string& db, const std::string& run_id) {
+// The final model of the run `requested_run` (an id or its first digits) names in `db`.
+std::string final_model_of_run(const std::string& db, const std::string& requested_run) {
   if (!fs::exists(db)) throw BadInput("database " + db + " does not exist");
   const results::Store store = results::Store::open(db, results::OpenMode::kReadOnly);
-  const auto row = store.find_run(run_id);
-  if (!row) {
-    throw BadInput("run " + run_id + " is not in " + db + " (`ubp db info " + db +
-                   "` shows what is there)");
-  }
+  const auto row = [&] {
+    try {
+      return store.find_run(store.resolve_run_id(requested_run));
+    } catch (const results::StoreError& e) {  // no such run, or an ambiguous prefix
+      throw BadInput(e.what());
+    }
+  }();
+  const std::string run_id = row->run_id;
   if (row->status != results::RunStatus::kDone) {
     throw BadInput("run " + run_id + " is " + results::to_string(row->status) +
                    ", not done; its final model is kept only when it finishes (`ubp run` it)");
@@ -136,7 +139,7 @@ Command add_export_command(CLI::App& app) {
       "(--checkpoint), or a randomly initialised model with masks chosen on its weights (--arch).");
   auto* db = sub->add_option("--db", args->db, "Results database of the run");
   auto* run =
-      sub->add_option("--run", args->run, "Run id (`ubp report` / `ubp db info` list them)");
+      sub->add_option("--run", args->run, "Run id, or its first digits (`ubp db runs DB` lists them)");
   auto* checkpoint = sub->add_option("--checkpoint", args->checkpoint,
                                      "A final model file (<db dir>/models/<run id>/model.pt)")
                          ->check(CLI::ExistingFile);

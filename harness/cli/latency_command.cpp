@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "config/schema.h"
 #include "latency/latency_settings.h"
 #include "ubp/device/model_file.h"
 #include "ubp/device/transport.h"
@@ -36,7 +37,7 @@ std::string storage_of(const device::PackedModel& model) {
 
 int latency(const LatencyArgs& args) {
   std::vector<int> threads;
-  for (const std::string& t : latency::split_list(args.threads)) {
+  for (const std::string& t : config::split_comma_list(args.threads)) {
     try {
       size_t used = 0;
       const int n = std::stoi(t, &used);

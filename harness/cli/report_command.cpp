@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "cli/commands.h"
+#include "cli/report_folder.h"
 #include "ubp/reports/report.h"
 #include "ubp/results/store.h"
 
@@ -33,7 +34,10 @@ Command add_report_command(CLI::App& app) {
       "Figures: accuracy against latency per device with each method's Pareto frontier, accuracy against "
       "sparsity, selection time against layer size, per-layer speed-up (with --run).");
   sub->add_option("--db", args->db, "Results database")->required();
-  sub->add_option("--out", args->out, "Output folder (created if missing)")->required();
+  sub->add_option("--out", args->out,
+                  "Output folder: created if missing, replaced as a whole if it holds an earlier report (the "
+                  "new report is written beside it and swapped in, so no stale file stays)")
+      ->required();
   sub->add_option("--where", args->where,
                   "Only runs whose parameter KEY equals VALUE, e.g. --where model.name=mobilenet_v1 --where "
                   "prune.sparsity=0.8 (numbers compare as numbers). Repeatable: different keys must all match, "
@@ -64,7 +68,7 @@ Command add_report_command(CLI::App& app) {
               options.figures = !args->no_figures;
               options.html = !args->no_html;
               const auto store = results::Store::open(args->db, results::OpenMode::kReadOnly);
-              const auto summary = reports::write_report(store, options);
+              const auto summary = write_report_replacing(store, options);
               std::printf("report: %s (%zu of %zu runs, %zu table%s", summary.report_path.c_str(), summary.runs,
                           summary.runs_in_database, summary.tables, summary.tables == 1 ? "" : "s");
               for (size_t i = 0; i < summary.table_names.size(); ++i) {

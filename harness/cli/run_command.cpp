@@ -16,7 +16,7 @@
 #include "latency/run_latency.h"
 #include "runner/logging.h"
 #include "runner/runner.h"
-#include "ubp/reports/markdown_report.h"
+#include "cli/report_folder.h"
 
 namespace ubp::cli {
 
@@ -43,6 +43,17 @@ int print_config_errors(const config::ConfigError& e) {
             << "; nothing was run):\n";
   for (const auto& issue : issues) std::cerr << "  " << issue.format() << "\n";
   return 2;
+}
+
+// Where the report goes: --report; else none under --task (array tasks each hold one shard, and a
+// report per task would only race on a shared folder) or when the config sets no output.report;
+// else output.report, or with --db a folder beside that database, so that two databases never
+// overwrite one report.
+std::string report_dir_of(const RunArgs& args, const config::Plan& plan) {
+  if (!args.report.empty()) return args.report;
+  const std::string configured = plan.campaign.at("output.report").get<std::string>();
+  if (args.task >= 0 || configured.empty()) return "";
+  return args.db.empty() ? configured : report_dir_beside(args.db);
 }
 
 int dry_run(const config::Plan& plan, const std::string& db) {
@@ -105,7 +116,9 @@ int run_local_workers(const RunArgs& args) {
     std::string log;
     if (rank == 0) {
       argv.insert(argv.end(), {"--db", db});
-      if (!args.report.empty()) argv.insert(argv.end(), {"--report", args.report});
+      // Rank 0 is given --db, so it must be told the report folder this command would use.
+      const std::string report = report_dir_of(args, plan);
+      if (!report.empty()) argv.insert(argv.end(), {"--report", report});
     } else {
       const fs::path copy_dir = scratch / ("rank" + std::to_string(rank));
       fs::create_directories(copy_dir);
@@ -173,6 +186,7 @@ int run(const RunArgs& args) {
   } catch (const config::ConfigError& e) {
     return print_config_errors(e);
   }
+  for (const auto& warning : plan.warnings) runner::console()->warn("warning: {}", warning.format());
   const bool one_task = args.task >= 0;
   if (one_task) {
     if (static_cast<size_t>(args.task) >= plan.runs.size()) {
@@ -186,10 +200,7 @@ int run(const RunArgs& args) {
     plan.runs = std::move(only);
   }
   const std::string db = args.db.empty() ? plan.campaign.at("output.db").get<std::string>() : args.db;
-  // Array tasks each hold one shard: a report per task would only race on the shared folder.
-  const std::string report_dir = !args.report.empty() || one_task
-                                     ? args.report
-                                     : plan.campaign.at("output.report").get<std::string>();
+  const std::string report_dir = report_dir_of(args, plan);
   try {
     if (args.dry_run) return dry_run(plan, db);
     latency::check_plan_devices(plan);  // a typo in a device file stops us before any training
@@ -211,10 +222,14 @@ int run(const RunArgs& args) {
       };
       hooks.owed_latency = latency::measure_owed_latency;
     } else if (latency::wants_latency(plan.runs.front())) {
+      std::string devices;
+      for (const auto& device : plan.runs.front().resolved["latency"]["devices"]) {
+        devices += (devices.empty() ? "" : ", ") + device.get<std::string>();
+      }
       runner::console()->info(
           "--task: latency on {} is not measured on a cluster node; it is owed: after merging the shards "
           "into a database in their folder, `ubp run` of this config on the device host measures it",
-          plan.runs.front().resolved["latency"]["devices"].get<std::string>());
+          devices);
     }
     const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
@@ -225,7 +240,9 @@ int run(const RunArgs& args) {
                   summary.latency_added == 1 ? "" : "s");
     }
     if (!report_dir.empty()) {
-      const auto report = reports::write_markdown_report(store, report_dir);
+      reports::ReportOptions options;
+      options.out_dir = report_dir;
+      const auto report = write_report_replacing(store, options);
       std::printf("report: %s\n", report.report_path.c_str());
     }
     return summary.failed > 0 ? 1 : 0;
@@ -253,7 +270,8 @@ Command add_run_command(CLI::App& app) {
                   "prune.block=[4,1]; an override pins a swept key to one value");
   sub->add_option("--db", args->db, "Results database (default: the config's output.db)");
   sub->add_option("--report", args->report,
-                  "Write a report of the database to this folder when done (default: output.report)");
+                  "Write a report of the database to this folder when done, replacing the folder (default: "
+                  "output.report when set; with --db, <db dir>/<db name>-report beside that database)");
   sub->add_flag("-n,--dry-run", args->dry_run,
                 "Print the planned runs and how many are already done; run nothing, write nothing");
   sub->add_option("--task", args->task,

@@ -200,6 +200,7 @@ Plan make_plan(ConfigDocument doc, const std::vector<std::string>& overrides, co
 
   Plan plan;
   plan.config_path = doc.root_file;
+  plan.warnings = schema.deprecations(base, doc);
   for (const auto& spec : schema.keys()) {
     if (spec.sweepable) continue;
     const Json* given = lookup(base, spec.path);

@@ -35,6 +35,9 @@ struct Plan {
   // Values of campaign-wide keys (not sweepable, not part of any run's identity), taken from
   // the base config, e.g. output.db.
   nlohmann::json campaign;
+  // Accepted but deprecated values (Schema::deprecations), each with its file:line:column; the
+  // commands print them as warnings.
+  std::vector<ConfigIssue> warnings;
 };
 
 // Keys, types and defaults of every ubp config (config/ubp_schema.cpp).

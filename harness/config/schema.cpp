@@ -55,6 +55,19 @@ std::optional<std::pair<int64_t, int64_t>> block_shape_of(const Json& value) {
   return std::nullopt;
 }
 
+// "" when `text` is allowed for `spec` (or any text is), else " is not allowed" with a
+// did-you-mean hint.
+std::string not_allowed(const KeySpec& spec, const std::string& text) {
+  if (!spec.allowed) return "";
+  const auto allowed = spec.allowed();
+  if (std::find(allowed.begin(), allowed.end(), text) != allowed.end()) return "";
+  for (const auto& candidate : allowed) {
+    // The size check first: the text may be of any length, the distance is quadratic.
+    if (text.size() <= candidate.size() + 2 && edit_distance(candidate, text) <= 2) return " is not allowed (did you mean '" + candidate + "'?)";
+  }
+  return " is not allowed";
+}
+
 bool kind_matches(const KeySpec& spec, const std::string& kind) {
   return spec.kinds.empty() ||
          std::find(spec.kinds.begin(), spec.kinds.end(), kind) != spec.kinds.end();
@@ -105,6 +118,20 @@ std::optional<std::pair<int64_t, int64_t>> parse_block_shape(const std::string& 
   blanks();
   if (!cols || i != text.size()) return std::nullopt;
   return std::make_pair(*rows, *cols);
+}
+
+std::vector<std::string> split_comma_list(const std::string& text) {
+  std::vector<std::string> items;
+  size_t start = 0;
+  while (start <= text.size()) {
+    const size_t comma = std::min(text.find(',', start), text.size());
+    std::string item = text.substr(start, comma - start);
+    item.erase(0, item.find_first_not_of(" \t"));
+    item.erase(item.find_last_not_of(" \t") + 1);
+    if (!item.empty()) items.push_back(item);
+    start = comma + 1;
+  }
+  return items;
 }
 
 size_t edit_distance(const std::string& a, const std::string& b) {
@@ -170,6 +197,9 @@ std::string Schema::describe_accepted(const KeySpec& spec) {
     case ValueType::kIntList:
       return "a list of integers [a, b, ...]" + std::string(spec.min || spec.max ? ", each" : "") +
              range_text(spec);
+    case ValueType::kStringList:
+      if (spec.allowed) return "a list [a, b, ...] of: " + join(spec.allowed(), ", ");
+      return "a list of strings [a, b, ...]";
   }
   return "";
 }
@@ -197,18 +227,26 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
       break;
     case ValueType::kString: {
       if (!value.is_string()) return issue("wrong type: " + shown + " is not a string");
-      if (spec.allowed) {
-        const auto allowed = spec.allowed();
-        if (std::find(allowed.begin(), allowed.end(), value.get<std::string>()) == allowed.end()) {
-          std::string hint;
-          for (const auto& candidate : allowed) {
-            const std::string& given = value.get_ref<const std::string&>();
-            if (given.size() <= candidate.size() + 2 && edit_distance(candidate, given) <= 2) {
-              hint = " (did you mean '" + candidate + "'?)";
-              break;
-            }
+      if (const std::string problem = not_allowed(spec, value.get<std::string>()); !problem.empty()) {
+        return issue("value " + shown + problem);
+      }
+      break;
+    }
+    case ValueType::kStringList: {
+      if (value.is_string() && spec.reads_comma_string) {
+        for (const auto& item : split_comma_list(value.get<std::string>())) {
+          if (const std::string problem = not_allowed(spec, item); !problem.empty()) {
+            return issue("item '" + item + "' of " + shown + problem);
           }
-          return issue("value " + shown + " is not allowed" + hint);
+        }
+        break;
+      }
+      if (!value.is_array()) return issue("wrong type: " + shown + " is not a list");
+      for (const auto& element : value) {
+        if (!element.is_string())
+          return issue("wrong type: element " + element.dump() + " of " + shown + " is not a string");
+        if (const std::string problem = not_allowed(spec, element.get<std::string>()); !problem.empty()) {
+          return issue("element " + element.dump() + " of " + shown + problem);
         }
       }
       break;
@@ -336,6 +374,25 @@ std::vector<ConfigIssue> Schema::validate(const Json& tree, const ConfigDocument
   return issues;
 }
 
+std::vector<ConfigIssue> Schema::deprecations(const Json& tree, const ConfigDocument& doc) const {
+  std::vector<ConfigIssue> found;
+  for (const auto& spec : keys_) {
+    if (!spec.reads_comma_string) continue;
+    const Json* value = lookup(tree, spec.path);
+    // An empty string stays quiet: `key=` on the command line is the usual way to clear a list.
+    if (value == nullptr || !value->is_string() || split_comma_list(value->get<std::string>()).empty()) continue;
+    nlohmann::json list = nlohmann::json::array();
+    for (const auto& item : split_comma_list(value->get<std::string>())) list.push_back(item);
+    std::string shown;
+    for (const auto& item : list) shown += (shown.empty() ? "" : ", ") + item.get<std::string>();
+    found.push_back(ConfigIssue{doc.value_location(spec.path), spec.path,
+                                "a comma-separated string is deprecated and read as the list [" + shown +
+                                    "]; write a YAML list instead, e.g. " + split_key(spec.path).back() + ": [" +
+                                    shown + "]"});
+  }
+  return found;
+}
+
 nlohmann::json Schema::resolve(const Json& tree, const std::string& kind) const {
   nlohmann::json out = nlohmann::json::object();
   for (const auto& spec : keys_) {
@@ -364,6 +421,14 @@ nlohmann::json Schema::resolve(const Json& tree, const std::string& kind) const 
       case ValueType::kIntList:
         canonical = nlohmann::json::array();
         for (const auto& element : value) canonical.push_back(element.get<int64_t>());
+        break;
+      case ValueType::kStringList:
+        canonical = nlohmann::json::array();
+        if (value.is_string()) {
+          for (const auto& item : split_comma_list(value.get<std::string>())) canonical.push_back(item);
+        } else {
+          for (const auto& element : value) canonical.push_back(element.get<std::string>());
+        }
         break;
     }
     set_path(out, spec.path, std::move(canonical));

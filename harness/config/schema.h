@@ -22,6 +22,7 @@ enum class ValueType {
   kString,      // optionally one of `allowed`
   kBlockShape,  // [rows, cols] or "4x1"; canonical form [rows, cols]
   kIntList,     // [a, b, ...], possibly empty; min/max bound each element
+  kStringList,  // [a, b, ...], possibly empty; optionally each one of `allowed`
 };
 
 struct KeySpec {
@@ -38,6 +39,9 @@ struct KeySpec {
   bool affects_id = true;
   // Whether the key may appear under `sweep:` (campaign-wide keys such as output paths may not).
   bool sweepable = true;
+  // A string list that earlier versions took as one comma-separated string: such a string is
+  // still read (split at commas, items trimmed) and reported by Schema::deprecations.
+  bool reads_comma_string = false;
   // Experiment kinds the key belongs to; empty means every kind.
   std::vector<std::string> kinds;
   std::string help;
@@ -59,6 +63,7 @@ struct KeySpec {
   KeySpec& only_for(std::vector<std::string> experiment_kinds) { kinds = std::move(experiment_kinds); return *this; }
   KeySpec& not_identity() { affects_id = false; return *this; }
   KeySpec& campaign_wide() { affects_id = false; sweepable = false; return *this; }
+  KeySpec& formerly_comma_string() { reads_comma_string = true; return *this; }
 };
 
 // A check that spans several keys (e.g. min <= max), run on each resolved run. `check` returns
@@ -89,6 +94,9 @@ class Schema {
   // Problems with one value given for `spec` at `where` (sweep values use this).
   std::vector<ConfigIssue> validate_value(const KeySpec& spec, const Json& value,
                                           const SourceLocation& where) const;
+  // Values that are accepted but deprecated (a comma-separated string for a list), each with
+  // its location and what to write instead; for warnings, never errors.
+  std::vector<ConfigIssue> deprecations(const Json& tree, const ConfigDocument& doc) const;
   // Unknown dotted key: message with a did-you-mean suggestion.
   ConfigIssue unknown_key(const std::string& path, const SourceLocation& where) const;
 
@@ -108,6 +116,9 @@ class Schema {
 // nullopt when the text is not of that form or a side passes 2^31 - 1. A hand-written scanner:
 // the text can come from a config or the command line, of any length.
 std::optional<std::pair<int64_t, int64_t>> parse_block_shape(const std::string& text);
+
+// "a, b,,c" -> {"a", "b", "c"}: comma-separated items, spaces trimmed, empty items dropped.
+std::vector<std::string> split_comma_list(const std::string& text);
 
 // Levenshtein distance, for did-you-mean suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);

@@ -17,9 +17,10 @@ void add_latency_keys(Schema& s) {
   auto key = [&](const char* path, ValueType type, Json default_value, const char* help) -> KeySpec& {
     return s.add_and_get(KeySpec(path, type, std::move(default_value), help).only_for(training).campaign_wide());
   };
-  key("latency.devices", T::kString, "",
-      "devices to measure on, comma-separated: names of configs/devices/<name>.yaml (local is built in) "
-      "or YAML files; empty: no latency");
+  key("latency.devices", T::kStringList, Json::array(),
+      "devices to measure on, a list: names of configs/devices/<name>.yaml (local is built in) "
+      "or YAML files; empty: no latency (a comma-separated string is still read, with a warning)")
+      .formerly_comma_string();
   key("latency.kernels", T::kString, "auto",
       "packed formats to export and measure: auto (dense and the method's own format) or a "
       "comma-separated list of dense, aligned, unaligned (WROS), unaligned-naive (the unaligned blocks "
@@ -105,7 +106,7 @@ void add_distributed_keys(Schema& s) {
       "as one process would; false: each process's slice on its own, as DDP without SyncBatchNorm");
 }
 
-// `kind: training` (METHOD.md section 4): data, model, dense training, pruning schedule.
+// `kind: training` (docs/method.md section 6): data, model, dense training, pruning schedule.
 void add_training_keys(Schema& s) {
   using T = ValueType;
   const std::vector<std::string> training{"training"};

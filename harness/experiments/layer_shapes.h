@@ -1,5 +1,5 @@
 // Prunable layer shapes of the models the paper uses, as Cout x K weight matrices
-// (K = Cin * k * k for a k x k convolution, METHOD.md section 1). Names follow torchvision.
+// (K = Cin * k * k for a k x k convolution, docs/method.md section 1). Names follow torchvision.
 // The first convolution, depthwise convolutions and the classifier are never listed: they
 // stay dense by default.
 #pragma once

@@ -1,4 +1,4 @@
-// `kind: training` (METHOD.md section 4): a dense baseline (trained once per data/model/training
+// `kind: training` (docs/method.md section 6): a dense baseline (trained once per data/model/training
 // config and cached by its hash), then pruning with the chosen selector under GMP or ADMM,
 // fine-tuning, and evaluation. Records per-epoch curves, final accuracy and, per pruned layer,
 // the kept blocks, sparsity, retained importance and selection time.

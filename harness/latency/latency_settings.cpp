@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <stdexcept>
 
+#include "config/schema.h"
+
 namespace ubp::latency {
 
 namespace fs = std::filesystem;
@@ -23,25 +25,11 @@ std::string join(const std::vector<std::string>& items) {
 
 }  // namespace
 
-std::vector<std::string> split_list(const std::string& text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    std::string item = text.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) items.push_back(item);
-    start = comma + 1;
-  }
-  return items;
-}
-
 LatencySettings latency_settings_from(const json& resolved) {
   LatencySettings s;
   const json& l = resolved.at("latency");
-  s.devices = split_list(l.at("devices").get<std::string>());
-  s.kernels = split_list(l.at("kernels").get<std::string>());
+  s.devices = l.at("devices").get<std::vector<std::string>>();
+  s.kernels = config::split_comma_list(l.at("kernels").get<std::string>());
   if (s.kernels.empty()) s.kernels = {"auto"};
   for (const std::string& k : s.kernels) {
     if (k == "auto" && s.kernels.size() == 1) continue;

@@ -43,7 +43,4 @@ std::string executable_dir();
 // empty).
 device::DeviceConfig load_device(const std::string& spec, const std::string& devices_dir = "");
 
-// Comma-separated items, spaces trimmed, empty items dropped.
-std::vector<std::string> split_list(const std::string& text);
-
 }  // namespace ubp::latency

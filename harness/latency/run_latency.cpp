@@ -17,7 +17,7 @@ using nlohmann::json;
 
 bool wants_latency(const config::PlannedRun& run) {
   return run.kind == "training" && run.resolved.contains("latency") &&
-         !split_list(run.resolved["latency"]["devices"].get<std::string>()).empty();
+         !run.resolved["latency"]["devices"].empty();
 }
 
 namespace {
@@ -43,7 +43,7 @@ void check_plan_devices(const config::Plan& plan) {
   std::set<std::string> checked;
   for (const config::PlannedRun& run : plan.runs) {
     if (!wants_latency(run)) continue;
-    for (const std::string& spec : split_list(run.resolved["latency"]["devices"].get<std::string>())) {
+    for (const std::string& spec : run.resolved["latency"]["devices"].get<std::vector<std::string>>()) {
       if (checked.insert(spec).second) load_device(spec);
     }
   }

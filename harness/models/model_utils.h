@@ -26,7 +26,7 @@ struct ModelSpec {
 // Throws std::invalid_argument naming the accepted models for an unknown name.
 std::shared_ptr<Classifier> make_model(const ModelSpec& spec);
 
-// Kinds (METHOD.md section 4): pointwise = 1x1 convolution, conv = k x k convolution (k > 1),
+// Kinds (docs/method.md section 6): pointwise = 1x1 convolution, conv = k x k convolution (k > 1),
 // dw = depthwise (groups == in_channels > 1), fc = linear. Grouped non-depthwise convolutions
 // count as conv.
 enum class LayerKind { kPointwise, kConv, kDepthwise, kFc };

@@ -200,6 +200,58 @@ TEST(TrainingPlan, MethodNoneIsRefusedForSelectionAndListsAreChecked) {
   EXPECT_EQ(ok.runs[0].resolved["train"]["milestones"], nlohmann::json::array({30, 60}));
 }
 
+const char* kTrainingWithDevices = "experiment: {kind: training}\nlatency:\n  devices: ";
+
+TEST(LatencyDevices, AreAYamlListAndPlanWithoutWarnings) {
+  TempDir dir;
+  const Plan plan = make_plan(dir.write("t.yaml", std::string(kTrainingWithDevices) + "[local, pixel]\n"), {});
+  EXPECT_EQ(plan.runs[0].resolved["latency"]["devices"], nlohmann::json::array({"local", "pixel"}));
+  EXPECT_TRUE(plan.warnings.empty());
+  const Plan none = make_plan(dir.write("n.yaml", "experiment: {kind: training}\n"), {});
+  EXPECT_EQ(none.runs[0].resolved["latency"]["devices"], nlohmann::json::array());
+}
+
+TEST(LatencyDevices, AsACommaSeparatedStringAreStillReadWithAWarningThatSaysWhere) {
+  TempDir dir;
+  const auto path = dir.write("t.yaml", std::string(kTrainingWithDevices) + "'local, pixel'\n");
+  const Plan plan = make_plan(path, {});
+  EXPECT_EQ(plan.runs[0].resolved["latency"]["devices"], nlohmann::json::array({"local", "pixel"}));
+  ASSERT_EQ(plan.warnings.size(), 1u);
+  EXPECT_EQ(plan.warnings[0].format(),
+            path + ":3:12: latency.devices: a comma-separated string is deprecated and read as the list "
+                   "[local, pixel]; write a YAML list instead, e.g. devices: [local, pixel]");
+  // The same devices either way: the same run (latency is not part of the run id anyway).
+  const Plan listed = make_plan(dir.write("l.yaml", std::string(kTrainingWithDevices) + "[local, pixel]\n"), {});
+  EXPECT_EQ(plan.runs[0].resolved_json, listed.runs[0].resolved_json);
+}
+
+TEST(LatencyDevices, ClearedByAnEmptyOverrideGiveNoWarning) {
+  TempDir dir;
+  const auto path = dir.write("t.yaml", std::string(kTrainingWithDevices) + "[local]\n");
+  for (const char* clear : {"latency.devices=", "latency.devices=''", "latency.devices=[]"}) {
+    const Plan plan = make_plan(path, {clear});
+    EXPECT_EQ(plan.runs[0].resolved["latency"]["devices"], nlohmann::json::array()) << clear;
+    EXPECT_TRUE(plan.warnings.empty()) << clear;
+  }
+  const Plan one = make_plan(path, {"latency.devices=pixel"});
+  EXPECT_EQ(one.runs[0].resolved["latency"]["devices"], nlohmann::json::array({"pixel"}));
+  ASSERT_EQ(one.warnings.size(), 1u);
+  EXPECT_NE(one.warnings[0].format().find("command line override 'latency.devices=pixel'"), std::string::npos)
+      << one.warnings[0].format();
+}
+
+TEST(LatencyDevices, RefuseAListOfNonStrings) {
+  TempDir dir;
+  try {
+    make_plan(dir.write("t.yaml", std::string(kTrainingWithDevices) + "[local, [x]]\n"), {});
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("latency.devices: wrong type: element [\"x\"] of"), std::string::npos)
+        << e.what();
+    EXPECT_NE(std::string(e.what()).find("accepted: a list of strings"), std::string::npos) << e.what();
+  }
+}
+
 TEST(ShippedConfigs, AllPlanWithoutErrors) {
   size_t checked = 0;
   const std::filesystem::path root = std::filesystem::path(UBP_SOURCE_DIR) / "configs";
@@ -212,6 +264,7 @@ TEST(ShippedConfigs, AllPlanWithoutErrors) {
     EXPECT_NO_THROW({
       const Plan plan = make_plan(entry.path().string(), {});
       EXPECT_GT(plan.runs.size(), 0u) << entry.path();
+      EXPECT_TRUE(plan.warnings.empty()) << entry.path() << ": " << plan.warnings.front().format();
     }) << entry.path();
     ++checked;
   }

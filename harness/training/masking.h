@@ -1,7 +1,7 @@
 // Block masks on LibTorch weights and keeping pruned weights exactly zero through training.
 //
 // A weight of shape (Cout, Cin, kh, kw) or (Cout, Cin) is viewed as the Cout x Cin*kh*kw matrix
-// of METHOD.md section 1 (im2col order cin, ky, kx: the natural C-order flattening). A mask has
+// of docs/method.md section 1 (im2col order cin, ky, kx: the natural C-order flattening). A mask has
 // the weight's shape, dtype float, values exactly 0 or 1.
 //
 // Keeping zeros exact under SGD with momentum, Nesterov and weight decay: before the step the

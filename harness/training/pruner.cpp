@@ -11,7 +11,7 @@ namespace ubp::training {
 namespace {
 
 bool kind_wanted(models::LayerKind kind, const std::string& kinds) {
-  if (kind == models::LayerKind::kDepthwise) return false;  // never block-pruned (METHOD.md 4)
+  if (kind == models::LayerKind::kDepthwise) return false;  // never block-pruned (docs/method.md 6)
   if (kind == models::LayerKind::kFc) return true;          // only present when asked for
   if (kinds == "all") return true;
   if (kinds == "pointwise") return kind == models::LayerKind::kPointwise;

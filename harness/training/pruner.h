@@ -24,7 +24,7 @@ struct PruneSpec {
   algorithms::SelectorOptions selector_options;
 };
 
-// Which layers a run prunes (METHOD.md section 4: pointwise by default; first convolution and
+// Which layers a run prunes (docs/method.md section 6: pointwise by default; first convolution and
 // classifier excluded unless asked).
 struct LayerFilter {
   std::string kinds = "pointwise";  // pointwise | conv | all

@@ -1,4 +1,4 @@
-// The exact dynamic program over window positions (METHOD.md section 2), shared by the
+// The exact dynamic program over window positions (docs/method.md section 4.2), shared by the
 // `optimal-dp` selector (one DP over the whole layer) and by `optimal` (per column group, for
 // its safety net and for groups it must solve with an exact block count). Header-only, private
 // to algorithms/src.

@@ -1,4 +1,4 @@
-// Aligned block pruning (ABP, METHOD.md section 1): in every column group the candidates are the
+// Aligned block pruning (ABP, docs/method.md section 4.1): in every column group the candidates are the
 // fixed tiles starting at rows 0, bh, 2bh, ... of the padded grid; keep the `budget` tiles with
 // the highest importance.
 //

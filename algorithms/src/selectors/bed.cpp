@@ -1,4 +1,4 @@
-// BED, Block Expansion and Division (METHOD.md section 3): the fast, nearly optimal unaligned
+// BED, Block Expansion and Division (docs/method.md section 4.4): the fast, nearly optimal unaligned
 // selector.
 //
 // Procedure, on the padded grid (padding rows are ordinary live entries of score 0):

@@ -1,4 +1,4 @@
-// Plain greedy unaligned selection (the baseline BED improves on, METHOD.md section 3): take the
+// Plain greedy unaligned selection (the baseline BED improves on, docs/method.md section 4.5): take the
 // best window over the original rows, discard every window that overlaps it, repeat. No
 // compaction: kept blocks never merge, and windows never straddle them.
 //

@@ -1,4 +1,4 @@
-// `optimal`: fast exact optimum of unaligned block pruning (METHOD.md section 2, "ours").
+// `optimal`: fast exact optimum of unaligned block pruning (docs/method.md section 4.3, "ours").
 //
 // Problem. Column group c has window scores w_c[s] (internal/window_table.h); F_c(k) is the best
 // total of k disjoint windows of group c. We want max sum_c F_c(k_c) subject to sum_c k_c = m,

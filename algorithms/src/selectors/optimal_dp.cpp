@@ -1,4 +1,4 @@
-// `optimal-dp`: the reference formulation of optimal unaligned block pruning (METHOD.md section 2)
+// `optimal-dp`: the reference formulation of optimal unaligned block pruning (docs/method.md section 4.2)
 // that the paper calls time-consuming. ONE exact dynamic program over every window position of
 // the layer (the column groups' padded rows concatenated, P = col_groups * Rp positions) and
 // every block count j <= m:

@@ -1,4 +1,4 @@
-// Per-layer block budgets (METHOD.md section 1): how many blocks each pruned layer keeps.
+// Per-layer block budgets (docs/method.md section 3): how many blocks each pruned layer keeps.
 //
 // Every layer is a Cout x K importance matrix and all layers share one block shape bh x bw.
 //

@@ -1,4 +1,4 @@
-// Block geometry shared by every selector (METHOD.md section 1).
+// Block geometry shared by every selector (docs/method.md sections 1 and 3).
 //
 // A layer is a Cout x K matrix. A block is bh consecutive rows by bw consecutive columns.
 // Columns are always grouped *aligned* into ceil(K / bw) column groups; rows are where the

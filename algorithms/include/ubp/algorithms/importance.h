@@ -1,4 +1,4 @@
-// Weight importance (METHOD.md section 1): |w| (L1, the default) or w^2 (L2).
+// Weight importance (docs/method.md section 2): |w| (L1, the default) or w^2 (L2).
 #pragma once
 
 #include <string>

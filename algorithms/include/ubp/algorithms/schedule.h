@@ -1,4 +1,4 @@
-// Sparsity schedules for gradual pruning (METHOD.md section 4).
+// Sparsity schedules for gradual pruning (docs/method.md section 5).
 //
 // Parameters: kind, initial sparsity s_0, final sparsity s_f, start step t_0, end step t_1,
 // update period k ("every"), power p (cubic only) and a freeze step t_z. "Step" is whatever

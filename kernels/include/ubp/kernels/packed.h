@@ -1,4 +1,4 @@
-// Packed block-sparse weight formats (METHOD.md section 5).
+// Packed block-sparse weight formats (docs/method.md section 7).
 //
 // Input: a dense Cout x K weight matrix (row-major float), an optional bias (Cout floats), a
 // block shape bh x bw and a block list (the selectors' output, any order). A block keeps rows

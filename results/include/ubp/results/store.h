@@ -41,8 +41,8 @@ struct Metric {
   double value = 0.0;
 };
 
-// One pruned layer of a run (DESIGN.md: shape, block, method, kept blocks, sparsity, retained
-// importance, selection seconds).
+// One pruned layer of a run: shape, block, method, kept blocks, sparsity, retained importance,
+// selection seconds (docs/design.md, "The results database").
 struct LayerRecord {
   std::string layer;  // e.g. "pw13" or "layer1.0.conv1"
   int64_t rows = 0;
@@ -105,6 +105,12 @@ struct StoreInfo {
   int64_t file_bytes = 0;
 };
 
+// What a removal deleted: the runs, and the rows of each table that belonged to them.
+struct RemovedRuns {
+  std::vector<std::string> run_ids;  // in the order asked for (by status: creation order)
+  int64_t params = 0, metrics = 0, layers = 0, latency = 0;
+};
+
 enum class OpenMode {
   kReadWrite,  // creates the file and its directory entry if missing, migrates
   kReadOnly,   // never writes; refuses a missing file and an older schema is read as is
@@ -154,6 +160,20 @@ class Store {
   std::vector<LatencyRecord> latency_of(const std::string& run_id) const;
 
   StoreInfo info() const;
+
+  // The run a user means by `id_or_prefix`: the run with that id, else the only run whose id
+  // starts with it. Throws StoreError when no run matches (or the prefix is empty) and when
+  // several do, listing them.
+  std::string resolve_run_id(const std::string& id_or_prefix) const;
+
+  // Removes the runs and every row that belongs to them (params, metrics, layers, latency) in
+  // one transaction. Every id must name a run: an unknown or repeated id throws StoreError and
+  // nothing is removed. A running run may belong to a live `ubp run`, so it is refused unless
+  // `allow_running`. Files kept beside the database (models/, work/, logs/) are not touched.
+  RemovedRuns remove_runs(const std::vector<std::string>& run_ids, bool allow_running = false);
+
+  // Removes every run with `status` and its rows, in one transaction; none is not an error.
+  RemovedRuns remove_runs_with_status(RunStatus status);
 
   // Folds `source` into this store, without duplicating runs: a run missing here is copied
   // with all its rows; a run present here is replaced only when the source's copy is further
