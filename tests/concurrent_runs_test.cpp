@@ -6,6 +6,8 @@
 #include <sys/wait.h>
 
 #include <chrono>
+#include <filesystem>
+#include <functional>
 #include <iostream>
 #include <numeric>
 #include <regex>
@@ -29,11 +31,12 @@ class ConcurrentRunners : public UbpTest {
  protected:
   std::string db = work.file("shared.db");
 
-  // configs/sweeps/selection-quickstart.yaml, with `overrides` (pinning swept keys shrinks it).
-  Worker start(const std::string& name, const std::string& host, std::vector<std::string> args) {
+  // `ubp run` of configs/sweeps/selection-quickstart.yaml (or `config`) on the shared database
+  // as a worker on `host`; `args`: overrides (pinning swept keys shrinks the sweep) and flags.
+  Worker start(const std::string& name, const std::string& host, std::vector<std::string> args,
+               const std::string& config = std::string(UBP_SOURCE_DIR) + "/configs/sweeps/selection-quickstart.yaml") {
     Worker w{-1, work.file(name + ".out"), work.file(name + ".err")};
-    std::vector<std::string> argv{UBP_BIN, "run", std::string(UBP_SOURCE_DIR) + "/configs/sweeps/selection-quickstart.yaml",
-                                  "--db", db};
+    std::vector<std::string> argv{UBP_BIN, "run", config, "--db", db};
     argv.insert(argv.end(), args.begin(), args.end());
     w.pid = spawn(argv, work.path().string(), w.out, w.err, {{"UBP_HOSTNAME", host}});
     return w;
@@ -73,25 +76,28 @@ class ConcurrentRunners : public UbpTest {
     return rc != SQLITE_OK;
   }
 
-  // Waits until `worker` holds the lease of a running run and freezes it there with SIGSTOP,
-  // outside any write transaction of its own (a frozen transaction would lock the others
-  // out). Returns the run's id.
-  std::string freeze_mid_run(const Worker& worker) {
-    const std::string holding = "SELECT run_id FROM runs WHERE status = 'running' AND lease_pid = " +
-                                std::to_string(worker.pid);
-    std::string run_id;
+  // Freezes `worker` with SIGSTOP once `ready()` holds (checked again once it is stopped), and
+  // outside any write transaction of its own: a frozen transaction would lock the others out.
+  void freeze_when(const Worker& worker, const std::function<bool()>& ready) {
     const bool frozen = wait_until([&] {
-      if (peek(holding).empty()) return false;
+      if (!ready()) return false;
       kill(worker.pid, SIGSTOP);
       int status = 0;
       waitpid(worker.pid, &status, WUNTRACED);
-      run_id = peek(holding);  // it may have finished that run before the signal landed
-      if (!run_id.empty() && !write_locked()) return true;
+      if (ready() && !write_locked()) return true;
       kill(worker.pid, SIGCONT);
       waitpid(worker.pid, &status, WCONTINUED);
       return false;
     });
-    EXPECT_TRUE(frozen) << "the worker never held a run: " << read_bytes(worker.err);
+    ASSERT_TRUE(frozen) << "the worker never got there: " << read_bytes(worker.err);
+  }
+
+  // Freezes `worker` while it holds the lease of a running run; returns the run's id.
+  std::string freeze_mid_run(const Worker& worker) {
+    const std::string holding = "SELECT run_id FROM runs WHERE status = 'running' AND lease_pid = " +
+                                std::to_string(worker.pid);
+    std::string run_id;
+    freeze_when(worker, [&] { return !(run_id = peek(holding)).empty(); });
     return run_id;
   }
 
@@ -255,6 +261,47 @@ TEST_F(ConcurrentRunners, AHeartbeatThreadRenewsTheLeaseWhileALongRunWorks) {
   EXPECT_GE(beats.size(), 3u) << "the heartbeat was not renewed while the run worked";
   EXPECT_EQ(tokens.size(), 1u) << "the lease changed hands during the run";
   EXPECT_EQ(one("SELECT status || ' ' || attempts FROM runs"), "done 1");
+}
+
+TEST_F(ConcurrentRunners, ATrainingWorkerWhoseRunWasTakenOverWritesNoCheckpointOrModelForIt) {
+  namespace fs = std::filesystem;
+  const auto cfg = work.write("train.yaml",
+                              "experiment: {kind: training, seed: 3}\n"
+                              "data: {dataset: synthetic, image_size: 28, train_limit: 512, test_limit: 128}\n"
+                              "model: {name: mobilenet_v1, width: 0.25}\n"
+                              "train: {epochs: 3, batch_size: 32, lr: 0.05, threads: 1}\n"
+                              "prune: {method: bed, sparsity: 0.75, ramp_epochs: 1, finetune_epochs: 2, "
+                              "update_every: 5}\n");
+  // Machine A trains the run; it is frozen (a suspended laptop) after its first pruned epoch's
+  // checkpoint, and its heartbeat goes stale.
+  const Worker first = start("a", "machine-a", {"--lease-timeout", "600", "--report", ""}, cfg);
+  const fs::path work_dir = work.path() / "work";
+  std::string run_id;
+  freeze_when(first, [&] {
+    run_id = peek("SELECT run_id FROM runs");
+    return !run_id.empty() && fs::exists(work_dir / run_id / "checkpoint.pt");
+  });
+  ASSERT_FALSE(run_id.empty());
+  // Machine B takes the run over, resumes from A's checkpoint and finishes it.
+  const Worker second = start("b", "machine-b", {"--lease-timeout", "2", "--report", ""}, cfg);
+  ASSERT_EQ(wait_exit_code(second.pid), 0) << read_bytes(second.err);
+  EXPECT_TRUE(contains(read_bytes(second.err), "taking it over from machine-a")) << read_bytes(second.err);
+  const fs::path model = work.path() / "models" / run_id / "model.pt";
+  ASSERT_TRUE(fs::exists(model));
+  const auto model_written = fs::last_write_time(model);
+  const std::string recorded = one("SELECT group_concat(key || '=' || value, ',') FROM metrics");
+  EXPECT_FALSE(fs::exists(work_dir / run_id)) << "B removed the finished run's checkpoints";
+
+  // A wakes up: at its next checkpoint it finds the run gone and stops writing for it.
+  kill(first.pid, SIGCONT);
+  EXPECT_EQ(wait_exit_code(first.pid), 0) << read_bytes(first.err);
+  const std::string a_err = read_bytes(first.err);
+  EXPECT_TRUE(contains(a_err, "was taken over by another runner")) << a_err;
+  EXPECT_TRUE(contains(read_bytes(first.out), "0 done now")) << read_bytes(first.out);
+  EXPECT_FALSE(fs::exists(work_dir / run_id)) << "A wrote a checkpoint for a run it no longer held";
+  EXPECT_EQ(fs::last_write_time(model), model_written) << "A rewrote the kept model";
+  EXPECT_EQ(one("SELECT status || ' ' || attempts || ' ' || host FROM runs"), "done 2 machine-b");
+  EXPECT_EQ(one("SELECT group_concat(key || '=' || value, ',') FROM metrics"), recorded);
 }
 
 }  // namespace
