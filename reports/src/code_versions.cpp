@@ -9,7 +9,8 @@ std::vector<const RunData*> runs_behind(const Table& table, const std::vector<Ru
   std::vector<const RunData*> behind;
   for (const auto& run : runs) {
     if (!run.done()) continue;
-    const bool used = table.name == "accuracy"    ? run.metrics.count(metric) != 0
+    const bool uses_metric = table.name == "accuracy" || table.name == "paired";
+    const bool used = uses_metric                 ? run.metrics.count(metric) != 0
                       : table.name == "latency"   ? !run.latency.empty()
                       : table.name == "selection" ? !run.layers.empty()
                                                   : table.name == "layers-" + run.row.run_id;

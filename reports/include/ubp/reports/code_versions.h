@@ -12,7 +12,7 @@
 
 namespace ubp::reports {
 
-// The runs a paper table is built from: done runs with `metric` (accuracy), with latency
+// The runs a paper table is built from: done runs with `metric` (accuracy, paired), with latency
 // records (latency), with layer records (selection), or the one run of a layer table.
 std::vector<const RunData*> runs_behind(const Table& table, const std::vector<RunData>& runs,
                                         const std::string& metric);
