@@ -242,12 +242,14 @@ class PlanExecution {
       if (keeper.lost()) {
         outcome = lease_lost(run, e.what(), *run_log);
       } else {
+        // Said before recording it: when the database cannot take the failure either (a full
+        // disk), the run's own error is still on the console.
+        run_log->error("run {} failed: {}", run.run_id, e.what());
+        log_->error("run {} failed: {} (log: {})", run.run_id, e.what(), log_path);
         try {
           store_.mark_failed(run.run_id, e.what(), owner_.token);
           ++summary_.failed;
           outcome = "FAILED";
-          run_log->error("run {} failed: {}", run.run_id, e.what());
-          log_->error("run {} failed: {} (log: {})", run.run_id, e.what(), log_path);
         } catch (const results::LeaseLost& lost) {
           outcome = lease_lost(run, lost.what(), *run_log);
         }

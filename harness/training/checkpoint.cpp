@@ -6,7 +6,9 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <stdexcept>
 
@@ -17,14 +19,6 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kFormat = "ubp-checkpoint-v1";
-
-void sync_file(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY);
-  if (fd < 0) throw std::runtime_error("checkpoint " + path + ": cannot reopen to flush it");
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) throw std::runtime_error("checkpoint " + path + ": fsync failed (disk full?)");
-}
 
 }  // namespace
 
@@ -55,13 +49,38 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, torc
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
   const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) throw std::runtime_error("checkpoint " + path + ": cannot create " + tmp + ": " + std::strerror(errno));
+  // LibTorch's zip writer must never see a short write: it then throws from a destructor, which
+  // ends the process (std::terminate) instead of failing the run. The writer below swallows the
+  // rest of the archive after the first failed write and reports that write's errno.
+  int write_errno = 0;
   try {
-    archive.save_to(tmp);
+    archive.save_to([&](const void* data, size_t size) -> size_t {
+      const char* at = static_cast<const char*>(data);
+      for (size_t left = size; left > 0 && write_errno == 0;) {
+        const ssize_t put = ::write(fd, at, left);
+        if (put < 0 && errno == EINTR) continue;
+        if (put < 0) {
+          write_errno = errno;
+        } else {
+          at += put;
+          left -= static_cast<size_t>(put);
+        }
+      }
+      return size;
+    });
   } catch (const std::exception& e) {
+    ::close(fd);
     std::remove(tmp.c_str());
     throw std::runtime_error("checkpoint " + path + ": cannot write (" + std::string(e.what()).substr(0, 200) + ")");
   }
-  sync_file(tmp);
+  if (write_errno == 0 && ::fsync(fd) != 0) write_errno = errno;
+  if (::close(fd) != 0 && write_errno == 0) write_errno = errno;
+  if (write_errno != 0) {
+    std::remove(tmp.c_str());
+    throw std::runtime_error("checkpoint " + path + ": cannot write " + tmp + ": " + std::strerror(write_errno));
+  }
   std::error_code ec;
   fs::rename(tmp, target, ec);
   if (ec) throw std::runtime_error("checkpoint " + path + ": cannot rename the new file into place: " + ec.message());

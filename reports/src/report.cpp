@@ -1,5 +1,7 @@
 #include "ubp/reports/report.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
@@ -20,10 +22,17 @@ namespace {
 void write_file(const fs::path& path, const std::string& text) {
   const fs::path temp = path.string() + ".tmp";
   {
+    errno = 0;
     std::ofstream file(temp, std::ios::binary | std::ios::trunc);
     file << text;
     file.flush();
-    if (!file) throw ReportError("cannot write " + temp.string() + ": check the folder's permissions and free space");
+    if (!file) {
+      // The stream keeps no reason; the failed open or write left it in errno ("No space left on
+      // device", "Permission denied").
+      const int error = errno;
+      throw ReportError("cannot write " + temp.string() + ": " +
+                        (error != 0 ? std::strerror(error) : "check the folder's permissions and free space"));
+    }
   }
   std::error_code ec;
   fs::rename(temp, path, ec);

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -48,6 +49,11 @@ std::string parent_directory(const std::string& path) {
     throw StoreError(path + ": the database is damaged (" + sqlite_message +
                      "); restore it from a copy");
   }
+  if (primary == SQLITE_FULL || system_errno == ENOSPC || system_errno == EDQUOT) {
+    throw StoreError(path + ": no space left on the device holding " + parent_directory(path) +
+                     " to open the database (it needs room for its -wal and -shm files); free space and "
+                     "retry");
+  }
   if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR || primary == SQLITE_PERM ||
       primary == SQLITE_READONLY) {
     std::error_code ignored;
@@ -89,7 +95,7 @@ std::string parent_directory(const std::string& path) {
                      "); make the directory writable and the file readable and writable");
   }
   throw StoreError(path + ": cannot open the database: " + sqlite_message + "; " +
-                   detail::advice_for(code));
+                   detail::advice_for(code, system_errno));
 }
 
 StoreError newer_schema_error(const std::string& path, int64_t version) {
