@@ -73,8 +73,10 @@ int info(const DbArgs& args) {
     std::printf("leases     %zu alive, %zu dead or stale (judged from %s, timeout %s)\n", alive,
                 i.leases.size() - alive, host.c_str(), training::duration_text(args.lease_timeout).c_str());
     for (const auto& lease : i.leases) {
-      std::printf("  run      %s by %s, heartbeat %s ago (%s)\n", lease.run_id.c_str(), lease.holder().c_str(),
-                  training::duration_text(lease.age_seconds).c_str(), lease_verdict(lease, host, args.lease_timeout).c_str());
+      // An unreadable heartbeat time reads as infinitely old.
+      const std::string age = lease.age_seconds < 1e9 ? training::duration_text(lease.age_seconds) + " ago" : "unreadable";
+      std::printf("  run      %s by %s, heartbeat %s (%s)\n", lease.run_id.c_str(), lease.holder().c_str(), age.c_str(),
+                  lease_verdict(lease, host, args.lease_timeout).c_str());
     }
   }
   if (!i.first_created_at.empty()) {
