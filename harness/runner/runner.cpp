@@ -168,7 +168,7 @@ class PlanExecution {
             break;
           case results::ClaimOutcome::kFailedMeanwhile:
             ++summary_.failed_elsewhere;
-            log_->warn("run {} failed under another runner in this sweep; not retrying it (see `ubp db info`)",
+            log_->warn("run {} failed under another runner in this sweep; not retrying it (`ubp report` shows its error)",
                        run.run_id);
             break;
           case results::ClaimOutcome::kClaimed:
