@@ -18,13 +18,8 @@
 
 namespace ubp::results {
 
-using detail::Connection;
-using detail::guarded;
-using detail::live;
-using detail::no_such_run;
-using detail::require_writable;
-using detail::Statement;
-using detail::Transaction;
+// The private SQLite helpers (Connection, Statement, Transaction, guarded, ...).
+using namespace detail;
 
 namespace {
 
