@@ -7,6 +7,8 @@
 #include "cli/commands.h"
 #include "cli/db_runs.h"
 #include "ubp/reports/tables.h"
+#include "runner/runner.h"
+#include "training/progress.h"
 #include "ubp/results/store.h"
 
 namespace ubp::cli {
@@ -16,14 +18,25 @@ namespace {
 struct DbArgs {
   std::string info_db;
   bool info_json = false;
+  double lease_timeout = results::kDefaultLeaseTimeoutSeconds;
   std::vector<std::string> merge_sources;
   std::string merge_into;
 };
+
+// "alive", or why a lease protects its run no more (seen from this machine).
+std::string lease_verdict(const results::Lease& lease, const std::string& host, double timeout) {
+  if (results::lease_is_alive(lease, host, timeout)) return "alive";
+  if (lease.age_seconds > timeout) return "stale: heartbeat older than " + training::duration_text(timeout);
+  return "dead: process gone";
+}
 
 int info(const DbArgs& args) {
   const auto store = results::Store::open(args.info_db, results::OpenMode::kReadOnly);
   const results::StoreInfo i = store.info();
   const int64_t total = i.runs_pending + i.runs_running + i.runs_done + i.runs_failed;
+  const std::string host = runner::host_name();
+  size_t alive = 0;
+  for (const auto& lease : i.leases) alive += results::lease_is_alive(lease, host, args.lease_timeout) ? 1 : 0;
   if (args.info_json) {
     nlohmann::json out = {
         {"path", i.path},
@@ -35,8 +48,15 @@ int info(const DbArgs& args) {
                   {"latency", i.latency_rows}}},
         {"first_created_at", i.first_created_at},
         {"last_finished_at", i.last_finished_at},
-        {"file_bytes", i.file_bytes}};
+        {"file_bytes", i.file_bytes},
+        {"leases", nlohmann::json::array()}};
     for (const auto& [kind, count] : i.runs_by_kind) out["runs_by_kind"][kind] = count;
+    for (const auto& lease : i.leases) {
+      out["leases"].push_back({{"run_id", lease.run_id}, {"host", lease.host}, {"pid", lease.pid},
+                               {"heartbeat_at", lease.heartbeat_at}, {"heartbeat_age_seconds", lease.age_seconds},
+                               {"alive", results::lease_is_alive(lease, host, args.lease_timeout)},
+                               {"verdict", lease_verdict(lease, host, args.lease_timeout)}});
+    }
     std::printf("%s\n", out.dump(2).c_str());
     return 0;
   }
@@ -52,6 +72,16 @@ int info(const DbArgs& args) {
   std::printf("rows       %lld params, %lld metrics, %lld layers, %lld latency\n",
               static_cast<long long>(i.param_rows), static_cast<long long>(i.metric_rows),
               static_cast<long long>(i.layer_rows), static_cast<long long>(i.latency_rows));
+  if (!i.leases.empty()) {
+    std::printf("leases     %zu alive, %zu dead or stale (judged from %s, timeout %s)\n", alive,
+                i.leases.size() - alive, host.c_str(), training::duration_text(args.lease_timeout).c_str());
+    for (const auto& lease : i.leases) {
+      // An unreadable heartbeat time reads as infinitely old.
+      const std::string age = lease.age_seconds < 1e9 ? training::duration_text(lease.age_seconds) + " ago" : "unreadable";
+      std::printf("  run      %s by %s, heartbeat %s (%s)\n", lease.run_id.c_str(), lease.holder().c_str(), age.c_str(),
+                  lease_verdict(lease, host, args.lease_timeout).c_str());
+    }
+  }
   if (!i.first_created_at.empty()) {
     std::printf("first run  %s\nlast end   %s\n", i.first_created_at.c_str(),
                 i.last_finished_at.empty() ? "-" : i.last_finished_at.c_str());
@@ -85,9 +115,14 @@ Command add_db_command(CLI::App& app) {
   auto args = std::make_shared<DbArgs>();
   CLI::App* db = app.add_subcommand("db", "Inspect, clean up and combine results databases");
   db->require_subcommand(1);
-  CLI::App* info_cmd = db->add_subcommand("info", "Summarise a database: runs by status and kind, row counts");
+  CLI::App* info_cmd = db->add_subcommand(
+      "info", "Summarise a database: runs by status and kind, row counts, the leases of runners working on it");
   info_cmd->add_option("db", args->info_db, "Database file")->required();
   info_cmd->add_flag("--json", args->info_json, "Print the summary as JSON");
+  info_cmd->add_option("--lease-timeout", args->lease_timeout,
+                       "Seconds after which a lease whose heartbeat stopped counts as stale (as `ubp run "
+                       "--lease-timeout`; default 120)")
+      ->check(CLI::PositiveNumber);
   CLI::App* merge_cmd = db->add_subcommand(
       "merge",
       "Merge databases from separate machines or shards into one, without duplicating runs: a run\n"

@@ -8,6 +8,7 @@
 
 #include "cli/commands.h"
 #include "runner/logging.h"
+#include "ubp/results/code_version.h"
 
 namespace ubp::cli {
 
@@ -30,7 +31,7 @@ int main(int argc, char** argv) {
   app.add_flag("-v,--verbose", verbose, "Show each run's own log lines and debug detail");
   app.add_flag("-q,--quiet", quiet, "Show only warnings and errors");
   app.set_version_flag("--version",
-                       "ubp " + std::string(UBP_VERSION) + " (LibTorch " + TORCH_VERSION +
+                       ubp::results::this_build().describe() + " (LibTorch " + TORCH_VERSION +
                            ", SQLite " + SQLITE_VERSION + ", spdlog " +
                            std::to_string(SPDLOG_VER_MAJOR) + "." + std::to_string(SPDLOG_VER_MINOR) +
                            ")");

@@ -30,6 +30,7 @@ struct RunArgs {
   bool dry_run = false;
   int nproc = 1;  // --nproc: local data-parallel workers (train.distributed)
   int64_t task = -1;  // --task: only this planned run (a Slurm array task); -1: all
+  double lease_timeout = results::kDefaultLeaseTimeoutSeconds;  // --lease-timeout, seconds
 };
 
 int print_config_errors(const config::ConfigError& e) {
@@ -113,6 +114,7 @@ int run_local_workers(const RunArgs& args) {
       argv.push_back("train.distributed." + o);
     }
     if (args.task >= 0) argv.insert(argv.end(), {"--task", std::to_string(args.task)});
+    argv.insert(argv.end(), {"--lease-timeout", std::to_string(args.lease_timeout)});
     std::string log;
     if (rank == 0) {
       argv.insert(argv.end(), {"--db", db});
@@ -231,10 +233,17 @@ int run(const RunArgs& args) {
           "into a database in their folder, `ubp run` of this config on the device host measures it",
           devices);
     }
-    const runner::RunSummary summary = runner::execute_plan(plan, store, hooks);
+    runner::LeaseSettings leases;
+    leases.timeout_seconds = args.lease_timeout;
+    const runner::RunSummary summary = runner::execute_plan(plan, store, hooks, leases);
     std::printf("%zu run%s: %zu done now, %zu already done, %zu failed (database %s)\n", summary.planned,
                 summary.planned == 1 ? "" : "s", summary.succeeded, summary.already_done, summary.failed,
                 db.c_str());
+    if (summary.done_elsewhere + summary.failed_elsewhere + summary.taken_over + summary.lost > 0) {
+      std::printf("other runners: %zu done and %zu failed by them, %zu taken over from dead runners, %zu lost to "
+                  "them\n",
+                  summary.done_elsewhere, summary.failed_elsewhere, summary.taken_over, summary.lost);
+    }
     if (summary.latency_added > 0) {
       std::printf("latency measured now for %zu done run%s that owed it\n", summary.latency_added,
                   summary.latency_added == 1 ? "" : "s");
@@ -245,7 +254,7 @@ int run(const RunArgs& args) {
       const auto report = write_report_replacing(store, options);
       std::printf("report: %s\n", report.report_path.c_str());
     }
-    return summary.failed > 0 ? 1 : 0;
+    return summary.failed + summary.failed_elsewhere > 0 ? 1 : 0;
   } catch (const results::StoreError& e) {
     return fail(e.what(), 2);
   } catch (const device::DeviceConfigError& e) {
@@ -261,7 +270,9 @@ Command add_run_command(CLI::App& app) {
       "run",
       "Run an experiment or a sweep from a YAML config. Runs already done in the database are\n"
       "skipped, runs left running by a crash are rerun, a failed run is recorded and the sweep goes\n"
-      "on; the exit status is 1 if any run failed, 2 for a bad config or database.");
+      "on; the exit status is 1 if any run failed, 2 for a bad config or database. Several `ubp run`\n"
+      "of one sweep may share a database: each claims different runs under a lease, takes over the\n"
+      "runs of dead workers and waits for those others hold.");
   sub->add_option("config", args->config, "YAML config, e.g. configs/quickstart.yaml")
       ->required()
       ->check(CLI::ExistingFile);
@@ -278,6 +289,10 @@ Command add_run_command(CLI::App& app) {
                   "Run only planned run N (0-based, the index in `ubp plan`), as one Slurm array task does; "
                   "latency is not measured under --task")
       ->check(CLI::NonNegativeNumber);
+  sub->add_option("--lease-timeout", args->lease_timeout,
+                  "Seconds after which a run whose runner stopped renewing its lease (a crashed process on another "
+                  "machine) is taken over; several `ubp run` may share one database (default 120)")
+      ->check(CLI::PositiveNumber);
   sub->add_option("--nproc", args->nproc,
                   "Train each run with N local data-parallel processes (train.distributed over Gloo on "
                   "loopback); rank 0 writes the results")

@@ -5,6 +5,7 @@
 // to the store in one transaction, so a kind never touches the database.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -31,6 +32,14 @@ struct RunContext {
   bool progress_bar = false;
   // Where a long run reports its progress (one line per epoch); null: only the run's log.
   std::shared_ptr<spdlog::logger> console;
+  // Throws results::LeaseLost when this runner no longer holds the run's lease (another runner
+  // took the run over after this one's heartbeat went stale). Empty: no lease (a kind run on
+  // its own). Checkpoints and kept models are written only by the lease owner: call
+  // require_lease() right before writing them.
+  std::function<void()> confirm_lease;
+  void require_lease() const {
+    if (confirm_lease) confirm_lease();
+  }
 };
 
 class Experiment {

@@ -486,6 +486,7 @@ void keep_final_model(const RunContext& ctx, const json& cfg, const models::Mode
     for (const auto& e : masks->entries()) saved.masks[e.name] = e.mask;
   }
   const std::string path = (fs::path(ctx.models_dir) / exporter::kFinalModelFile).string();
+  ctx.require_lease();  // only the run's lease owner writes what the run keeps
   exporter::save_final_model(path, saved, model);
   log.info("final model saved to {}", path);
 }
@@ -701,6 +702,7 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     e["target_sparsity"] = std::max(0.0, st.target_sparsity);
     st.epochs.push_back(e);
     report_epoch(ctx, log, method, epochs, e);
+    ctx.require_lease();  // only the run's lease owner writes its checkpoint
     training::save_checkpoint(ckpt_path, to_checkpoint(st, layers, ctx.run_id, cfg), *model,
                               sgd.get());
   };

@@ -1,9 +1,12 @@
 // Executes a plan against a results database: the run lifecycle and the sweep's progress.
 //
 // A run already `done` is skipped. Any other run (new, pending, left `running` by a crash, or
-// `failed` before) is executed: marked running, run, then its whole result is committed in one
-// transaction with status `done`; an exception marks it `failed` with the error text and the
-// sweep goes on.
+// `failed` before) is claimed under a lease (results/lease.h), run, then its whole result is
+// committed in one transaction with status `done`; an exception marks it `failed` with the
+// error text and the sweep goes on. Several runners may work on one database at once (on this
+// machine or on others sharing its file system): each skips runs another holds a live lease
+// on, takes over runs whose runner died, leaves a run that failed under another runner in this
+// sweep alone, and once nothing is left to claim waits until the runs held by others end.
 #pragma once
 
 #include <functional>
@@ -23,6 +26,18 @@ struct RunSummary {
   size_t succeeded = 0;
   size_t failed = 0;
   size_t latency_added = 0;  // done runs whose owed latency was measured now (RunHooks)
+  size_t done_elsewhere = 0;    // finished by other runners while this one worked
+  size_t failed_elsewhere = 0;  // failed under other runners while this one worked
+  size_t taken_over = 0;        // claimed from a runner that had died (it held a dead lease)
+  size_t lost = 0;              // taken over by another runner while this one ran them
+};
+
+// How this runner holds leases.
+struct LeaseSettings {
+  // A heartbeat older than this gives the run up to other runners; the heartbeat is renewed
+  // every quarter of it.
+  double timeout_seconds = results::kDefaultLeaseTimeoutSeconds;
+  std::string host;  // empty: host_name()
 };
 
 // Steps the caller adds to every run. after_run sees the experiment's result before it is
@@ -43,8 +58,10 @@ struct RunHooks {
       owed_latency;
 };
 
-// Registers every planned run (pending) and executes those not done yet.
-RunSummary execute_plan(const config::Plan& plan, results::Store& store, const RunHooks& hooks = {});
+// Registers every planned run (pending) and executes those not done yet, until each is done or
+// failed (by this runner or another).
+RunSummary execute_plan(const config::Plan& plan, results::Store& store, const RunHooks& hooks = {},
+                        const LeaseSettings& leases = {});
 
 // The params rows of a planned run (its resolved config, flattened).
 std::vector<results::Param> params_of(const config::PlannedRun& run);
@@ -57,6 +74,8 @@ std::string models_dir_for(const std::string& db_path, const std::string& run_id
 // output.cache if set, else <db dir>/cache: files shared between runs (dense baselines).
 std::string cache_dir_for(const config::Plan& plan, const std::string& db_path);
 
+// This machine's name as leases and runs record it: UBP_HOSTNAME when set (tests simulate
+// several machines with it), else gethostname().
 std::string host_name();
 
 }  // namespace ubp::runner

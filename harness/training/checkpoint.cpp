@@ -3,8 +3,11 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <optional>
 #include <stdexcept>
 
 #include "ubp/support/atomic_file.h"
@@ -45,15 +48,28 @@ void save_checkpoint(const std::string& path, const Checkpoint& checkpoint, torc
 
   const fs::path target(path);
   if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  // LibTorch writes the temporary by name; the atomic-write helper flushes, renames and
-  // flushes the directory.
+  // LibTorch's zip writer must never see a short write: it then throws from a destructor, which
+  // ends the process (std::terminate) instead of failing the run. The writer below swallows the
+  // rest of the archive after the first failed write and reports that write's error; the
+  // atomic-write helper then syncs, renames and syncs the directory.
   try {
     support::AtomicFile file(path);
+    std::optional<support::FileError> write_error;
     try {
-      archive.save_to(file.temp_path());
+      archive.save_to([&](const void* data, size_t size) -> size_t {
+        if (!write_error) {
+          try {
+            file.write(data, size);
+          } catch (const support::FileError& e) {
+            write_error = e;
+          }
+        }
+        return size;
+      });
     } catch (const std::exception& e) {
       throw std::runtime_error("checkpoint " + path + ": cannot write (" + std::string(e.what()).substr(0, 200) + ")");
     }
+    if (write_error) throw *write_error;
     file.commit();
   } catch (const support::FileError& e) {
     throw std::runtime_error("checkpoint " + path + ": " + e.what());

@@ -1,10 +1,13 @@
 #include "ubp/reports/report.h"
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
 
+#include "ubp/reports/code_versions.h"
 #include "ubp/reports/html.h"
 #include "ubp/reports/markdown_report.h"
 #include "ubp/reports/paired.h"
@@ -82,6 +85,7 @@ ReportContent build_report(const results::Store& store, const ReportOptions& opt
   content.claims = evaluate_claims(content.runs);
   content.figures = report_figures(content.runs, accuracy.metric, chosen);
   for (auto& table : tables) {
+    note_code_versions(table, content.runs, accuracy.metric);
     if (!table.empty()) content.tables.push_back(std::move(table));
   }
   return content;

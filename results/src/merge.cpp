@@ -18,36 +18,42 @@ using detail::Transaction;
 
 namespace {
 
+// A column copied by a merge: a source older than `since` lacks it and gives `fallback`.
+struct CopiedColumn {
+  const char* name;
+  int since = 1;
+  const char* fallback = "NULL";
+};
+
 // The tables that hold a run's rows, with the columns copied and the order they are read in
 // (layers and latency keep the order they were written in).
 struct RunTable {
   const char* name;
-  const char* columns;
+  std::vector<CopiedColumn> columns;
   const char* order;
-  // What a schema v1 source gives for `columns` (nullptr: the same columns): v2 added latency
-  // columns, which an old shard fills with their defaults.
-  const char* v1_select = nullptr;
 };
 
-constexpr RunTable kRunsTable = {
+// The lease columns (v3) are left out on purpose: a lease names a runner of the source's
+// database, which has no say over the destination.
+const RunTable kRunsTable = {
     "runs",
-    "run_id, kind, status, config_json, created_at, started_at, finished_at, host, error, "
-    "attempts",
+    {{"run_id"}, {"kind"}, {"status"}, {"config_json"}, {"created_at"}, {"started_at"}, {"finished_at"},
+     {"host"}, {"error"}, {"attempts"}, {"ubp_version", 3}, {"git_commit", 3}, {"git_dirty", 3},
+     {"build_type", 3}},
     "run_id"};
 
-constexpr RunTable kChildTables[] = {
-    {"params", "run_id, key, value_json, value_num", "key"},
-    {"metrics", "run_id, key, step, value", "key, step"},
+const RunTable kChildTables[] = {
+    {"params", {{"run_id"}, {"key"}, {"value_json"}, {"value_num"}}, "key"},
+    {"metrics", {{"run_id"}, {"key"}, {"step"}, {"value"}}, "key, step"},
     {"layers",
-     "run_id, layer, rows, cols, block_rows, block_cols, method, kept_blocks, sparsity, "
-     "retained_importance, total_importance, selection_seconds",
+     {{"run_id"}, {"layer"}, {"rows"}, {"cols"}, {"block_rows"}, {"block_cols"}, {"method"}, {"kept_blocks"},
+      {"sparsity"}, {"retained_importance"}, {"total_importance"}, {"selection_seconds"}},
      "rowid"},
     {"latency",
-     "run_id, model, device, kernel, threads, p50_ms, p90_ms, p99_ms, min_ms, mean_ms, valid, "
-     "detail_json, recorded_at, status, error, cv, samples, sessions",
-     "id",
-     "run_id, model, device, kernel, threads, p50_ms, p90_ms, p99_ms, min_ms, mean_ms, valid, "
-     "detail_json, recorded_at, 'ok', NULL, NULL, 0, 0"},
+     {{"run_id"}, {"model"}, {"device"}, {"kernel"}, {"threads"}, {"p50_ms"}, {"p90_ms"}, {"p99_ms"}, {"min_ms"},
+      {"mean_ms"}, {"valid"}, {"detail_json"}, {"recorded_at"}, {"status", 2, "'ok'"}, {"error", 2},
+      {"cv", 2}, {"samples", 2, "0"}, {"sessions", 2, "0"}},
+     "id"},
 };
 
 // How far along a run is: done > failed > running > pending.
@@ -74,14 +80,11 @@ bool source_copy_wins(RunStatus source, const std::string& source_finished_at, R
 // Copies one run's rows of a table from one connection to another, value for value.
 class RowCopier {
  public:
-  RowCopier(const Connection& from, int from_version, const Connection& to,
-            const RunTable& table)
-      : select_(from, std::string("SELECT ") +
-                          (from_version < 2 && table.v1_select ? table.v1_select : table.columns) +
-                          " FROM " + table.name +
+  RowCopier(const Connection& from, int from_version, const Connection& to, const RunTable& table)
+      : select_(from, "SELECT " + source_columns(table, from_version) + " FROM " + table.name +
                           " WHERE run_id = ?1 ORDER BY " + table.order),
-        insert_(to, std::string("INSERT INTO ") + table.name + "(" + table.columns +
-                        ") VALUES(" + placeholders(table.columns) + ")") {}
+        insert_(to, std::string("INSERT INTO ") + table.name + "(" + names(table) + ") VALUES(" +
+                        placeholders(table.columns.size()) + ")") {}
 
   void copy(const std::string& run_id) {
     select_.reset();
@@ -97,10 +100,23 @@ class RowCopier {
   }
 
  private:
-  static std::string placeholders(const std::string& columns) {
-    const auto count = std::count(columns.begin(), columns.end(), ',') + 1;
+  static std::string names(const RunTable& table) {
+    std::string text;
+    for (const CopiedColumn& c : table.columns) text += (text.empty() ? "" : ", ") + std::string(c.name);
+    return text;
+  }
+  // What the source gives for each column: the column, or its fallback where the source's
+  // schema is older than the column.
+  static std::string source_columns(const RunTable& table, int version) {
+    std::string text;
+    for (const CopiedColumn& c : table.columns) {
+      text += (text.empty() ? "" : ", ") + std::string(version >= c.since ? c.name : c.fallback);
+    }
+    return text;
+  }
+  static std::string placeholders(size_t count) {
     std::string text = "?";
-    for (int i = 1; i < count; ++i) text += ", ?";
+    for (size_t i = 1; i < count; ++i) text += ", ?";
     return text;
   }
 

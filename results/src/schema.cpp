@@ -102,6 +102,21 @@ ALTER TABLE latency ADD COLUMN cv REAL;
 ALTER TABLE latency ADD COLUMN samples INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE latency ADD COLUMN sessions INTEGER NOT NULL DEFAULT 0;
 )sql"},
+    // v3 (issue 18): a run carries the lease of the runner working on it (host, pid, a token
+    // unique to the process, the heartbeat time), so that several runners share one database,
+    // and the code that last started, finished or failed it (ubp version, git commit, whether
+    // the tree was dirty, build type), so that reports can tell results of different code apart.
+    {3, R"sql(
+ALTER TABLE runs ADD COLUMN lease_host TEXT;
+ALTER TABLE runs ADD COLUMN lease_pid INTEGER;
+ALTER TABLE runs ADD COLUMN lease_token TEXT;
+ALTER TABLE runs ADD COLUMN lease_heartbeat TEXT;
+ALTER TABLE runs ADD COLUMN ubp_version TEXT;
+ALTER TABLE runs ADD COLUMN git_commit TEXT;
+ALTER TABLE runs ADD COLUMN git_dirty INTEGER CHECK(git_dirty IN (0, 1));
+ALTER TABLE runs ADD COLUMN build_type TEXT;
+CREATE INDEX runs_by_lease ON runs(lease_token) WHERE lease_token IS NOT NULL;
+)sql"},
 };
 
 static_assert(std::size(kMigrations) == Store::kSchemaVersion,

@@ -1,6 +1,8 @@
 #include "sqlite_support.h"
 
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <utility>
 
@@ -8,19 +10,26 @@ namespace ubp::results::detail {
 
 SqlFailure::SqlFailure(const std::string& path, int code, std::string sqlite_message,
                        int system_errno)
-    : StoreError(path + ": " + sqlite_message + "; " + advice_for(code)),
+    : StoreError(path + ": " + sqlite_message + "; " + advice_for(code, system_errno)),
       code_(code),
       sqlite_message_(std::move(sqlite_message)),
       system_errno_(system_errno) {}
 
-std::string advice_for(int code) {
+std::string advice_for(int code, int system_errno) {
+  // SQLite reports a full disk as SQLITE_FULL, but a failed write of the -shm or -wal file may
+  // come as an I/O error whose errno tells the truth.
+  if (system_errno == ENOSPC || system_errno == EDQUOT) {
+    return "no space left on the device holding the database (" + std::string(std::strerror(system_errno)) +
+           "); free space and retry";
+  }
   switch (code & 0xff) {
     case SQLITE_BUSY:
     case SQLITE_LOCKED:
       return "another process kept the database locked for more than 10 s; retry when it has "
              "finished";
     case SQLITE_FULL:
-      return "the disk (or the database's size limit) is full; free space and retry";
+      return "no space left on the device holding the database (or the database reached its size limit); "
+             "free space and retry";
     case SQLITE_READONLY:
       return "the database cannot be written; check the permissions of the file and its "
              "directory, or whether it was opened read-only";

@@ -29,8 +29,9 @@ class SqlFailure : public StoreError {
   int system_errno_;
 };
 
-// What a user can do about a failure with this SQLite result code (one short clause).
-std::string advice_for(int code);
+// What a user can do about a failure with this SQLite result code and operating-system errno
+// (one short clause).
+std::string advice_for(int code, int system_errno = 0);
 
 // One SQLite connection, closed by the destructor.
 class Connection {
@@ -118,7 +119,7 @@ auto guarded(const Connection& connection, const std::string& what, Body&& body)
     return body();
   } catch (const SqlFailure& failure) {
     throw StoreError(connection.path + ": " + what + ": " + failure.sqlite_message() + "; " +
-                     advice_for(failure.code()));
+                     advice_for(failure.code(), failure.system_errno()));
   }
 }
 

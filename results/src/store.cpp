@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
@@ -20,6 +21,7 @@ namespace fs = std::filesystem;
 using detail::Connection;
 using detail::guarded;
 using detail::live;
+using detail::no_such_run;
 using detail::require_writable;
 using detail::Statement;
 using detail::Transaction;
@@ -28,9 +30,6 @@ namespace {
 
 constexpr int kBusyTimeoutMs = 10000;
 
-constexpr const char* kRunColumns =
-    "run_id, kind, status, config_json, created_at, started_at, finished_at, host, error, "
-    "attempts";
 
 std::string parent_directory(const std::string& path) {
   const fs::path parent = fs::path(path).parent_path();
@@ -49,6 +48,11 @@ std::string parent_directory(const std::string& path) {
   if (primary == SQLITE_CORRUPT) {
     throw StoreError(path + ": the database is damaged (" + sqlite_message +
                      "); restore it from a copy");
+  }
+  if (primary == SQLITE_FULL || system_errno == ENOSPC || system_errno == EDQUOT) {
+    throw StoreError(path + ": no space left on the device holding " + parent_directory(path) +
+                     " to open the database (it needs room for its -wal and -shm files); free space and "
+                     "retry");
   }
   if (primary == SQLITE_CANTOPEN || primary == SQLITE_IOERR || primary == SQLITE_PERM ||
       primary == SQLITE_READONLY) {
@@ -91,7 +95,7 @@ std::string parent_directory(const std::string& path) {
                      "); make the directory writable and the file readable and writable");
   }
   throw StoreError(path + ": cannot open the database: " + sqlite_message + "; " +
-                   detail::advice_for(code));
+                   detail::advice_for(code, system_errno));
 }
 
 StoreError newer_schema_error(const std::string& path, int64_t version) {
@@ -142,6 +146,33 @@ int set_up(const Connection& connection, OpenMode mode) {
   return migrated;
 }
 
+// The run's status, or nothing when the database has no such run.
+std::optional<RunStatus> status_of(const Connection& connection, const std::string& run_id) {
+  Statement query(connection, "SELECT status FROM runs WHERE run_id = ?1");
+  query.bind(1, run_id);
+  if (!query.step()) return std::nullopt;
+  return run_status_from_string(query.text(0));
+}
+
+}  // namespace
+
+namespace detail {
+
+StoreError no_such_run(const Connection& connection, const std::string& run_id,
+                       const std::string& what) {
+  return StoreError(connection.path + ": " + what + ": no run '" + run_id +
+                    "' in the database; register it first");
+}
+
+std::string run_columns(int schema_version) {
+  std::string columns =
+      "run_id, kind, status, config_json, created_at, started_at, finished_at, host, error, attempts, ";
+  columns += schema_version >= 3
+                 ? "ubp_version, git_commit, git_dirty, build_type, lease_host, lease_pid, lease_token, lease_heartbeat"
+                 : "NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL";
+  return columns;
+}
+
 RunRow read_run(const Statement& row) {
   RunRow run;
   run.run_id = row.text(0);
@@ -154,24 +185,26 @@ RunRow read_run(const Statement& row) {
   run.host = row.text(7);
   run.error = row.text(8);
   run.attempts = static_cast<int>(row.int64(9));
+  run.code.version = row.text(10);
+  run.code.git_commit = row.text(11);
+  if (!row.is_null(12)) run.code.git_dirty = row.int64(12) != 0;
+  run.code.build_type = row.text(13);
+  run.lease = lease_from_columns(row, 14, run.run_id);
   return run;
 }
 
-// The run's status, or nothing when the database has no such run.
-std::optional<RunStatus> status_of(const Connection& connection, const std::string& run_id) {
-  Statement query(connection, "SELECT status FROM runs WHERE run_id = ?1");
-  query.bind(1, run_id);
-  if (!query.step()) return std::nullopt;
-  return run_status_from_string(query.text(0));
+void bind_this_build(Statement& statement, int first) {
+  const CodeVersion& code = this_build();
+  statement.bind(first, code.version).bind(first + 1, code.git_commit);
+  if (code.git_dirty) {
+    statement.bind(first + 2, static_cast<int64_t>(*code.git_dirty ? 1 : 0));
+  } else {
+    statement.bind_null(first + 2);
+  }
+  statement.bind(first + 3, code.build_type);
 }
 
-StoreError no_such_run(const Connection& connection, const std::string& run_id,
-                       const std::string& what) {
-  return StoreError(connection.path + ": " + what + ": no run '" + run_id +
-                    "' in the database; register it first");
-}
-
-}  // namespace
+}  // namespace detail
 
 const char* to_string(RunStatus status) {
   switch (status) {
@@ -311,9 +344,11 @@ void Store::mark_running(const std::string& run_id, const std::string& host) {
     }
     Statement update(connection,
                      "UPDATE runs SET status = 'running', started_at = ?2, host = ?3, "
-                     "attempts = attempts + 1, error = NULL, finished_at = NULL "
-                     "WHERE run_id = ?1");
-    update.bind(1, run_id).bind(2, utc_now_iso8601()).bind_text_or_null(3, host).run();
+                     "attempts = attempts + 1, error = NULL, finished_at = NULL, ubp_version = ?4, "
+                     "git_commit = ?5, git_dirty = ?6, build_type = ?7 WHERE run_id = ?1");
+    update.bind(1, run_id).bind(2, utc_now_iso8601()).bind_text_or_null(3, host);
+    detail::bind_this_build(update, 4);
+    update.run();
     transaction.commit();
   });
 }
@@ -341,7 +376,8 @@ void insert_latency_rows(const Connection& connection, const std::string& run_id
 
 }  // namespace
 
-void Store::add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows) {
+void Store::add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows,
+                        const std::string& lease_token) {
   const Impl& impl = live(impl_);
   const Connection& connection = impl.connection;
   const std::string what = "cannot add latency rows to run '" + run_id + "'";
@@ -354,12 +390,15 @@ void Store::add_latency(const std::string& run_id, const std::vector<LatencyReco
       throw StoreError(connection.path + ": " + what + ": the run is " + to_string(*status) +
                        ", not done; its latency is recorded when it finishes");
     }
+    if (!lease_token.empty()) detail::require_lease(connection, run_id, lease_token, what);
     insert_latency_rows(connection, run_id, rows, utc_now_iso8601());
+    if (!lease_token.empty()) detail::clear_lease(connection, run_id);
     transaction.commit();
   });
 }
 
-void Store::finish_done(const std::string& run_id, const RunResult& result) {
+void Store::finish_done(const std::string& run_id, const RunResult& result,
+                        const std::string& lease_token) {
   const Impl& impl = live(impl_);
   const Connection& connection = impl.connection;
   const std::string what = "cannot record the results of run '" + run_id + "'";
@@ -368,6 +407,7 @@ void Store::finish_done(const std::string& run_id, const RunResult& result) {
   guarded(connection, what, [&] {
     Transaction transaction(connection);
     if (!status_of(connection, run_id)) throw no_such_run(connection, run_id, what);
+    if (!lease_token.empty()) detail::require_lease(connection, run_id, lease_token, what);
 
     for (const char* table : {"metrics", "layers", "latency"}) {
       Statement erase(connection, std::string("DELETE FROM ") + table + " WHERE run_id = ?1");
@@ -399,14 +439,18 @@ void Store::finish_done(const std::string& run_id, const RunResult& result) {
     insert_latency_rows(connection, run_id, result.latency, now);
 
     Statement done(connection,
-                   "UPDATE runs SET status = 'done', finished_at = ?2, error = NULL "
-                   "WHERE run_id = ?1");
-    done.bind(1, run_id).bind(2, now).run();
+                   "UPDATE runs SET status = 'done', finished_at = ?2, error = NULL, ubp_version = ?3, "
+                   "git_commit = ?4, git_dirty = ?5, build_type = ?6 WHERE run_id = ?1");
+    done.bind(1, run_id).bind(2, now);
+    detail::bind_this_build(done, 3);
+    done.run();
+    detail::clear_lease(connection, run_id);
     transaction.commit();
   });
 }
 
-void Store::mark_failed(const std::string& run_id, const std::string& error) {
+void Store::mark_failed(const std::string& run_id, const std::string& error,
+                        const std::string& lease_token) {
   const Impl& impl = live(impl_);
   const Connection& connection = impl.connection;
   const std::string what = "cannot mark run '" + run_id + "' failed";
@@ -414,33 +458,39 @@ void Store::mark_failed(const std::string& run_id, const std::string& error) {
 
   guarded(connection, what, [&] {
     Transaction transaction(connection);
+    if (!lease_token.empty()) detail::require_lease(connection, run_id, lease_token, what);
     Statement update(connection,
-                     "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3 "
-                     "WHERE run_id = ?1");
-    update.bind(1, run_id).bind(2, utc_now_iso8601()).bind(3, error).run();
+                     "UPDATE runs SET status = 'failed', finished_at = ?2, error = ?3, ubp_version = ?4, "
+                     "git_commit = ?5, git_dirty = ?6, build_type = ?7 WHERE run_id = ?1");
+    update.bind(1, run_id).bind(2, utc_now_iso8601()).bind(3, error);
+    detail::bind_this_build(update, 4);
+    update.run();
     if (sqlite3_changes(connection.db) == 0) throw no_such_run(connection, run_id, what);
+    detail::clear_lease(connection, run_id);
     transaction.commit();
   });
 }
 
 std::optional<RunRow> Store::find_run(const std::string& run_id) const {
-  const Connection& connection = live(impl_).connection;
+  const Impl& impl = live(impl_);
+  const Connection& connection = impl.connection;
   return guarded(connection, "cannot read run '" + run_id + "'", [&]() -> std::optional<RunRow> {
     Statement query(connection,
-                    std::string("SELECT ") + kRunColumns + " FROM runs WHERE run_id = ?1");
+                    "SELECT " + detail::run_columns(impl.schema_version) + " FROM runs WHERE run_id = ?1");
     query.bind(1, run_id);
     if (!query.step()) return std::nullopt;
-    return read_run(query);
+    return detail::read_run(query);
   });
 }
 
 std::vector<RunRow> Store::list_runs() const {
-  const Connection& connection = live(impl_).connection;
+  const Impl& impl = live(impl_);
+  const Connection& connection = impl.connection;
   return guarded(connection, "cannot list the runs", [&] {
-    Statement query(connection, std::string("SELECT ") + kRunColumns +
+    Statement query(connection, "SELECT " + detail::run_columns(impl.schema_version) +
                                     " FROM runs ORDER BY created_at, run_id");
     std::vector<RunRow> runs;
-    while (query.step()) runs.push_back(read_run(query));
+    while (query.step()) runs.push_back(detail::read_run(query));
     return runs;
   });
 }
@@ -573,6 +623,7 @@ StoreInfo Store::info() const {
     // The database's size in pages; the file has this size once the WAL is checkpointed.
     info.file_bytes = connection.query_int("PRAGMA page_count") *
                       connection.query_int("PRAGMA page_size");
+    info.leases = leases();
     snapshot.commit();
     return info;
   });

@@ -233,9 +233,21 @@ inline RunResult sample_result(int metric_count = 3, const std::string& tag = "a
   return result;
 }
 
+// Turns a freshly created database into what schema v2 wrote (before the lease and code
+// version columns of v3 existed), to test the migration and merges from old shards.
+inline void downgrade_to_schema_v2(const Store& store) {
+  exec(store, "DROP INDEX runs_by_lease");
+  for (const char* column : {"lease_host", "lease_pid", "lease_token", "lease_heartbeat", "ubp_version", "git_commit",
+                             "git_dirty", "build_type"}) {
+    exec(store, std::string("ALTER TABLE runs DROP COLUMN ") + column);
+  }
+  exec(store, "PRAGMA user_version = 2");
+}
+
 // Turns a freshly created database into what schema v1 wrote (before the latency columns of
 // v2 existed), with one latency row, to test the migration and merges from old shards.
 inline void downgrade_to_schema_v1(const Store& store) {
+  downgrade_to_schema_v2(store);
   exec(store, "DELETE FROM latency");
   for (const char* column : {"status", "error", "cv", "samples", "sessions"}) {
     exec(store, std::string("ALTER TABLE latency DROP COLUMN ") + column);

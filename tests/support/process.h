@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "support/temp_dir.h"
@@ -19,11 +20,14 @@ struct ProcessResult {
   std::string err;
 };
 
-// Starts `argv` in `cwd` with stdout and stderr going to the given files; returns the pid.
+// Starts `argv` in `cwd` with stdout and stderr going to the given files and `env` added to
+// its environment; returns the pid.
 inline pid_t spawn(const std::vector<std::string>& argv, const std::string& cwd,
-                   const std::string& out_file, const std::string& err_file) {
+                   const std::string& out_file, const std::string& err_file,
+                   const std::vector<std::pair<std::string, std::string>>& env = {}) {
   const pid_t pid = fork();
   if (pid == 0) {
+    for (const auto& [name, value] : env) setenv(name.c_str(), value.c_str(), 1);
     if (!cwd.empty() && chdir(cwd.c_str()) != 0) _exit(127);
     const int out = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
     const int err = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -13,6 +13,9 @@
 #include <string>
 #include <vector>
 
+#include "ubp/results/code_version.h"
+#include "ubp/results/lease.h"
+
 struct sqlite3;
 
 namespace ubp::results {
@@ -21,6 +24,13 @@ namespace ubp::results {
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
+};
+
+// A runner tried to record, or to go on with, a run whose lease it no longer holds: another
+// runner took the run over (this one's heartbeat went stale) or has finished it.
+class LeaseLost : public StoreError {
+ public:
+  using StoreError::StoreError;
 };
 
 enum class RunStatus { kPending, kRunning, kDone, kFailed };
@@ -93,6 +103,22 @@ struct RunRow {
   std::string host;
   std::string error;
   int attempts = 0;
+  CodeVersion code;            // who last started, finished or failed it (schema v3)
+  std::optional<Lease> lease;  // the runner working on it now, if any (schema v3)
+};
+
+// What claim_run found.
+enum class ClaimOutcome {
+  kClaimed,          // the run is this runner's now (status running, attempts + 1)
+  kDone,             // the run is done: nothing to do
+  kHeld,             // another runner's lease on it is alive
+  kFailedMeanwhile,  // it failed again since this runner looked (another runner tried it)
+};
+
+struct Claim {
+  ClaimOutcome outcome = ClaimOutcome::kClaimed;
+  // kHeld: the live lease; kClaimed: the dead lease that was taken over, if there was one.
+  std::optional<Lease> lease;
 };
 
 struct StoreInfo {
@@ -103,6 +129,7 @@ struct StoreInfo {
   int64_t metric_rows = 0, layer_rows = 0, latency_rows = 0, param_rows = 0;
   std::string first_created_at, last_finished_at;
   int64_t file_bytes = 0;
+  std::vector<Lease> leases;  // every lease held on a run, alive or not, by run id
 };
 
 // What a removal deleted: the runs, and the rows of each table that belonged to them.
@@ -118,7 +145,7 @@ enum class OpenMode {
 
 class Store {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   // Opens (and for kReadWrite creates and migrates) the database at `path`.
   // Errors: not a SQLite file, newer schema than kSchemaVersion, unreadable file, directory
@@ -137,20 +164,46 @@ class Store {
   RunStatus register_run(const std::string& run_id, const std::string& kind,
                          const std::string& config_json, const std::vector<Param>& params);
 
-  // pending/failed/running -> running; sets started_at, host, attempts+1, clears error.
+  // pending/failed/running -> running; sets started_at, host, attempts+1, clears error. Takes
+  // no lease: for a single runner (tests, tools); concurrent runners use claim_run.
   void mark_running(const std::string& run_id, const std::string& host);
 
+  // In one transaction: a run that is not done and carries no live lease (none, or one whose
+  // owner is dead or whose heartbeat is older than `lease_timeout_seconds`) becomes `owner`'s:
+  // status running, started_at, host, attempts+1, error cleared, heartbeat now. A failed run is
+  // claimed only while its attempts still equal `attempts_seen` (-1: always), so that runners
+  // working side by side do not each retry a run that failed in this sweep.
+  Claim claim_run(const std::string& run_id, const LeaseOwner& owner, double lease_timeout_seconds,
+                  int attempts_seen = -1);
+
+  // Takes the lease of a run whatever its status (a done run that owes latency rows); nothing
+  // when taken, else the live lease held by another runner. One transaction.
+  std::optional<Lease> acquire_lease(const std::string& run_id, const LeaseOwner& owner,
+                                     double lease_timeout_seconds);
+
+  // Moves the heartbeat of the lease with `token` to now; false when the run's lease is no
+  // longer that token's (taken over or released).
+  bool renew_lease(const std::string& run_id, const std::string& lease_token);
+
+  // Drops the lease with `token` from the run, if it still holds it.
+  void release_lease(const std::string& run_id, const std::string& lease_token);
+
   // Deletes any earlier metrics/layers/latency of the run, writes `result`, sets status done
-  // and finished_at; all in one transaction.
-  void finish_done(const std::string& run_id, const RunResult& result);
+  // and finished_at; all in one transaction. With a lease token, only while the run's lease is
+  // that token's (else LeaseLost, and nothing is written), and the lease is released.
+  void finish_done(const std::string& run_id, const RunResult& result,
+                   const std::string& lease_token = "");
 
   // Appends latency rows to a run that is done: latency measured after the run (queued while
   // it trained on a cluster node). One transaction. Throws StoreError when the run is missing
-  // or not done.
-  void add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows);
+  // or not done. A lease token as for finish_done.
+  void add_latency(const std::string& run_id, const std::vector<LatencyRecord>& rows,
+                   const std::string& lease_token = "");
 
-  // Sets status failed, finished_at and the error text (one transaction).
-  void mark_failed(const std::string& run_id, const std::string& error);
+  // Sets status failed, finished_at and the error text (one transaction). A lease token as
+  // for finish_done.
+  void mark_failed(const std::string& run_id, const std::string& error,
+                   const std::string& lease_token = "");
 
   std::optional<RunRow> find_run(const std::string& run_id) const;
   std::vector<RunRow> list_runs() const;  // ordered by created_at, run_id
@@ -158,6 +211,7 @@ class Store {
   std::vector<Metric> metrics_of(const std::string& run_id) const;
   std::vector<LayerRecord> layers_of(const std::string& run_id) const;
   std::vector<LatencyRecord> latency_of(const std::string& run_id) const;
+  std::vector<Lease> leases() const;  // every lease held on a run, by run id
 
   StoreInfo info() const;
 
@@ -178,7 +232,8 @@ class Store {
   // Folds `source` into this store, without duplicating runs: a run missing here is copied
   // with all its rows; a run present here is replaced only when the source's copy is further
   // along (done > failed > running > pending; among two `done`, the later finished_at wins).
-  // One transaction per source. Returns the number of runs copied or replaced.
+  // Leases are not copied: a lease names a runner of the source's database. A source of an
+  // older schema gives the newer columns their defaults. One transaction per source. Returns the number of runs copied or replaced.
   int64_t merge_from(const std::string& source_path);
 
   // For tests (crash and full-disk simulation) and advanced queries.
