@@ -43,7 +43,7 @@ TEST(DeviceConfig, ShippedExamplesLoad) {
   EXPECT_EQ(board.name, "rpi4");
   EXPECT_EQ(board.arch, "aarch64");
   EXPECT_FALSE(board.host.empty());
-  EXPECT_EQ(board.remote_dir, "/tmp/ubp");
+  EXPECT_EQ(board.remote_dir, "");  // the per-user default, /tmp/ubp-<uid>, chosen when connecting
   EXPECT_EQ(board.source, std::string(UBP_DEVICES_DIR) + "/rpi4.yaml");
 
   const DeviceConfig phone = load_device_config("pixel", UBP_DEVICES_DIR);
