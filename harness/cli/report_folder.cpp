@@ -104,6 +104,12 @@ reports::ReportSummary write_report_replacing(const results::Store& store, repor
   reports::ReportSummary summary;
   try {
     summary = reports::write_report(store, options);
+  } catch (const reports::ReportError& e) {
+    fs::remove_all(fresh, ec);
+    // The error names the scratch folder; the user knows the report by its own folder.
+    std::string message = e.what();
+    replace_all(message, fresh.string(), target.string());
+    throw reports::ReportError("report " + target.string() + ": " + message);
   } catch (...) {
     fs::remove_all(fresh, ec);
     throw;
