@@ -9,6 +9,7 @@
 
 #include <filesystem>
 
+#include "file_error_of.h"
 #include "support/temp_dir.h"
 
 namespace ubp::support {
@@ -24,15 +25,7 @@ std::vector<std::string> names_in(const fs::path& dir) {
   return names;
 }
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  return "(no FileError)";
-}
+using testing_helpers::error_of;
 
 TEST(AtomicFile, WritesTheWholeFileAndLeavesNothingElse) {
   TempDir dir;

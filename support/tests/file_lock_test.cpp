@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <future>
 
+#include "file_error_of.h"
 #include "support/temp_dir.h"
 
 namespace ubp::support {
@@ -17,15 +18,7 @@ namespace {
 namespace fs = std::filesystem;
 using testing::TempDir;
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  return "(no FileError)";
-}
+using testing_helpers::error_of;
 
 // flock belongs to an open file description, so two FileLocks in one process exclude each other
 // just as two processes would.

@@ -5,6 +5,7 @@
 
 #include <filesystem>
 
+#include "file_error_of.h"
 #include "support/temp_dir.h"
 
 namespace ubp::support {
@@ -12,15 +13,7 @@ namespace {
 
 using testing::TempDir;
 
-template <class F>
-std::string error_of(F f) {
-  try {
-    f();
-  } catch (const FileError& e) {
-    return e.what();
-  }
-  return "(no FileError)";
-}
+using testing_helpers::error_of;
 
 TEST(ReadFileBounded, ReadsARegularFileWhole) {
   TempDir dir;
