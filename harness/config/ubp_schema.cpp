@@ -160,6 +160,10 @@ void add_training_keys(Schema& s) {
   key("train.nesterov", T::kBool, true, "Nesterov momentum");
   key("train.weight_decay", T::kFloat, 4e-5, "L2 weight decay").range(0, 1);
   key("train.label_smoothing", T::kFloat, 0.1, "label smoothing of the cross-entropy").range(0, 1);
+  key("train.bn_recalibration_batches", T::kInt, 50,
+      "before the final evaluation of every model (dense and pruned), recompute the batch-norm running "
+      "statistics as the average over this many training batches (0: evaluate with the running averages "
+      "kept during training)").range(0, 1000000);
   key("train.seed", T::kInt, 0, "seed of the dense baseline (initialisation and data order)").at_least(0);
   key("train.threads", T::kInt, 0,
       "LibTorch intra-op threads (0: the cores this process may run on, shared with the other --nproc workers; "

@@ -1,6 +1,7 @@
 #include "training/train_step.h"
 
 #include <torch/autograd.h>
+#include <torch/nn/modules/batchnorm.h>
 
 #include <algorithm>
 
@@ -53,6 +54,35 @@ EvalResult evaluate(models::Classifier& model, data::BatchSource& batches) {
     r.top5 = static_cast<double>(top5) / static_cast<double>(r.count);
   }
   return r;
+}
+
+int64_t recalibrate_batch_norm(models::Classifier& model, data::BatchSource& batches, int64_t epoch,
+                               int64_t max_batches) {
+  if (max_batches <= 0) return 0;
+  struct Saved {
+    torch::nn::BatchNorm2dImpl* norm;
+    c10::optional<double> momentum;
+  };
+  std::vector<Saved> norms;
+  for (const auto& module : model.modules(/*include_self=*/false)) {
+    if (auto* bn = module->as<torch::nn::BatchNorm2d>()) {
+      norms.push_back({bn, bn->options.momentum()});
+      bn->reset_running_stats();
+      bn->options.momentum(c10::nullopt);  // cumulative average over the batches seen
+    }
+  }
+  if (norms.empty()) return 0;
+  torch::NoGradGuard no_grad;
+  model.train();
+  int64_t used = 0;
+  batches.start_epoch(epoch);
+  data::Batch batch;
+  while (used < max_batches && batches.next(batch)) {
+    model.forward(batch.images);
+    ++used;
+  }
+  for (const Saved& s : norms) s.norm->options.momentum(s.momentum);
+  return used;
 }
 
 }  // namespace ubp::training

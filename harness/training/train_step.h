@@ -35,4 +35,18 @@ struct EvalResult {
 // Evaluation mode, no gradients, one pass over the iterator's epoch 0 order.
 EvalResult evaluate(models::Classifier& model, data::BatchSource& batches);
 
+// Recomputes every batch-norm layer's running mean and variance as the plain (cumulative)
+// average over the first `max_batches` batches of `batches`' epoch `epoch`, forwarded in
+// training mode without gradients; each layer's momentum is restored afterwards. Returns the
+// number of batches used (0 when the model has no batch norm or max_batches <= 0).
+//
+// Why: evaluation normalises with running statistics that follow the weights with momentum 0.1.
+// Right after pruning, the activations of layers whose kept weights moved a lot (unaligned
+// selections concentrate the kept blocks) change faster than that average follows, and the
+// final model is evaluated with statistics of weights it no longer has. Recomputing them on
+// training data is the standard remedy (PyTorch's swa_utils.update_bn does it for averaged
+// weights); it changes no weight, only the two buffers per layer.
+int64_t recalibrate_batch_norm(models::Classifier& model, data::BatchSource& batches, int64_t epoch,
+                               int64_t max_batches);
+
 }  // namespace ubp::training
