@@ -761,6 +761,14 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
     out.layers[i].retained_importance = kept.retained;
     out.layers[i].total_importance = kept.total;
   }
+  training::EmptyChannels empty;
+  for (const auto& e : st.masks.entries()) {
+    const training::EmptyChannels layer = training::empty_channels(e.mask);
+    empty.rows += layer.rows;
+    empty.empty_rows += layer.empty_rows;
+    empty.cols += layer.cols;
+    empty.empty_cols += layer.empty_cols;
+  }
   int64_t pruned_weights = 0, zeros = 0;
   for (const auto& l : layers) {
     pruned_weights += l.weight.numel();
@@ -775,6 +783,10 @@ results::RunResult TrainingExperiment::run(const json& cfg, const RunContext& ct
   out.metrics.push_back({"pruned_layers", 0, static_cast<double>(layers.size())});
   out.metrics.push_back({"selection.seconds", 0, st.selection_seconds});
   out.metrics.push_back({"revived_weights", 0, static_cast<double>(st.revived_weights)});
+  if (empty.rows > 0) {
+    out.metrics.push_back({"empty_output_channels", 0, static_cast<double>(empty.empty_rows) / empty.rows});
+    out.metrics.push_back({"empty_input_channels", 0, static_cast<double>(empty.empty_cols) / empty.cols});
+  }
   out.metrics.push_back({"seconds", 0, seconds});
   log.info("{} at {:.0f}%: top-1 {:.2f}% (dense {:.2f}%)", method, 100 * target, 100 * final_eval.top1,
            dense["final"]["top1"].get<double>());

@@ -130,5 +130,25 @@ TEST(ChooseMasks, ResNetThreeByThreeLayersArePrunedAsCoutByCinTimesNine) {
   EXPECT_EQ(masks[0].mask.sizes(), layers.front().weight.sizes());
 }
 
+TEST(EmptyChannels, CountsTheRowsAndColumnsOfTheWeightMatrixWhereTheMaskKeepsNothing) {
+  // A pointwise mask [4 out, 3 in, 1, 1]: output channel 1 and input channel 2 keep nothing.
+  const at::Tensor mask = at::tensor({1.f, 1.f, 0.f,  //
+                                      0.f, 0.f, 0.f,  //
+                                      0.f, 1.f, 0.f,  //
+                                      1.f, 0.f, 0.f})
+                              .reshape({4, 3, 1, 1});
+  const EmptyChannels e = empty_channels(mask);
+  EXPECT_EQ(e.rows, 4);
+  EXPECT_EQ(e.empty_rows, 1);
+  EXPECT_EQ(e.cols, 3);
+  EXPECT_EQ(e.empty_cols, 1);
+
+  // A 3x3 convolution's matrix is Cout x (Cin * 9): a column is one input channel at one tap.
+  const EmptyChannels full = empty_channels(at::ones({2, 2, 3, 3}));
+  EXPECT_EQ(full.rows, 2);
+  EXPECT_EQ(full.cols, 18);
+  EXPECT_EQ(full.empty_rows + full.empty_cols, 0);
+}
+
 }  // namespace
 }  // namespace ubp::training

@@ -132,6 +132,16 @@ KeptImportance kept_importance(const at::Tensor& weight, const at::Tensor& mask,
   return out;
 }
 
+EmptyChannels empty_channels(const at::Tensor& mask) {
+  const at::Tensor kept = weight_matrix(mask) != 0;
+  EmptyChannels out;
+  out.rows = kept.size(0);
+  out.cols = kept.size(1);
+  out.empty_rows = out.rows - kept.any(1).sum().item<int64_t>();
+  out.empty_cols = out.cols - kept.any(0).sum().item<int64_t>();
+  return out;
+}
+
 void install_masks(MaskSet& masks, const std::vector<models::PrunableLayer>& layers,
                    const std::vector<LayerMask>& chosen) {
   masks.clear();

@@ -56,6 +56,15 @@ struct KeptImportance {
 };
 KeptImportance kept_importance(const at::Tensor& weight, const at::Tensor& mask, algorithms::Norm norm);
 
+// Rows (output channels) and columns (input channels) of a layer's weight matrix whose mask keeps
+// nothing. An empty output channel leaves its batch norm a constant input, normalised by a
+// variance near zero; a selector that concentrates its blocks empties more of them.
+struct EmptyChannels {
+  int64_t rows = 0, empty_rows = 0;
+  int64_t cols = 0, empty_cols = 0;
+};
+EmptyChannels empty_channels(const at::Tensor& mask);
+
 // Replaces the masks in `masks` with `chosen` (one per layer, same order).
 void install_masks(MaskSet& masks, const std::vector<models::PrunableLayer>& layers,
                    const std::vector<LayerMask>& chosen);
