@@ -46,7 +46,9 @@ train_sweep configs/reproduce/protocols.yaml
 step "block shapes 2x1, 8x1 and 2x2 at 80% with gmp"
 train_sweep configs/reproduce/blocks.yaml
 # The dense run's id: the plan of protocols.yaml names it (prune.method "none").
-dense=$("$ubp" plan configs/reproduce/protocols.yaml | awk '/prune.method="none"/ {print $2; exit}')
+# (awk reads the whole plan: leaving early would end `ubp plan` by SIGPIPE, which pipefail and
+# set -e turn into a silent exit of this script.)
+dense=$("$ubp" plan configs/reproduce/protocols.yaml | awk '/prune.method="none"/ && id == "" {id = $2} END {print id}')
 [ -n "$dense" ] || { echo "reproduce: no dense run in the plan of configs/reproduce/protocols.yaml" >&2; exit 1; }
 step "selectors on the trained dense weights of run $dense"
 "$ubp" run configs/reproduce/selection.yaml selection.run="$dense" --db "$db" --report "$report"
