@@ -41,9 +41,10 @@ EvalResult evaluate(models::Classifier& model, data::BatchSource& batches);
 // number of batches used (0 when the model has no batch norm or max_batches <= 0).
 //
 // Why: evaluation normalises with running statistics that follow the weights with momentum 0.1.
-// Right after pruning, the activations of layers whose kept weights moved a lot (unaligned
-// selections concentrate the kept blocks) change faster than that average follows, and the
-// final model is evaluated with statistics of weights it no longer has. Recomputing them on
+// A pruned output channel that keeps no weight (unaligned selectors leave a few; see
+// empty_channels in pruner.h) feeds its batch norm an almost constant input, whose near-zero
+// variance that average cannot follow, so the final model would be evaluated with statistics of
+// activations it no longer produces. Recomputing them on
 // training data is the standard remedy (PyTorch's swa_utils.update_bn does it for averaged
 // weights); it changes no weight, only the two buffers per layer.
 int64_t recalibrate_batch_norm(models::Classifier& model, data::BatchSource& batches, int64_t epoch,
