@@ -48,6 +48,7 @@ LatencySettings latency_settings_from(const json& resolved) {
   p.min_seconds = l.at("min_seconds").get<double>();
   p.min_sample_ms = l.at("min_sample_ms").get<double>();
   p.max_cv = l.at("max_cv").get<double>();
+  p.dispersion = device::dispersion_from_name(l.at("dispersion").get<std::string>());
   p.noisy_retries = l.at("noisy_retries").get<int>();
   p.seed = resolved.at("experiment").at("seed").get<uint64_t>();
   device::check_protocol_options(p);
