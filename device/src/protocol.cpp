@@ -116,7 +116,7 @@ void check_protocol_options(const ProtocolOptions& o) {
 
 void judge_validity(Measurement& m, const ProtocolOptions& options) {
   m.invalid_reasons.clear();
-  m.dispersion = dispersion_name(options.dispersion);
+  m.dispersion = options.dispersion;
   if (m.failed || m.sessions.empty()) {
     m.valid = false;
     m.invalid_reasons.push_back(m.failed ? "measurement failed" : "no sessions");
@@ -187,7 +187,7 @@ json Measurement::to_json() const {
     j["summary"] = summary_json(summary);
     j["session_median_cv"] = session_median_cv;
     j["max_session_cv"] = max_session_cv;
-    j["dispersion"] = dispersion;
+    j["dispersion"] = dispersion_name(dispersion);
     j["layers"] = layers;
     json list = json::array();
     for (const SessionResult& s : sessions) {

@@ -88,7 +88,7 @@ struct Measurement {
   SampleSummary summary;          // of every session's samples together
   double session_median_cv = 0;   // CV of the session medians (0 for one session)
   double max_session_cv = 0;      // the largest session spread, in the `dispersion` judged
-  std::string dispersion;         // dispersion_name() of the spread judged (set by judge_validity)
+  Dispersion dispersion = Dispersion::kRobust;  // the spread judged (set by judge_validity)
   bool valid = false;
   std::vector<std::string> invalid_reasons;
   // Per layer: name, kind, storage and the median over sessions of each session's p50.
