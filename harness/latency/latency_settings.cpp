@@ -44,6 +44,7 @@ LatencySettings latency_settings_from(const json& resolved) {
   p.sessions = l.at("sessions").get<int>();
   p.cooldown_s = l.at("cooldown_s").get<double>();
   p.warmup = l.at("warmup").get<int>();
+  p.warmup_s = l.at("warmup_s").get<double>();
   p.iterations = l.at("iterations").get<int>();
   p.min_seconds = l.at("min_seconds").get<double>();
   p.min_sample_ms = l.at("min_sample_ms").get<double>();
