@@ -130,8 +130,11 @@ void add_accuracy_latency(const std::vector<RunData>& runs, const std::string& m
 
 void add_accuracy_sparsity(const std::vector<RunData>& runs, const std::string& metric,
                            std::vector<ReportFigure>& out) {
-  std::set<std::string> models;
-  for (const auto& run : runs) models.insert(run.param_text("model.name"));
+  std::set<std::string> models, schedules;
+  for (const auto& run : runs) {
+    models.insert(run.param_text("model.name"));
+    if (run.done() && run.param_text("prune.method") != "none") schedules.insert(run.param_text("prune.schedule"));
+  }
   std::map<std::string, std::map<double, std::vector<double>>> by_series;  // series -> sparsity -> values
   for (const auto& run : runs) {
     double sparsity = 0;
@@ -140,6 +143,8 @@ void add_accuracy_sparsity(const std::vector<RunData>& runs, const std::string& 
     }
     std::string name = run.param_text("prune.method") + " " + run.param_text("prune.block");
     if (models.size() > 1) name = run.param_text("model.name") + " " + name;
+    // Protocols (one-shot, GMP, ADMM) reach different accuracies: one line each, never pooled.
+    if (schedules.size() > 1 && run.has_param("prune.schedule")) name += " " + run.param_text("prune.schedule");
     by_series[name][sparsity].push_back(run.metrics.at(metric));
   }
   if (by_series.empty()) return;
@@ -150,7 +155,9 @@ void add_accuracy_sparsity(const std::vector<RunData>& runs, const std::string& 
   f.figure.ylabel = axis_label(metric);
   f.figure.kind = FigureKind::kLines;
   for (const auto& [name, points] : by_series) f.figure.series.push_back(series_of_means(name, points));
-  f.caption = "One line per method and block shape; each point is the mean over seeds.";
+  f.caption = schedules.size() > 1
+                  ? "One line per method, block shape and pruning schedule; each point is the mean over seeds."
+                  : "One line per method and block shape; each point is the mean over seeds.";
   out.push_back(std::move(f));
 }
 

@@ -33,6 +33,7 @@ struct Training {
   double top1 = 0, dense_top1 = 0;
   std::vector<results::LatencyRecord> latency;
   std::vector<results::LayerRecord> layers;
+  std::string schedule;  // prune.schedule when not empty
 };
 
 void add_training(results::Store& store, const Training& t) {
@@ -40,11 +41,12 @@ void add_training(results::Store& store, const Training& t) {
   result.metrics = {{"top1", 0, t.top1}, {"dense.top1", 0, t.dense_top1}, {"train.loss", 1, 2.5}};
   result.latency = t.latency;
   result.layers = t.layers;
-  add_done_run(store, t.id, "training",
-               {param("model.name", "\"mobilenet_v1\""), param("prune.block", "[4,1]"),
-                param("prune.sparsity", t.sparsity), param("prune.method", "\"" + t.method + "\""),
-                param("experiment.seed", std::to_string(t.seed))},
-               result);
+  std::vector<results::Param> params = {param("model.name", "\"mobilenet_v1\""), param("prune.block", "[4,1]"),
+                                       param("prune.sparsity", t.sparsity),
+                                       param("prune.method", "\"" + t.method + "\""),
+                                       param("experiment.seed", std::to_string(t.seed))};
+  if (!t.schedule.empty()) params.push_back(param("prune.schedule", "\"" + t.schedule + "\""));
+  add_done_run(store, t.id, "training", params, result);
 }
 
 // Column index by header name; fails the test when missing.
@@ -435,6 +437,24 @@ const FigureSeries* series_named(const Figure& figure, const std::string& name) 
   }
   ADD_FAILURE() << figure.id << " has no series " << name;
   return nullptr;
+}
+
+TEST(ReportFigures, AccuracyAgainstSparsityDrawsEachPruningScheduleAsItsOwnLine) {
+  TempDir dir;
+  auto store = results::Store::open(dir.file("r.db"));
+  add_training(store, {"g0", "aligned", "0.8", 0, 70, 74, {}, {}, "gmp"});
+  add_training(store, {"g1", "aligned", "0.8", 1, 72, 74, {}, {}, "gmp"});
+  add_training(store, {"o0", "aligned", "0.8", 0, 60, 74, {}, {}, "oneshot"});
+  const auto figures = report_figures(load_runs(store), "top1", nullptr);
+  const auto lines = std::find_if(figures.begin(), figures.end(),
+                                  [](const ReportFigure& f) { return f.figure.id == "accuracy-sparsity"; });
+  ASSERT_NE(lines, figures.end());
+  ASSERT_EQ(lines->figure.series.size(), 2u);
+  const FigureSeries* gmp = series_named(lines->figure, "aligned [4,1] gmp");
+  const FigureSeries* oneshot = series_named(lines->figure, "aligned [4,1] oneshot");
+  ASSERT_TRUE(gmp != nullptr && oneshot != nullptr);
+  EXPECT_DOUBLE_EQ(gmp->points[0].y, 71.0);
+  EXPECT_DOUBLE_EQ(oneshot->points[0].y, 60.0);
 }
 
 TEST(ReportFigures, AccuracyLatencyPointsAreSeedMeansWithEachMethodsParetoFrontier) {
