@@ -126,7 +126,8 @@ TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
   EXPECT_EQ(query(db, "SELECT count(*) FROM latency WHERE p50_ms > 0 AND samples >= 6 AND "
                       "json_array_length(detail_json, '$.sessions[0].samples_ms') >= 3 AND "
                       "json_extract(detail_json, '$.iterations_per_sample') >= 1 AND "
-                      "json_extract(detail_json, '$.min_sample_ms') = 1.0"),
+                      "json_extract(detail_json, '$.min_sample_ms') = 5.0 AND "
+                      "json_extract(detail_json, '$.dispersion') = 'robust'"),
             std::vector<std::string>{"3"});
   for (const std::string& path : query(db, "SELECT model FROM latency")) {
     EXPECT_TRUE(fs::exists(path)) << path;

@@ -34,7 +34,11 @@ std::string format_double(const char* format, double value) {
 json summary_json(const SampleSummary& s) {
   return {{"count", s.count}, {"min_ms", s.min},       {"max_ms", s.max},
           {"mean_ms", s.mean}, {"stddev_ms", s.stddev}, {"cv", s.cv},
-          {"p50_ms", s.p50},   {"p90_ms", s.p90},       {"p99_ms", s.p99}};
+          {"robust_cv", s.robust_cv}, {"p50_ms", s.p50},  {"p90_ms", s.p90}, {"p99_ms", s.p99}};
+}
+
+std::string spread_name(Dispersion d) {
+  return d == Dispersion::kRobust ? "robust coefficient of variation" : "coefficient of variation";
 }
 
 // The last lines of a runner's stderr: enough to say why it failed without flooding the log.
@@ -112,6 +116,7 @@ void check_protocol_options(const ProtocolOptions& o) {
 
 void judge_validity(Measurement& m, const ProtocolOptions& options) {
   m.invalid_reasons.clear();
+  m.dispersion = dispersion_name(options.dispersion);
   if (m.failed || m.sessions.empty()) {
     m.valid = false;
     m.invalid_reasons.push_back(m.failed ? "measurement failed" : "no sessions");
@@ -122,10 +127,11 @@ void judge_validity(Measurement& m, const ProtocolOptions& options) {
   for (size_t s = 0; s < m.sessions.size(); ++s) {
     const SessionResult& session = m.sessions[s];
     medians.push_back(session.summary.p50);
-    m.max_session_cv = std::max(m.max_session_cv, session.summary.cv);
-    if (session.summary.cv > options.max_cv) {
-      m.invalid_reasons.push_back("session " + std::to_string(s + 1) + ": coefficient of variation " +
-                                  format_double("%.1f%%", 100 * session.summary.cv) + " > " +
+    const double spread = dispersion_of(session.summary, options.dispersion);
+    m.max_session_cv = std::max(m.max_session_cv, spread);
+    if (spread > options.max_cv) {
+      m.invalid_reasons.push_back("session " + std::to_string(s + 1) + ": " + spread_name(options.dispersion) + " " +
+                                  format_double("%.1f%%", 100 * spread) + " > " +
                                   format_double("%.1f%%", 100 * options.max_cv));
     }
     // Frequency and temperature, where the device lets us read them (-1: unreadable).
@@ -181,6 +187,7 @@ json Measurement::to_json() const {
     j["summary"] = summary_json(summary);
     j["session_median_cv"] = session_median_cv;
     j["max_session_cv"] = max_session_cv;
+    j["dispersion"] = dispersion;
     j["layers"] = layers;
     json list = json::array();
     for (const SessionResult& s : sessions) {
@@ -347,12 +354,13 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
                   format_double("%g", options.min_sample_ms) + " ms), for every session");
             }
           }
-          if (a.result && a.result->summary.cv > options.max_cv && noisy_left > 0) {
+          const double spread = a.result ? dispersion_of(a.result->summary, options.dispersion) : 0.0;
+          if (a.result && spread > options.max_cv && noisy_left > 0) {
             // Disturbed (another process, a migration): measure this session again rather
             // than let one burst invalidate the model. Not a failed attempt; kept for the record.
             --noisy_left;
             --attempt;
-            say("  coefficient of variation " + format_double("%.1f%%", 100 * a.result->summary.cv) +
+            say("  " + spread_name(options.dispersion) + " " + format_double("%.1f%%", 100 * spread) +
                 " > " + format_double("%.1f%%", 100 * options.max_cv) + ": measuring this session again");
             m.discarded.push_back(std::move(*a.result));
           } else if (a.result) {

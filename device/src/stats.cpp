@@ -48,7 +48,26 @@ SampleSummary summarize(std::vector<double> samples) {
   s.p50 = percentile_of_sorted(samples, 0.50);
   s.p90 = percentile_of_sorted(samples, 0.90);
   s.p99 = percentile_of_sorted(samples, 0.99);
+  std::vector<double> deviations;
+  deviations.reserve(samples.size());
+  for (double v : samples) deviations.push_back(std::abs(v - s.p50));
+  std::sort(deviations.begin(), deviations.end());
+  // 1.4826 = 1 / Phi^-1(3/4): scales the MAD of a normal sample to its standard deviation.
+  s.robust_cv = s.p50 == 0.0 ? 0.0 : 1.4826 * percentile_of_sorted(deviations, 0.50) / s.p50;
   return s;
+}
+
+Dispersion dispersion_from_name(const std::string& name) {
+  if (name == "robust") return Dispersion::kRobust;
+  if (name == "classic") return Dispersion::kClassic;
+  throw std::invalid_argument("dispersion '" + name +
+                              "' is not known (accepted: robust = 1.4826 MAD / median, classic = stddev / mean)");
+}
+
+const char* dispersion_name(Dispersion d) { return d == Dispersion::kRobust ? "robust" : "classic"; }
+
+double dispersion_of(const SampleSummary& s, Dispersion d) {
+  return d == Dispersion::kRobust ? s.robust_cv : s.cv;
 }
 
 }  // namespace ubp::device

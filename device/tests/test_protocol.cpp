@@ -29,6 +29,7 @@ using nlohmann::json;
 //   steady      samples 10.0, 10.1, ... (CV about 0.5%)
 //   slow        samples 20.0, 20.2, ...
 //   noisy       samples alternate 5 and 15 (CV about 50%)
+//   preempted   steady, but the last sample is 60 (a vCPU taken away: CV about 150%, robust CV 1%)
 //   crash-once  the first call kills itself with SIGSEGV, later calls act as steady
 //   noisy-once  the first call acts as noisy, later calls as steady
 //   broken      always exits 1 saying so on stderr
@@ -73,7 +74,8 @@ case "$word" in
 esac
 samples=""
 for i in 0 1 2 3 4 5 6 7 8 9; do
-  if [ "$word" = noisy ]; then v=$(( i % 2 ? 15 : 5 )); else v=$(awk "BEGIN{print $base + $step * ($i % 3)}"); fi
+  if [ "$word" = noisy ]; then v=$(( i % 2 ? 15 : 5 ));
+  elif [ "$word" = preempted ] && [ $i = 9 ]; then v=60; else v=$(awk "BEGIN{print $base + $step * ($i % 3)}"); fi
   samples="$samples${samples:+,}$v"
 done
 cat <<EOF
@@ -209,6 +211,27 @@ TEST_F(TheProtocol, MarksMeasurementsThatStayNoisyInvalidWithTheReason) {
   EXPECT_EQ(results[0].sessions.size(), 1u);
   EXPECT_TRUE(results[1].valid);
   EXPECT_TRUE(results[1].discarded.empty());
+}
+
+TEST_F(TheProtocol, JudgesSessionsByTheRobustSpreadUnlessTheClassicOneIsAskedFor) {
+  // One delayed sample in ten: the median is untouched, so by default the measurement stands,
+  // while stddev / mean (dispersion classic) still calls it noisy.
+  options_.sessions = 2;
+  options_.noisy_retries = 0;
+  const auto robust = measure({target("preempted")});
+  ASSERT_FALSE(robust[0].failed) << robust[0].error;
+  EXPECT_TRUE(robust[0].valid) << robust[0].invalid_reasons.at(0);
+  EXPECT_LT(robust[0].max_session_cv, 0.03);
+  EXPECT_GT(robust[0].sessions[0].summary.cv, 1.0);
+  EXPECT_EQ(robust[0].to_json().at("dispersion"), "robust");
+
+  options_.dispersion = Dispersion::kClassic;
+  const auto classic = measure({target("preempted")});
+  EXPECT_FALSE(classic[0].valid);
+  ASSERT_FALSE(classic[0].invalid_reasons.empty());
+  EXPECT_EQ(classic[0].invalid_reasons[0].find("session 1: coefficient of variation"), 0u)
+      << classic[0].invalid_reasons[0];
+  EXPECT_EQ(classic[0].to_json().at("dispersion"), "classic");
 }
 
 TEST_F(TheProtocol, MeasuresADisturbedSessionAgainAndKeepsTheDiscardedSamples) {

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <random>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "ubp/device/stats.h"
@@ -44,6 +45,49 @@ TEST(Stats, SummaryOfKnownSamples) {
   EXPECT_DOUBLE_EQ(s.p50, 3);
   EXPECT_DOUBLE_EQ(s.p90, 4.6);   // position 3.6
   EXPECT_DOUBLE_EQ(s.p99, 4.96);  // position 3.96
+  // Deviations from the median 3: 1 2 0 1 2 -> sorted 0 1 1 2 2, median 1.
+  EXPECT_DOUBLE_EQ(s.robust_cv, 1.4826 * 1 / 3);
+}
+
+TEST(Stats, RobustCvIgnoresAFewPreemptedSamples) {
+  // 20 samples within 1% of 1 ms, then two samples of a vCPU taken away for 5 ms: the classic
+  // coefficient of variation explodes, the MAD-based one stays that of the steady samples.
+  std::vector<double> samples;
+  for (int i = 0; i < 20; ++i) samples.push_back(1.0 + 0.001 * (i % 5 - 2));
+  const SampleSummary steady = summarize(samples);
+  samples.push_back(6.0);
+  samples.push_back(6.0);
+  const SampleSummary preempted = summarize(samples);
+  EXPECT_GT(preempted.cv, 0.5);
+  EXPECT_LT(preempted.robust_cv, 0.01);
+  EXPECT_NEAR(preempted.robust_cv, steady.robust_cv, 0.002);
+}
+
+TEST(Stats, RobustCvSeesASessionThatIsSlowHalfTheTime) {
+  // A bimodal session (half the samples twice as slow) is unstable, and the robust spread says so.
+  std::vector<double> samples;
+  for (int i = 0; i < 10; ++i) samples.push_back(1.0);
+  for (int i = 0; i < 10; ++i) samples.push_back(2.0);
+  EXPECT_GT(summarize(samples).robust_cv, 0.3);
+}
+
+TEST(Stats, DispersionNamesRoundTripAndUnknownNamesAreRefused) {
+  EXPECT_EQ(dispersion_from_name("robust"), Dispersion::kRobust);
+  EXPECT_EQ(dispersion_from_name("classic"), Dispersion::kClassic);
+  EXPECT_STREQ(dispersion_name(Dispersion::kRobust), "robust");
+  EXPECT_STREQ(dispersion_name(Dispersion::kClassic), "classic");
+  try {
+    dispersion_from_name("mad");
+    FAIL() << "an unknown dispersion was accepted";
+  } catch (const std::invalid_argument& e) {
+    EXPECT_NE(std::string(e.what()).find("'mad'"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("accepted: robust"), std::string::npos) << e.what();
+  }
+  SampleSummary s;
+  s.cv = 0.5;
+  s.robust_cv = 0.01;
+  EXPECT_EQ(dispersion_of(s, Dispersion::kClassic), 0.5);
+  EXPECT_EQ(dispersion_of(s, Dispersion::kRobust), 0.01);
 }
 
 TEST(Stats, OneSampleHasNoSpread) {

@@ -85,6 +85,7 @@ int latency(const LatencyArgs& args) {
                   {"min_seconds", args.protocol.min_seconds},
                   {"min_sample_ms", args.protocol.min_sample_ms},
                   {"max_cv", args.protocol.max_cv},
+                  {"dispersion", device::dispersion_name(args.protocol.dispersion)},
                   {"noisy_retries", args.protocol.noisy_retries},
                   {"max_frequency_drift", args.protocol.max_frequency_drift},
                   {"max_temperature_rise_c", args.protocol.max_temperature_rise_c},
@@ -100,11 +101,12 @@ int latency(const LatencyArgs& args) {
     return any_failed ? 1 : 0;
   }
 
-  std::printf("device %s (%s), %d session(s), %d+ timed samples each (a sample: at least %g ms of inferences)\n",
+  std::printf("device %s (%s), %d session(s), %d+ timed samples each (a sample: at least %g ms of inferences); "
+              "spread: %s coefficient of variation\n",
               config.name.c_str(), transport->describe().c_str(), args.protocol.sessions, args.protocol.iterations,
-              args.protocol.min_sample_ms);
+              args.protocol.min_sample_ms, device::dispersion_name(args.protocol.dispersion));
   std::printf("%-40s %-15s %7s %7s %10s %10s %10s %7s  %s\n", "model", "storage", "threads", "group", "p50 ms",
-              "p90 ms", "p99 ms", "cv", "verdict");
+              "p90 ms", "p99 ms", "spread", "verdict");
   for (size_t i = 0; i < measurements.size(); ++i) {
     const auto& m = measurements[i];
     if (m.failed) {
@@ -115,7 +117,8 @@ int latency(const LatencyArgs& args) {
     // group: inferences per timed sample (the times are per inference).
     std::printf("%-40s %-15s %7d %7lld %10.3f %10.3f %10.3f %6.1f%%  %s\n", m.target.model_path.c_str(),
                 storages[i].c_str(), m.target.threads, static_cast<long long>(m.iterations_per_sample),
-                m.summary.p50, m.summary.p90, m.summary.p99, 100 * m.summary.cv,
+                m.summary.p50, m.summary.p90, m.summary.p99,
+                100 * device::dispersion_of(m.summary, args.protocol.dispersion),
                 m.valid ? "valid" : ("invalid: " + m.invalid_reasons.front()).c_str());
   }
   return any_failed ? 1 : 0;
@@ -148,10 +151,16 @@ Command add_latency_command(CLI::App& app) {
                   "Each timed sample groups enough inferences to last this many milliseconds (decided once per "
                   "model; 0: one inference per sample); times stay per inference")
       ->capture_default_str();
-  sub->add_option("--max-cv", args->protocol.max_cv, "Coefficient of variation above which a result is invalid")
+  sub->add_option("--max-cv", args->protocol.max_cv,
+                  "Spread (per session, see --dispersion) or CV of the session medians above which a result is invalid")
       ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--dispersion",
+         [args](const std::string& name) { args->protocol.dispersion = device::dispersion_from_name(name); },
+         "Per-session spread --max-cv bounds: robust (1.4826 MAD / median; default) or classic (stddev / mean)")
+      ->check(CLI::IsMember({"robust", "classic"}));
   sub->add_option("--noisy-retries", args->protocol.noisy_retries,
-                  "Measure a session whose coefficient of variation passes --max-cv again, this often")
+                  "Measure a session whose spread passes --max-cv again, this often")
       ->capture_default_str();
   sub->add_option("--seed", args->protocol.seed, "Seed of the measurement order")->capture_default_str();
   sub->add_flag("--json", args->json, "Print everything (samples, per-layer times, device facts) as JSON");

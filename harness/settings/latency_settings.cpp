@@ -61,6 +61,7 @@ LatencySettings read_latency_settings(const nlohmann::json& resolved) {
   p.min_seconds = r.number("latency.min_seconds");
   p.min_sample_ms = r.number("latency.min_sample_ms");
   p.max_cv = r.number("latency.max_cv");
+  p.dispersion = device::dispersion_from_name(r.string("latency.dispersion"));
   p.noisy_retries = r.get<int>("latency.noisy_retries");
   p.seed = r.get<uint64_t>("experiment.seed");
   device::check_protocol_options(p);
@@ -92,17 +93,21 @@ void add_latency_keys(Schema& s) {
   key("latency.warmup", T::kInt, 10, "untimed iterations before timing").range(0, 100000);
   key("latency.iterations", T::kInt, 30, "at least this many timed iterations per session").range(1, 1000000);
   key("latency.min_seconds", T::kFloat, 1.0, "and keep timing until this many seconds have passed").range(0, 3600);
-  key("latency.min_sample_ms", T::kFloat, 1.0,
+  key("latency.min_sample_ms", T::kFloat, 5.0,
       "each timed sample groups enough inferences to last at least this many milliseconds (decided once "
       "per model and thread count before measuring, recorded as iterations_per_sample; times stay per "
       "inference); 0: one inference per sample")
       .range(0, 10000);
   key("latency.max_cv", T::kFloat, 0.03,
-      "a measurement whose coefficient of variation (per session, or of the session medians) passes "
-      "this is marked invalid")
+      "a measurement whose spread (per session, in latency.dispersion; or the coefficient of variation "
+      "of the session medians) passes this is marked invalid")
       .range(0.0001, 10);
+  key("latency.dispersion", T::kString, "robust",
+      "the per-session spread max_cv bounds: robust (1.4826 * median absolute deviation / median, "
+      "blind to a few samples a virtual machine's scheduler delayed) or classic (stddev / mean)")
+      .one_of({"robust", "classic"});
   key("latency.noisy_retries", T::kInt, 2,
-      "a session whose coefficient of variation passes max_cv is measured again, at most this often")
+      "a session whose spread passes max_cv is measured again, at most this often")
       .range(0, 100);
   // The kernel names at planning time, so a typo stops the sweep before its first training.
   s.add_rule({{"latency.kernels"}, [](const nlohmann::json& run) -> std::string {

@@ -10,13 +10,17 @@
 // - A failed attempt (device unreachable, connection dropped, runner crashed, timed out or
 //   printed something that is not its JSON) is retried `retries` times after `retry_delay_s`;
 //   then the target is recorded as failed with the last error, and the others go on.
-// - A measurement is marked invalid, with the reasons, when a session's coefficient of
-//   variation or the spread of the session medians passes `max_cv`, or when a CPU's frequency
+// - A measurement is marked invalid, with the reasons, when a session's spread or the
+//   coefficient of variation of the session medians passes `max_cv`, or when a CPU's frequency
 //   drifted or the temperature rose past their limits between the start and the end of a
 //   session (only what the device lets us read is checked). A session whose spread passes
 //   `max_cv` is first measured again, up to `noisy_retries` times (a burst from another process
 //   should cost a remeasurement, not the model's figure); the discarded samples stay in the
-//   JSON.
+//   JSON. A session's spread is `dispersion`: by default the robust coefficient of variation
+//   (1.4826 MAD / median), because the reported figure is the median and a virtual machine's
+//   vCPU is taken away for milliseconds now and then, which puts a few samples at several times
+//   the others and makes stddev / mean say more about those few than about the median's
+//   stability; `classic` judges stddev / mean as before.
 // - Tiny models: a timed sample groups enough back-to-back inferences to last at least
 //   `min_sample_ms`, so timer resolution and scheduler noise do not dominate a 0.1 ms model.
 //   The grouping (inferences per sample) is decided once per target, by the runner's
@@ -44,9 +48,10 @@ struct ProtocolOptions {
   int warmup = 10;             // ubp-devbench --warmup
   int iterations = 30;         // ubp-devbench --iterations (at least this many timed runs)
   double min_seconds = 1.0;    // ubp-devbench --min-seconds (keeps timing until this long)
-  double min_sample_ms = 1.0;  // ubp-devbench --min-sample-ms (0: one inference per sample)
-  double max_cv = 0.03;        // validity: per-session CV and CV of the session medians
-  int noisy_retries = 2;       // a session whose CV passes max_cv is measured again, this often
+  double min_sample_ms = 5.0;  // ubp-devbench --min-sample-ms (0: one inference per sample)
+  double max_cv = 0.03;        // validity: per-session spread and CV of the session medians
+  Dispersion dispersion = Dispersion::kRobust;  // the per-session spread max_cv bounds
+  int noisy_retries = 2;       // a session whose spread passes max_cv is measured again, this often
   double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
   double max_temperature_rise_c = 10.0; // validity: rise of any thermal zone, degrees C
   uint64_t seed = 0;           // measurement order
@@ -82,7 +87,8 @@ struct Measurement {
   std::vector<SessionResult> discarded;  // sessions measured again for their spread (noisy_retries)
   SampleSummary summary;          // of every session's samples together
   double session_median_cv = 0;   // CV of the session medians (0 for one session)
-  double max_session_cv = 0;
+  double max_session_cv = 0;      // the largest session spread, in the `dispersion` judged
+  std::string dispersion;         // dispersion_name() of the spread judged (set by judge_validity)
   bool valid = false;
   std::vector<std::string> invalid_reasons;
   // Per layer: name, kind, storage and the median over sessions of each session's p50.

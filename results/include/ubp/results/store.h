@@ -79,7 +79,8 @@ struct LatencyRecord {
   bool valid = true;               // the protocol's verdict (spread, frequency, temperature)
   bool failed = false;             // no figures: see error (schema v2)
   std::string error;               // why it failed (schema v2)
-  double cv = 0;                   // coefficient of variation of the samples (schema v2)
+  double cv = 0;                   // spread of the samples the validity rule judged (schema v2):
+                                   // robust or classic CV, as detail_json's `dispersion` says
   int64_t samples = 0;             // timed iterations over all sessions (schema v2)
   int sessions = 0;                // independent sessions (schema v2)
   std::string detail_json = "{}";  // raw samples, per-layer times, device facts, protocol
