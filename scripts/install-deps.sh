@@ -65,6 +65,10 @@ tests_and_devices=(
   # the weights-import test: /usr/bin/python3 with torch (pulled in) and torchvision writes
   # torchvision ResNet state_dicts, TorchScript archives and reference logits
   python3-torchvision
+  # scripts/sanitize.sh and scripts/fuzz.sh: clang 14 with its sanitizer and libFuzzer runtimes
+  # (libclang-rt-14-dev holds libclang_rt.fuzzer, which -fsanitize=fuzzer links; clang only
+  # recommends it) and llvm-symbolizer for readable sanitizer reports
+  clang libclang-rt-14-dev llvm
 )
 
 packages=("${runtime[@]}")

@@ -17,7 +17,8 @@ import subprocess
 import sys
 
 TEST_ONLY = ["chromium", "slurm-wlm", "munge", "openssh-server", "qemu-user",
-             "g++-aarch64-linux-gnu", "libgtest-dev", "libgmock-dev", "python3-torchvision"]
+             "g++-aarch64-linux-gnu", "libgtest-dev", "libgmock-dev", "python3-torchvision",
+             "clang", "libclang-rt-14-dev", "llvm"]
 BINARIES = ["bin/ubp", "bin/ubp-devbench"]
 
 failures = []

@@ -564,7 +564,7 @@ TEST_F(SlurmSweep, ATaskTrainsAndOwesItsLatencyWhichALaterRunOnTheDeviceHostMeas
       "model: {name: mobilenet_v1, width: 0.25}\n"
       "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
       "prune: {method: bed, sparsity: 0.75, ramp_epochs: 0.5, finetune_epochs: 0.5, update_every: 1}\n"
-      "latency: {devices: [local], sessions: 1, cooldown_s: 0, warmup: 1, iterations: 3, min_seconds: 0}\n");
+      "latency: {devices: [local], sessions: 1, cooldown_s: 0, warmup: 1, warmup_s: 0, iterations: 3, min_seconds: 0}\n");
   const auto task = ubp({"run", cfg, "--task", "0", "--db", "runs/r.db"});
   ASSERT_EQ(task.exit_code, 0) << task.err;
   EXPECT_TRUE(contains(task.err, "latency on local is not measured on a cluster node")) << task.err;

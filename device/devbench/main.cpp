@@ -56,6 +56,7 @@ struct Options {
   std::string model_path;
   std::string layer;  // "" = the whole model
   int64_t warmup = 10;
+  double warmup_seconds = 1.0;  // and keep warming up until this long has passed
   int64_t iterations = 30;
   double min_seconds = 1.0;
   int64_t max_iterations = 100000;
@@ -300,8 +301,20 @@ json run_benchmark(const Options& options, Clock::time_point started) {
   const DeviceFacts facts = read_device_facts();
   const ThermalSnapshot before = read_thermal_snapshot();
 
+  // Warm-up by count and by time. The count fills caches; the time is for the clock: on the
+  // 2-core VM this was developed on, a process that starts after an idle second runs a small
+  // model at about 1.6x its steady time for the first 0.3-0.4 s (the host ramps the vCPU's clock
+  // up), so a count of 10 tiny runs left most of a short session in the ramp and two sessions'
+  // medians 4-6 % apart. A phone's governor ramps the same way.
   std::vector<double> layer_seconds;
-  for (int64_t i = 0; i < options.warmup; ++i) engine.run(input.data(), &layer_seconds);
+  const auto warmup_begin = Clock::now();
+  int64_t warmup_runs = 0;
+  double warmup_elapsed = 0;
+  while (warmup_runs < options.warmup || warmup_elapsed < options.warmup_seconds) {
+    engine.run(input.data(), &layer_seconds);
+    ++warmup_runs;
+    warmup_elapsed = std::chrono::duration<double>(Clock::now() - warmup_begin).count();
+  }
   const Grouping grouping = decide_grouping(engine, input.data(), options);
   const int64_t group = grouping.per_sample;
 
@@ -381,6 +394,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
           {"layer", layer_json},
           {"settings",
            {{"warmup", options.warmup},
+            {"warmup_seconds", options.warmup_seconds},
             {"iterations", options.iterations},
             {"min_seconds", options.min_seconds},
             {"max_iterations", options.max_iterations},
@@ -389,6 +403,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
             {"threads", options.threads},
             {"affinity", options.affinity},
             {"seed", options.seed}}},
+          {"warmup_done", {{"runs", warmup_runs}, {"seconds", warmup_elapsed}}},
           {"grouping",
            {{"iterations_per_sample", group},
             {"decided_by", grouping.decided_by},
@@ -422,6 +437,11 @@ int devbench_main(int argc, char** argv) {
   app.add_option("--model", options.model_path, "Packed model file")->required();
   app.add_option("--layer", options.layer, "Time only this layer: an index or a layer name");
   app.add_option("--warmup", options.warmup, "Untimed runs first")->check(CLI::NonNegativeNumber);
+  app.add_option("--warmup-seconds", options.warmup_seconds,
+                 "And keep warming up until this many seconds have passed (a clock that ramps up "
+                 "after idle time must reach its steady speed before timing starts)")
+      ->check(CLI::Range(0.0, 3600.0))
+      ->capture_default_str();
   app.add_option("--iterations", options.iterations, "Least number of timed samples")
       ->check(CLI::PositiveNumber);
   app.add_option("--min-seconds", options.min_seconds,

@@ -215,13 +215,14 @@ int64_t weight_floats(const Layer& layer) {
     case WeightStorage::kAligned:
       return w.aligned.bytes() / 4;
     case WeightStorage::kUnaligned:
+    case WeightStorage::kUnalignedNaive:
       return w.unaligned.bytes() / 4;
   }
   return 0;
 }
 
 // Scratch floats of one layer: im2col's Cin*k*k x OH*OW, a strided 1x1's subsampled input, or
-// the depthwise zero-bordered plane of each thread.
+// the depthwise kernel's zero-bordered (stride 2: de-interleaved) plane of each thread.
 int64_t scratch_floats(const Layer& layer, int threads) {
   const auto& in = layer.input_shape;
   const auto& out = layer.output_shape;
@@ -233,7 +234,7 @@ int64_t scratch_floats(const Layer& layer, int threads) {
       }
       return in[0] * layer.kernel_h * layer.kernel_w * out[1] * out[2];
     case LayerKind::kDepthwise:
-      return threads * (in[1] + 2) * (in[2] + 2);
+      return threads * (in[1] + 3) * (in[2] + 36);  // covers both strides and 16-lane slack
     default:
       return 0;
   }
@@ -354,7 +355,7 @@ void Engine::Impl::run_step(const Step& step) {
       if (layer.pool == PoolKind::kMax) {
         max_pool(step.in, step.x, step.params, step.y, p);
       } else {
-        global_average_pool(step.in, step.x, step.y);
+        global_average_pool(step.in, step.x, step.y, p);
       }
       // The pooling operators have no fused activation.
       apply_activation(step.y, step.out.size(), layer.activation);

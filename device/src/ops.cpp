@@ -50,19 +50,6 @@ void for_chunks(ThreadPool* pool, int64_t count, const Body& body) {
   pool->parallel_for(chunks, [&](int64_t t) { body(count * t / chunks, count * (t + 1) / chunks); });
 }
 
-// Output row of a depthwise 3x3: out[ox] += w0 r[s*ox] + w1 r[s*ox+1] + w2 r[s*ox+2] over a
-// zero-padded input row. Stride is a template argument so the stride-1 loop vectorises with
-// plain unaligned loads.
-template <int kStride>
-void depthwise_row(const float* __restrict row, const float* __restrict w, int64_t out_width,
-                   float* __restrict out) {
-  const float w0 = w[0], w1 = w[1], w2 = w[2];
-  for (int64_t ox = 0; ox < out_width; ++ox) {
-    const float* r = row + kStride * ox;
-    out[ox] += w0 * r[0] + w1 * r[1] + w2 * r[2];
-  }
-}
-
 }  // namespace
 
 namespace {
@@ -158,37 +145,8 @@ void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape
                        const float* x, int stride, float* y, Activation act, ThreadPool* pool) {
   check_image("depthwise_conv3x3", in, x, y);
   if (weights == nullptr) reject("depthwise_conv3x3", "weights must not be null");
-  const ImageShape out = depthwise3x3_output_shape(in, stride);
-  const Clamp clamp(act);
-  const int64_t padded_width = in.width + 2;
-  for_chunks(pool, in.channels, [&](int64_t begin, int64_t end) {
-    // Copying a channel into a zero border once lets every output row run one branch-free loop;
-    // thread_local keeps the buffer across calls on the pool's persistent threads.
-    thread_local std::vector<float> padded;
-    padded.assign(static_cast<size_t>((in.height + 2) * padded_width), 0.0f);
-    for (int64_t c = begin; c < end; ++c) {
-      const float* plane = x + c * in.pixels();
-      for (int64_t iy = 0; iy < in.height; ++iy) {
-        std::copy(plane + iy * in.width, plane + (iy + 1) * in.width,
-                  padded.data() + (iy + 1) * padded_width + 1);
-      }
-      const float* w = weights + c * 9;
-      const float b = bias == nullptr ? 0.0f : bias[c];
-      for (int64_t oy = 0; oy < out.height; ++oy) {
-        float* dst = y + c * out.pixels() + oy * out.width;
-        std::fill(dst, dst + out.width, b);
-        for (int ky = 0; ky < 3; ++ky) {
-          const float* row = padded.data() + (oy * stride + ky) * padded_width;
-          if (stride == 1) {
-            depthwise_row<1>(row, w + ky * 3, out.width, dst);
-          } else {
-            depthwise_row<2>(row, w + ky * 3, out.width, dst);
-          }
-        }
-        for (int64_t ox = 0; ox < out.width; ++ox) dst[ox] = clamp(dst[ox]);
-      }
-    }
-  });
+  depthwise3x3_output_shape(in, stride);  // rejects strides other than 1 and 2
+  kernels::depthwise3x3(weights, bias, in.channels, in.height, in.width, stride, x, y, act, pool);
 }
 
 void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act) {
@@ -200,15 +158,9 @@ void residual_add(const float* a, const float* b, int64_t count, float* y, Activ
   for (int64_t i = 0; i < count; ++i) y[i] = clamp(a[i] + b[i]);
 }
 
-void global_average_pool(const ImageShape& in, const float* x, float* y) {
+void global_average_pool(const ImageShape& in, const float* x, float* y, ThreadPool* pool) {
   check_image("global_average_pool", in, x, y);
-  const int64_t hw = in.pixels();
-  for (int64_t c = 0; c < in.channels; ++c) {
-    // Double keeps the mean of a 112 x 112 plane accurate to float precision.
-    double sum = 0.0;
-    for (int64_t i = 0; i < hw; ++i) sum += x[c * hw + i];
-    y[c] = static_cast<float>(sum / static_cast<double>(hw));
-  }
+  kernels::global_average_pool(in.channels, in.pixels(), x, y, Activation::kNone, pool);
 }
 
 ImageShape max_pool_output_shape(const ImageShape& in, const ConvParams& p) {
@@ -240,35 +192,6 @@ void max_pool(const ImageShape& in, const float* x, const ConvParams& p, float* 
           dst[oy * out.width + ox] = best;
         }
       }
-    }
-  });
-}
-
-void fully_connected(const float* w, const float* bias, int64_t out, int64_t in, const float* x,
-                     float* y, Activation act, ThreadPool* pool) {
-  if (out < 1 || in < 1) {
-    reject("fully_connected", "weights " + std::to_string(out) + " x " + std::to_string(in) +
-                                  " must be at least 1 x 1");
-  }
-  if (w == nullptr || x == nullptr || y == nullptr) {
-    reject("fully_connected", "weight, input and output pointers must not be null");
-  }
-  const Clamp clamp(act);
-  // Eight independent partial sums give the compiler a vectorisable dot product without
-  // -ffast-math; the summation order is fixed, so results stay identical across threads.
-  constexpr int64_t kLanes = 8;
-  for_chunks(pool, out, [&](int64_t begin, int64_t end) {
-    for (int64_t o = begin; o < end; ++o) {
-      const float* row = w + o * in;
-      float partial[kLanes] = {};
-      int64_t i = 0;
-      for (; i + kLanes <= in; i += kLanes) {
-        for (int64_t l = 0; l < kLanes; ++l) partial[l] += row[i + l] * x[i + l];
-      }
-      for (; i < in; ++i) partial[i % kLanes] += row[i] * x[i];
-      float sum = bias == nullptr ? 0.0f : bias[o];
-      for (int64_t l = 0; l < kLanes; ++l) sum += partial[l];
-      y[o] = clamp(sum);
     }
   });
 }

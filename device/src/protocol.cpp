@@ -102,6 +102,7 @@ void check_protocol_options(const ProtocolOptions& o) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("latency protocol: " + what); };
   if (o.sessions < 1) fail("sessions = " + std::to_string(o.sessions) + "; must be at least 1");
   if (o.warmup < 0) fail("warmup = " + std::to_string(o.warmup) + "; must be 0 or more");
+  if (!(o.warmup_s >= 0 && o.warmup_s <= 3600)) fail("warmup_s must be 0 to 3600 seconds");
   if (o.iterations < 1) fail("iterations = " + std::to_string(o.iterations) + "; must be at least 1");
   if (!(o.cooldown_s >= 0)) fail("cooldown_s must be 0 or more seconds");
   if (!(o.min_seconds >= 0)) fail("min_seconds must be 0 or more seconds");
@@ -116,7 +117,7 @@ void check_protocol_options(const ProtocolOptions& o) {
 
 void judge_validity(Measurement& m, const ProtocolOptions& options) {
   m.invalid_reasons.clear();
-  m.dispersion = dispersion_name(options.dispersion);
+  m.dispersion = options.dispersion;
   if (m.failed || m.sessions.empty()) {
     m.valid = false;
     m.invalid_reasons.push_back(m.failed ? "measurement failed" : "no sessions");
@@ -187,7 +188,7 @@ json Measurement::to_json() const {
     j["summary"] = summary_json(summary);
     j["session_median_cv"] = session_median_cv;
     j["max_session_cv"] = max_session_cv;
-    j["dispersion"] = dispersion;
+    j["dispersion"] = dispersion_name(dispersion);
     j["layers"] = layers;
     json list = json::array();
     for (const SessionResult& s : sessions) {
@@ -301,6 +302,7 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
     std::vector<std::string> argv = {remote_runner,
                                      "--model", remote_models[i],
                                      "--warmup", std::to_string(options.warmup),
+                                     "--warmup-seconds", format_double("%g", options.warmup_s),
                                      "--iterations", std::to_string(options.iterations),
                                      "--min-seconds", format_double("%g", options.min_seconds),
                                      "--min-sample-ms", format_double("%g", options.min_sample_ms),

@@ -70,7 +70,7 @@ ProcessResult devbench(std::vector<std::string> args) {
 // unless the test asks for grouping), parses stdout; fails the test on a non-zero exit.
 json devbench_json(std::vector<std::string> args) {
   for (const auto& [option, value] : std::vector<std::pair<std::string, std::string>>{
-           {"--warmup", "1"}, {"--iterations", "3"}, {"--min-seconds", "0"},
+           {"--warmup", "1"}, {"--warmup-seconds", "0"}, {"--iterations", "3"}, {"--min-seconds", "0"},
            {"--min-sample-ms", "0"}}) {
     if (std::find(args.begin(), args.end(), option) == args.end()) {
       args.push_back(option);
@@ -298,11 +298,22 @@ TEST(Devbench, OutputFileEqualsTheInProcessEngineBitwise) {
   EXPECT_NE(host_engine_output(model, 8), expected);
 }
 
+TEST(Devbench, WarmsUpForTheGivenRunsAndSecondsBeforeTiming) {
+  TempDir dir;
+  const std::string model = write_small_model(dir);
+  const json by_count = devbench_json({"--model", model, "--warmup", "3", "--warmup-seconds", "0"});
+  EXPECT_EQ(by_count.at("warmup_done").at("runs"), 3);
+  const json by_time = devbench_json({"--model", model, "--warmup", "1", "--warmup-seconds", "0.2"});
+  EXPECT_EQ(by_time.at("settings").at("warmup_seconds"), 0.2);
+  EXPECT_GE(by_time.at("warmup_done").at("seconds").get<double>(), 0.2);
+  EXPECT_GT(by_time.at("warmup_done").at("runs").get<int64_t>(), 1);  // the small model takes far less
+}
+
 TEST(Devbench, JsonOptionWritesTheFileAndNothingToStdout) {
   TempDir dir;
   const std::string json_path = dir.file("result.json");
   const ProcessResult r =
-      devbench({"--model", write_small_model(dir), "--warmup", "0", "--iterations", "2",
+      devbench({"--model", write_small_model(dir), "--warmup", "0", "--warmup-seconds", "0", "--iterations", "2",
                 "--min-seconds", "0", "--json", json_path});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   EXPECT_EQ(r.out, "");
@@ -318,6 +329,7 @@ TEST(Devbench, BadCommandLinesExitWithStatus2) {
       {{"--model", model, "--iterations", "0"}, "--iterations"},
       {{"--model", model, "--threads", "0"}, "--threads"},
       {{"--model", model, "--warmup", "-1"}, "--warmup"},
+      {{"--model", model, "--warmup-seconds", "-1"}, "--warmup-seconds"},
       {{"--model", model, "--affinity", "zz"}, "hexadecimal"},
       {{"--model", model, "--affinity", "0x0"}, "selects no CPU"},
       {{"--model", model, "--layer", "6"}, "6 layers"},
@@ -355,7 +367,7 @@ TEST(Devbench, ModelFileProblemsExitWithStatus3NamingTheFile) {
   const std::string truncated = dir.write("truncated.ubpm", bytes.substr(0, bytes.size() / 2));
   const std::string foreign = dir.write("foreign.ubpm", "not a model at all");
   for (const std::string& path : {missing, corrupt, truncated, foreign}) {
-    const ProcessResult r = devbench({"--model", path, "--warmup", "0", "--iterations", "1"});
+    const ProcessResult r = devbench({"--model", path, "--warmup", "0", "--warmup-seconds", "0", "--iterations", "1"});
     EXPECT_EQ(r.exit_code, 3) << path << "\n" << r.err;
     EXPECT_NE(r.err.find(path), std::string::npos) << r.err;
     EXPECT_EQ(r.out, "") << path;
@@ -377,7 +389,7 @@ TEST(DevbenchAarch64, MatchesTheHostEngineUnderQemu) {
   const std::string model = dir.file("qemu.ubpm");
   write_model_file(model, small_model(23));
   const std::string out = dir.file("out.f32"), json_path = dir.file("result.json");
-  const ProcessResult r = run_process({"qemu-aarch64", binary, "--model", model, "--warmup", "0",
+  const ProcessResult r = run_process({"qemu-aarch64", binary, "--model", model, "--warmup", "0", "--warmup-seconds", "0",
                                        "--iterations", "2", "--min-seconds", "0", "--threads", "2",
                                        "--seed", "5", "--output-file", out, "--json", json_path},
                                       "");
@@ -460,7 +472,7 @@ TEST(Devbench, ADeltaThatLeavesTheInputIsAModelFileErrorNotACrash) {
     entry["crc32"] = crc32(reinterpret_cast<const uint8_t*>(payload.data()) + entry["offset"].get<size_t>(),
                            entry["bytes"].get<size_t>());
   }));
-  const ProcessResult r = devbench({"--model", path, "--warmup", "0", "--iterations", "1"});
+  const ProcessResult r = devbench({"--model", path, "--warmup", "0", "--warmup-seconds", "0", "--iterations", "1"});
   EXPECT_EQ(r.exit_code, 3) << r.err;
   EXPECT_NE(r.err.find("layer 1 'block1.pw'"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("lead the input to column"), std::string::npos) << r.err;

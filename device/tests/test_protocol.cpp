@@ -37,23 +37,27 @@ using nlohmann::json;
 //   drift       steady, but cpu0 runs at 2.0 GHz before and 1.0 GHz after
 //   hot         steady, but the temperature rises from 40 to 75 C
 // Every call appends "<model word> <threads>" to $FAKE_RUNNER_DIR/calls and
-// "<model word> <--group value or auto> <--min-sample-ms value>" to $FAKE_RUNNER_DIR/groups.
+// "<model word> <--group value or auto> <--min-sample-ms value>" to $FAKE_RUNNER_DIR/groups and
+// "<--warmup value> <--warmup-seconds value>" to $FAKE_RUNNER_DIR/warmups.
 // Without --group it reports 5 inferences per sample (as if it had calibrated), with --group N
 // it reports N.
 constexpr char kFakeRunner[] = R"sh(#!/bin/bash
-model=""; threads=1; group=auto; min_sample=none
+model=""; threads=1; group=auto; min_sample=none; warmup=none; warmup_s=none
 while [ $# -gt 0 ]; do
   case "$1" in
     --model) model="$2"; shift 2 ;;
     --threads) threads="$2"; shift 2 ;;
     --group) group="$2"; shift 2 ;;
     --min-sample-ms) min_sample="$2"; shift 2 ;;
+    --warmup) warmup="$2"; shift 2 ;;
+    --warmup-seconds) warmup_s="$2"; shift 2 ;;
     *) shift ;;
   esac
 done
 word=$(cat "$model")
 echo "$word $threads" >> "$FAKE_RUNNER_DIR/calls"
 echo "$word $group $min_sample" >> "$FAKE_RUNNER_DIR/groups"
+echo "$warmup $warmup_s" >> "$FAKE_RUNNER_DIR/warmups"
 per_sample=5; [ "$group" != auto ] && per_sample=$group
 if [ "$word" = crash-once ]; then
   if [ ! -e "$FAKE_RUNNER_DIR/crashed" ]; then touch "$FAKE_RUNNER_DIR/crashed"; kill -SEGV $$; fi
@@ -330,6 +334,18 @@ TEST_F(TheProtocol, ReconnectsAndCopiesAgainAfterADroppedConnection) {
   EXPECT_EQ(results[0].attempts, 2);
   EXPECT_EQ(transport.connects, 3);  // refused, connected, connected again after the drop
   EXPECT_EQ(transport.pushes, 4);    // runner + model, twice
+}
+
+TEST_F(TheProtocol, PassesTheWarmUpCountAndSecondsToEveryRunnerCall) {
+  options_.sessions = 2;
+  options_.warmup = 4;
+  options_.warmup_s = 0.25;
+  const auto results = measure({target("steady"), target("slow")});
+  const std::vector<std::string> lines = calls("warmups");
+  EXPECT_EQ(lines.size(), 4u);  // two targets, two sessions
+  for (const std::string& line : lines) EXPECT_EQ(line, "4 0.25");
+  options_.warmup_s = -0.5;
+  EXPECT_THROW(check_protocol_options(options_), std::invalid_argument);
 }
 
 TEST_F(TheProtocol, DecidesTheGroupingInTheFirstSessionAndPassesItToEveryLaterOne) {

@@ -81,6 +81,7 @@ int latency(const LatencyArgs& args) {
                  {{"sessions", args.protocol.sessions},
                   {"cooldown_s", args.protocol.cooldown_s},
                   {"warmup", args.protocol.warmup},
+                  {"warmup_s", args.protocol.warmup_s},
                   {"iterations", args.protocol.iterations},
                   {"min_seconds", args.protocol.min_seconds},
                   {"min_sample_ms", args.protocol.min_sample_ms},
@@ -143,6 +144,9 @@ Command add_latency_command(CLI::App& app) {
   sub->add_option("--sessions", args->protocol.sessions, "Independent sessions")->capture_default_str();
   sub->add_option("--cooldown", args->protocol.cooldown_s, "Idle seconds before each measurement")->capture_default_str();
   sub->add_option("--warmup", args->protocol.warmup, "Untimed iterations first")->capture_default_str();
+  sub->add_option("--warmup-seconds", args->protocol.warmup_s,
+                  "And keep warming up this long, so a clock that ramps up after idle time is steady")
+      ->capture_default_str();
   sub->add_option("--iterations", args->protocol.iterations, "At least this many timed iterations per session")
       ->capture_default_str();
   sub->add_option("--min-seconds", args->protocol.min_seconds, "And keep timing this long per session")

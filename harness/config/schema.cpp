@@ -142,6 +142,7 @@ std::string Schema::describe_accepted(const KeySpec& spec) {
       return "a number" + range_text(spec);
     case ValueType::kString:
       if (spec.allowed) return "one of: " + support::join(spec.allowed());
+      if (spec.max_chars) return "a string of at most " + std::to_string(*spec.max_chars) + " characters";
       return "a string";
     case ValueType::kBlockShape:
       return "a block shape [rows, cols] or \"RxC\" with each side" + range_text(spec);
@@ -178,6 +179,10 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
       break;
     case ValueType::kString: {
       if (!value.is_string()) return issue("wrong type: " + shown + " is not a string");
+      if (spec.max_chars && value.get_ref<const std::string&>().size() > *spec.max_chars) {
+        return issue("value " + shown + " is " + std::to_string(value.get_ref<const std::string&>().size()) +
+                     " characters long");
+      }
       if (const std::string problem = not_allowed(spec, value.get<std::string>()); !problem.empty()) {
         return issue("value " + shown + problem);
       }

@@ -31,6 +31,9 @@ struct KeySpec {
   Json default_value;  // null together with `required`: the user must set it
   bool required = false;
   std::optional<double> min, max;  // numbers, and each side of a block shape
+  // Strings: the most characters accepted, for values that later go through std::regex (whose
+  // libstdc++ compiler recurses once per character) or other costly machinery.
+  std::optional<size_t> max_chars;
   // Allowed strings; computed when validating so registries (selectors, experiment kinds) can
   // grow without touching the schema.
   std::function<std::vector<std::string>()> allowed;
@@ -55,6 +58,7 @@ struct KeySpec {
   KeySpec& must_be_given() { required = true; return *this; }
   KeySpec& range(double lo, double hi) { min = lo; max = hi; return *this; }
   KeySpec& at_least(double lo) { min = lo; return *this; }
+  KeySpec& at_most_chars(size_t n) { max_chars = n; return *this; }
   KeySpec& one_of(std::function<std::vector<std::string>()> values) { allowed = std::move(values); return *this; }
   KeySpec& one_of(std::vector<std::string> values) {
     allowed = [values] { return values; };

@@ -63,7 +63,7 @@ results::LatencyRecord to_latency_record(const device::Measurement& m, const std
     r.min_ms = m.summary.min;
     r.mean_ms = m.summary.mean;
     // The spread the validity rule judged (robust or classic, as the detail JSON's dispersion says).
-    r.cv = m.dispersion.empty() ? m.summary.cv : device::dispersion_of(m.summary, device::dispersion_from_name(m.dispersion));
+    r.cv = device::dispersion_of(m.summary, m.dispersion);
     r.samples = m.summary.count;
     r.sessions = static_cast<int>(m.sessions.size());
   }

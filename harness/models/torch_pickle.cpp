@@ -112,6 +112,27 @@ class Unpickler {
   Unpickler(const std::string& data, const StorageLoader& load_storage)
       : data_(data), load_storage_(load_storage) {}
 
+  // Memo references let a pickle put a container inside itself (a list DUPed and appended to
+  // itself, two lists appended to each other): shared ownership never frees such a cycle, so
+  // every container this pickle made is emptied here. Callers copy what they keep out of the
+  // tree (names, tensors) before the Unpickler goes.
+  ~Unpickler() {
+    std::vector<Value> children;
+    for (const std::weak_ptr<PyValue>& weak : containers_) {
+      if (const Value v = weak.lock()) {
+        for (Value& item : v->items) children.push_back(std::move(item));
+        for (auto& [key, value] : v->entries) {
+          children.push_back(std::move(key));
+          children.push_back(std::move(value));
+        }
+        v->items.clear();
+        v->entries.clear();
+      }
+    }
+  }
+  Unpickler(const Unpickler&) = delete;
+  Unpickler& operator=(const Unpickler&) = delete;
+
   Value run() {
     while (true) {
       opcode_pos_ = pos_;
@@ -139,17 +160,17 @@ class Unpickler {
         case 'U': push(make_text(read_text(read_unsigned(1)), Kind::kString)); break;  // SHORT_BINSTRING
         case 'B': push(make_text(read_text(read_unsigned(4)), Kind::kBytes)); break;   // BINBYTES
         case 'C': push(make_text(read_text(read_unsigned(1)), Kind::kBytes)); break;   // SHORT_BINBYTES
-        case ')': push(make(Kind::kTuple)); break;                                       // EMPTY_TUPLE
+        case ')': push(container(Kind::kTuple)); break;                                 // EMPTY_TUPLE
         case 't': push_sequence(Kind::kTuple, pop_to_mark()); break;                    // TUPLE
         case 0x85: push_tuple_of(1); break;                                              // TUPLE1
         case 0x86: push_tuple_of(2); break;                                              // TUPLE2
         case 0x87: push_tuple_of(3); break;                                              // TUPLE3
-        case ']': push(make(Kind::kList)); break;                                        // EMPTY_LIST
+        case ']': push(container(Kind::kList)); break;                                 // EMPTY_LIST
         case 'l': push_sequence(Kind::kList, pop_to_mark()); break;                     // LIST
         case 'a': append(pop_as_vector(1)); break;                                       // APPEND
         case 'e': append(pop_to_mark()); break;                                          // APPENDS
-        case '}': push(make(Kind::kDict)); break;                                        // EMPTY_DICT
-        case 'd': { auto kv = pop_to_mark(); push(make(Kind::kDict)); set_items(kv); break; }  // DICT
+        case '}': push(container(Kind::kDict)); break;                                 // EMPTY_DICT
+        case 'd': { auto kv = pop_to_mark(); push(container(Kind::kDict)); set_items(kv); break; }  // DICT
         case 's': set_items(pop_as_vector(2)); break;                                    // SETITEM
         case 'u': set_items(pop_to_mark()); break;                                       // SETITEMS
         case 'c': { std::string module = read_line(); push(make_text(module + "." + read_line(), Kind::kGlobal)); break; }
@@ -229,6 +250,11 @@ class Unpickler {
   }
 
   void push(Value v) { stack_.push_back(std::move(v)); }
+  Value container(Kind kind) {
+    Value v = make(kind);
+    containers_.push_back(v);
+    return v;
+  }
   Value& top() {
     if (stack_.empty()) fail("the pickle reads from an empty stack (corrupt file?)");
     return stack_.back();
@@ -263,7 +289,7 @@ class Unpickler {
   }
 
   void push_sequence(Kind kind, std::vector<Value> items) {
-    Value v = make(kind);
+    Value v = container(kind);
     for (const Value& item : items) nest(*v, item);
     v->items = std::move(items);
     push(v);
@@ -332,7 +358,7 @@ class Unpickler {
     const std::string& name = callable->text;
     const auto& a = args->items;
     if (name == "collections.OrderedDict") {
-      Value dict = make(Kind::kDict);
+      Value dict = container(Kind::kDict);
       if (!a.empty() && a[0]->kind == Kind::kList) {  // OrderedDict([(key, value), ...])
         for (const Value& pair : a[0]->items) {
           if (pair->kind != Kind::kTuple || pair->items.size() != 2) fail("OrderedDict built from a non-pair");
@@ -407,12 +433,14 @@ class Unpickler {
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, Value> memo_;
   std::map<std::string, Value> storages_;
+  std::vector<std::weak_ptr<PyValue>> containers_;  // every tuple, list and dict made, for ~Unpickler
 };
 
 }  // namespace
 
 NamedTensors unpickle_tensor_dict(const std::string& pickle, const StorageLoader& load_storage) {
-  const Value root = Unpickler(pickle, load_storage).run();
+  Unpickler unpickler(pickle, load_storage);
+  const Value root = unpickler.run();
   if (root->kind != Kind::kDict) {
     throw std::runtime_error(std::string("the file holds a ") + kind_name(root->kind) +
                              ", not a dict of tensors such as model.state_dict()");

@@ -57,6 +57,7 @@ LatencySettings read_latency_settings(const nlohmann::json& resolved) {
   p.sessions = r.get<int>("latency.sessions");
   p.cooldown_s = r.number("latency.cooldown_s");
   p.warmup = r.get<int>("latency.warmup");
+  p.warmup_s = r.number("latency.warmup_s");
   p.iterations = r.get<int>("latency.iterations");
   p.min_seconds = r.number("latency.min_seconds");
   p.min_sample_ms = r.number("latency.min_sample_ms");
@@ -91,6 +92,10 @@ void add_latency_keys(Schema& s) {
       .range(1, 100);
   key("latency.cooldown_s", T::kFloat, 1.0, "idle seconds before each measurement").range(0, 600);
   key("latency.warmup", T::kInt, 10, "untimed iterations before timing").range(0, 100000);
+  key("latency.warmup_s", T::kFloat, 1.0,
+      "and keep warming up until this many seconds have passed, so a clock that ramps up after the "
+      "cool-down (a VM host's, a phone governor's) runs at its steady speed before timing starts")
+      .range(0, 600);
   key("latency.iterations", T::kInt, 30, "at least this many timed iterations per session").range(1, 1000000);
   key("latency.min_seconds", T::kFloat, 1.0, "and keep timing until this many seconds have passed").range(0, 3600);
   key("latency.min_sample_ms", T::kFloat, 5.0,

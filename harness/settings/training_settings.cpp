@@ -243,7 +243,10 @@ void add_training_keys(Schema& s) {
   // prune: which layers, and how the sparsity is reached (the selector keys are above)
   key("prune.layers", T::kString, "pointwise", "layers pruned: 1x1 convolutions, k x k convolutions, or both")
       .one_of({"pointwise", "conv", "all"});
-  key("prune.layer_regex", T::kString, "", "if set, only layers whose module name matches (ECMAScript regex)");
+  // The pruner compiles it with std::regex, whose compiler recurses once per character: a long
+  // pattern would overflow the stack instead of giving an error.
+  key("prune.layer_regex", T::kString, "", "if set, only layers whose module name matches (ECMAScript regex)")
+      .at_most_chars(1000);
   key("prune.include_first_conv", T::kBool, false, "also prune the first convolution");
   key("prune.include_classifier", T::kBool, false, "also prune the classifier (as a 1x1 layer)");
   key("prune.schedule", T::kString, "gmp",

@@ -53,6 +53,23 @@ TEST(ConfigSchema, AWrongTypeNamesTheValueAndWhatIsAccepted) {
   EXPECT_NE(issues[0].message.find("accepted: a number in [0, 1]"), std::string::npos);
 }
 
+// The pruner compiles prune.layer_regex with std::regex, whose libstdc++ compiler recurses once
+// per character: a pattern of 100 000 characters used to reach it and overflow the stack.
+TEST(ConfigSchema, ARegexLongerThanTheLimitIsRefusedBeforeAnythingCompilesIt) {
+  const auto issues = issues_of("experiment:\n  kind: training\nprune:\n  layer_regex: \"" +
+                                std::string(100000, '(') + "\"\n");
+  const ConfigIssue* issue = issue_for(issues, "prune.layer_regex");
+  ASSERT_NE(issue, nullptr) << "a 100000-character regex passed validation";
+  EXPECT_EQ(issue->where.describe(), "test.yaml:4:16");
+  EXPECT_NE(issue->message.find("is 100000 characters long"), std::string::npos) << issue->message;
+  EXPECT_NE(issue->message.find("accepted: a string of at most 1000 characters"), std::string::npos) << issue->message;
+  EXPECT_LT(issue->message.size(), 400u) << "the message quotes an excerpt, not the value";
+  EXPECT_EQ(issue_for(issues_of("experiment:\n  kind: training\nprune:\n  layer_regex: \"" + std::string(1000, 'a') +
+                                "\"\n"),
+                      "prune.layer_regex"),
+            nullptr);
+}
+
 TEST(ConfigSchema, AValueOutOfRangeIsRejected) {
   const auto issues = issues_of("experiment:\n  kind: selection\nprune:\n  sparsity: 1.5\n");
   ASSERT_EQ(issues.size(), 1u);

@@ -1,7 +1,20 @@
-// ThreadPool: pthreadpool when the build found it, otherwise a small persistent std::thread pool.
+// ThreadPool: persistent workers that spin briefly, then sleep.
+//
+// Between two parallel_for calls of one forward pass there are only microseconds, so a worker
+// that goes to sleep after each job pays a futex wake-up (tens of microseconds on a VM) per
+// layer, while one that spins forever (pthreadpool's workers spin for a long while) takes a
+// core from whatever else runs, and on a 2-core machine shared with a build, a spinning worker
+// of ours can even delay the thread it waits for. So a worker spins for at most kSpin after a
+// job, with a pause instruction in the loop, and then blocks on a condition variable; the
+// caller, having run its share of the tasks, waits for the workers the same way.
+//
+// Tasks are claimed from an atomic counter, so a descheduled worker delays the job by at most
+// the task it holds; the caller returns only once every worker has checked in for the job,
+// so the next job never overwrites what a late worker is about to read.
 #include "ubp/kernels/thread_pool.h"
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <stdexcept>
@@ -9,74 +22,52 @@
 #include <thread>
 #include <vector>
 
-#if defined(UBP_KERNELS_HAVE_PTHREADPOOL)
-#include <pthreadpool.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
 #endif
 
 namespace ubp::kernels {
-
-#if defined(UBP_KERNELS_HAVE_PTHREADPOOL)
-
-struct ThreadPool::Impl {
-  pthreadpool_t pool = nullptr;
-};
-
 namespace {
-struct TaskContext {
-  const std::function<void(int64_t)>* task;
-};
-void run_task(void* context, size_t i) {
-  const auto* ctx = static_cast<const TaskContext*>(context);
-  (*ctx->task)(static_cast<int64_t>(i));
+
+constexpr std::chrono::microseconds kSpin{50};
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+  _mm_pause();
+#elif defined(__aarch64__)
+  asm volatile("yield" ::: "memory");
+#endif
 }
+
+// Spins until done() or kSpin has passed; returns done()'s last value.
+template <class Pred>
+bool spin_until(const Pred& done) {
+  const auto deadline = std::chrono::steady_clock::now() + kSpin;
+  for (;;) {
+    for (int i = 0; i < 64; ++i) {
+      if (done()) return true;
+      cpu_relax();
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return done();
+  }
+}
+
 }  // namespace
 
-ThreadPool::ThreadPool(int threads) : threads_(threads), impl_(std::make_unique<Impl>()) {
-  if (threads < 1) {
-    throw std::invalid_argument("ThreadPool: threads must be >= 1, got " +
-                                std::to_string(threads));
-  }
-  if (threads > 1) {
-    impl_->pool = pthreadpool_create(static_cast<size_t>(threads));
-    if (impl_->pool == nullptr) {
-      throw std::runtime_error("ThreadPool: pthreadpool_create(" + std::to_string(threads) +
-                               ") failed");
-    }
-  }
-}
-
-ThreadPool::~ThreadPool() {
-  if (impl_ && impl_->pool != nullptr) pthreadpool_destroy(impl_->pool);
-}
-
-void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>& task) {
-  if (count <= 0) return;
-  if (impl_->pool == nullptr || count == 1) {
-    for (int64_t i = 0; i < count; ++i) task(i);
-    return;
-  }
-  TaskContext ctx{&task};
-  pthreadpool_parallelize_1d(impl_->pool, &run_task, &ctx, static_cast<size_t>(count), 0);
-}
-
-void* ThreadPool::native_handle() const { return impl_->pool; }
-
-const char* ThreadPool::backend() { return "pthreadpool"; }
-
-#else  // std::thread pool
-
-// Workers sleep on a condition variable until a job is posted (generation counter), then grab
-// task indices from an atomic counter; the calling thread takes part as well.
 struct ThreadPool::Impl {
   std::vector<std::thread> workers;
   std::mutex mutex;
-  std::condition_variable wake, done;
-  uint64_t generation = 0;
-  bool stop = false;
+  std::condition_variable wake;  // workers wait here for a new generation
+  std::condition_variable done;  // the caller waits here for `active` to reach 0
+  std::atomic<uint64_t> generation{0};
+  std::atomic<bool> stop{false};
+  std::atomic<int> active{0};  // workers that have not finished the current job
+  int sleepers = 0;            // workers blocked on `wake` (guarded by mutex)
+  bool caller_sleeping = false;
+  // The current job; written by the caller before it publishes a new generation.
   const std::function<void(int64_t)>* task = nullptr;
   int64_t count = 0;
   std::atomic<int64_t> next{0};
-  int busy = 0;  // workers still inside the current job
 
   void drain() {
     for (;;) {
@@ -85,18 +76,27 @@ struct ThreadPool::Impl {
       (*task)(i);
     }
   }
+
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
-      {
+      auto fresh = [&] {
+        return generation.load(std::memory_order_acquire) != seen ||
+               stop.load(std::memory_order_acquire);
+      };
+      if (!spin_until(fresh)) {
         std::unique_lock<std::mutex> lock(mutex);
-        wake.wait(lock, [&] { return stop || generation != seen; });
-        if (stop) return;
-        seen = generation;
+        ++sleepers;
+        wake.wait(lock, fresh);
+        --sleepers;
       }
+      if (stop.load(std::memory_order_acquire)) return;
+      seen = generation.load(std::memory_order_acquire);
       drain();
-      std::lock_guard<std::mutex> lock(mutex);
-      if (--busy == 0) done.notify_one();
+      if (active.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+        std::lock_guard<std::mutex> lock(mutex);
+        if (caller_sleeping) done.notify_one();
+      }
     }
   }
 };
@@ -114,7 +114,7 @@ ThreadPool::ThreadPool(int threads) : threads_(threads), impl_(std::make_unique<
 ThreadPool::~ThreadPool() {
   {
     std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->stop = true;
+    impl_->stop.store(true, std::memory_order_release);
   }
   impl_->wake.notify_all();
   for (auto& w : impl_->workers) w.join();
@@ -122,29 +122,33 @@ ThreadPool::~ThreadPool() {
 
 void ThreadPool::parallel_for(int64_t count, const std::function<void(int64_t)>& task) {
   if (count <= 0) return;
-  if (impl_->workers.empty() || count == 1) {
+  Impl& m = *impl_;
+  if (m.workers.empty() || count == 1) {
     for (int64_t i = 0; i < count; ++i) task(i);
     return;
   }
+  m.task = &task;
+  m.count = count;
+  m.next.store(0, std::memory_order_relaxed);
+  m.active.store(static_cast<int>(m.workers.size()), std::memory_order_relaxed);
   {
-    std::lock_guard<std::mutex> lock(impl_->mutex);
-    impl_->task = &task;
-    impl_->count = count;
-    impl_->next.store(0, std::memory_order_relaxed);
-    impl_->busy = static_cast<int>(impl_->workers.size());
-    ++impl_->generation;
+    // Under the mutex: a worker deciding to sleep either sees the new generation in its
+    // predicate or is counted in `sleepers` and woken here.
+    std::lock_guard<std::mutex> lock(m.mutex);
+    m.generation.fetch_add(1, std::memory_order_release);
+    if (m.sleepers > 0) m.wake.notify_all();
   }
-  impl_->wake.notify_all();
-  impl_->drain();
-  std::unique_lock<std::mutex> lock(impl_->mutex);
-  impl_->done.wait(lock, [&] { return impl_->busy == 0; });
-  impl_->task = nullptr;
+  m.drain();
+  auto finished = [&] { return m.active.load(std::memory_order_acquire) == 0; };
+  if (!spin_until(finished)) {
+    std::unique_lock<std::mutex> lock(m.mutex);
+    m.caller_sleeping = true;
+    m.done.wait(lock, finished);
+    m.caller_sleeping = false;
+  }
+  m.task = nullptr;
 }
 
-void* ThreadPool::native_handle() const { return nullptr; }
-
-const char* ThreadPool::backend() { return "std::thread"; }
-
-#endif
+const char* ThreadPool::backend() { return "ubp (bounded spin, then condition variable)"; }
 
 }  // namespace ubp::kernels

@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "ubp/kernels/thread_pool.h"
@@ -27,6 +28,30 @@ TEST(ThreadPool, CanBeReusedManyTimes) {
   std::atomic<int64_t> sum{0};
   for (int rep = 0; rep < 200; ++rep) pool.parallel_for(10, [&](int64_t i) { sum += i; });
   EXPECT_EQ(sum.load(), 200 * 45);
+}
+
+// Task 0 waits until task 1 has started, so the job finishes only if a worker takes task 1
+// while the caller is inside task 0: the workers really run beside the caller, whether they
+// were still spinning after the previous job or had gone to sleep (the gaps between jobs here
+// vary from none to many spin periods).
+TEST(ThreadPool, WorkersRunBesideTheCallerAfterSpinningOrSleeping) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int rep = 0; rep < 200; ++rep) {
+      std::atomic<bool> second_started{false};
+      pool.parallel_for(2, [&](int64_t i) {
+        if (i == 1) {
+          second_started = true;
+        } else {
+          while (!second_started.load()) std::this_thread::yield();
+        }
+      });
+      EXPECT_TRUE(second_started.load());
+      // A gap that grows with rep: busy work, so workers past their spin go to sleep.
+      volatile int64_t sink = 0;
+      for (int64_t k = 0; k < int64_t{rep % 20} * 20000; ++k) sink = sink + k;
+    }
+  }
 }
 
 TEST(ThreadPool, RejectsFewerThanOneThread) {

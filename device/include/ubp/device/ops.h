@@ -2,8 +2,9 @@
 //
 // Convolutions run on kernels/: a 1x1 convolution is Y[Cout][HW] = W[Cout][Cin] X[Cin][HW], so
 // the dense, aligned, unaligned (WROS) or naive unaligned kernel multiplies the activations in place; a k x k
-// convolution goes through im2col first. Depthwise 3x3, pooling, residual add and the fully
-// connected layer are direct loops here.
+// convolution goes through im2col first. Depthwise 3x3, global average pooling and the fully
+// connected layer are the Highway kernels of kernels/layers.h; max pooling and residual add are
+// direct loops here.
 //
 // Every operator gives bitwise identical output for any thread count (`pool` may be nullptr):
 // work is split by output channel or pixel tile, never inside one output's sum.
@@ -80,8 +81,9 @@ void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape
 // y[i] = act(a[i] + b[i]) for i < count; y may be a or b (in place).
 void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act);
 
-// y[c] = mean of channel c (accumulated in double).
-void global_average_pool(const ImageShape& in, const float* x, float* y);
+// y[c] = mean of channel c (kernels::global_average_pool: float lanes, fixed order).
+void global_average_pool(const ImageShape& in, const float* x, float* y,
+                         ThreadPool* pool = nullptr);
 
 // Max pooling, padding counts as -infinity (PyTorch's MaxPool2d, floor mode). The ResNet stem
 // is kernel 3, stride 2, padding 1. Requires padding <= kernel / 2 so no window is empty.
@@ -89,8 +91,8 @@ ImageShape max_pool_output_shape(const ImageShape& in, const ConvParams& p);
 void max_pool(const ImageShape& in, const float* x, const ConvParams& p, float* y,
               ThreadPool* pool);
 
-// Fully connected: y (out) = act(W x + b), W out x in row-major, bias out floats or nullptr.
-void fully_connected(const float* w, const float* bias, int64_t out, int64_t in, const float* x,
-                     float* y, Activation act, ThreadPool* pool);
+// Fully connected: y (out) = act(W x + b), W out x in row-major, bias out floats or nullptr;
+// the kernel of kernels/layers.h (split by output row).
+using kernels::fully_connected;
 
 }  // namespace ubp::device

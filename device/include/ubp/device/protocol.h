@@ -21,6 +21,9 @@
 //   vCPU is taken away for milliseconds now and then, which puts a few samples at several times
 //   the others and makes stddev / mean say more about those few than about the median's
 //   stability; `classic` judges stddev / mean as before.
+// - Warm-up: every session runs `warmup` untimed inferences and keeps running them until
+//   `warmup_s` seconds have passed, so a clock that ramps up after the cool-down (a VM's host,
+//   a phone's governor) is at its steady speed before the first timed sample.
 // - Tiny models: a timed sample groups enough back-to-back inferences to last at least
 //   `min_sample_ms`, so timer resolution and scheduler noise do not dominate a 0.1 ms model.
 //   The grouping (inferences per sample) is decided once per target, by the runner's
@@ -46,6 +49,7 @@ struct ProtocolOptions {
   int sessions = 3;
   double cooldown_s = 1.0;     // before every measurement
   int warmup = 10;             // ubp-devbench --warmup
+  double warmup_s = 1.0;       // ubp-devbench --warmup-seconds (a ramping clock settles first)
   int iterations = 30;         // ubp-devbench --iterations (at least this many timed runs)
   double min_seconds = 1.0;    // ubp-devbench --min-seconds (keeps timing until this long)
   double min_sample_ms = 5.0;  // ubp-devbench --min-sample-ms (0: one inference per sample)
@@ -88,7 +92,7 @@ struct Measurement {
   SampleSummary summary;          // of every session's samples together
   double session_median_cv = 0;   // CV of the session medians (0 for one session)
   double max_session_cv = 0;      // the largest session spread, in the `dispersion` judged
-  std::string dispersion;         // dispersion_name() of the spread judged (set by judge_validity)
+  Dispersion dispersion = Dispersion::kRobust;  // the spread judged (set by judge_validity)
   bool valid = false;
   std::vector<std::string> invalid_reasons;
   // Per layer: name, kind, storage and the median over sessions of each session's p50.

@@ -3,6 +3,7 @@
 
 #include "ubp/kernels/common.h"
 #include "ubp/kernels/im2col.h"
+#include "ubp/kernels/layers.h"
 #include "ubp/kernels/packed.h"
 #include "ubp/kernels/spmm.h"
 #include "ubp/kernels/thread_pool.h"

@@ -1,5 +1,6 @@
-// A persistent thread pool for the kernels (pthreadpool where available, otherwise a small
-// std::thread pool of ours with the same semantics).
+// A persistent thread pool for the kernels. Idle workers spin for at most ~50 us after a job
+// (the gap between two layers of a forward pass), then sleep on a condition variable, so they
+// never take a core from other work for long (thread_pool.cpp says why).
 //
 // Every kernel takes a `ThreadPool*`; nullptr (or a pool of 1 thread) runs in the calling thread.
 // Work is split into tasks whose results never depend on which thread runs them, so a kernel
@@ -26,11 +27,7 @@ class ThreadPool {
   // Tasks must be independent. Not reentrant: do not call parallel_for from inside a task.
   void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
 
-  // The underlying pthreadpool_t (to share the threads with XNNPACK), or nullptr when this
-  // build has no pthreadpool or threads() == 1.
-  void* native_handle() const;
-
-  // "pthreadpool" or "std::thread".
+  // A short description of the implementation (benchmark and devbench reports).
   static const char* backend();
 
  private:

@@ -1,0 +1,398 @@
+// Layer kernels (layers.h): depthwise 3x3, global average pooling, fully connected; Highway SIMD
+// per target (foreach_target.h re-includes this file, as simd_kernels.cpp) and the public entry
+// points with threading at the end, inside `#if HWY_ONCE`. The scalar references are at the end
+// too: plain loops, one thread.
+
+#if !defined(UBP_KERNELS_STATIC_DISPATCH)
+#undef HWY_TARGET_INCLUDE
+#define HWY_TARGET_INCLUDE "layer_kernels.cpp"
+#include "hwy/foreach_target.h"  // IWYU pragma: keep
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+#include "hwy/highway.h"
+
+HWY_BEFORE_NAMESPACE();
+namespace ubp::kernels {
+namespace HWY_NAMESPACE {
+namespace hn = hwy::HWY_NAMESPACE;
+
+using DF = hn::ScalableTag<float>;
+
+// Stores the first `count` lanes of v (count <= Lanes) without touching memory past them.
+template <class V>
+HWY_INLINE void StorePartial(DF d, V v, float* HWY_RESTRICT out, size_t count) {
+  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
+  hn::Store(v, d, lanes);
+  std::memcpy(out, lanes, count * sizeof(float));
+}
+
+// ---- Depthwise 3x3 -----------------------------------------------------------------------------
+//
+// Each channel is first copied into a zero-bordered plane (per thread, reused), so every output
+// vector is 9 unaligned loads and 9 FMAs with no edge cases; the copy costs one load and store
+// per input element against nine of each per output element. Stride 2 copies each padded row
+// de-interleaved into its even and odd columns, so output column ox reads even[ox], odd[ox] and
+// even[ox + 1]: contiguous loads again instead of gathers.
+
+// Per thread: stride 1 the padded plane; stride 2 the even-column rows, then the odd ones.
+using PlaneBuffer = std::vector<float>;
+
+HWY_INLINE void DepthwiseRow(DF d, const float* HWY_RESTRICT r0, const float* HWY_RESTRICT r1,
+                             const float* HWY_RESTRICT r2, size_t o1, size_t o2,
+                             const float* HWY_RESTRICT w, float bias, float lo, float hi,
+                             int64_t out_width, float* HWY_RESTRICT out) {
+  // Row rk's taps kx = 0, 1, 2 are at rk + ox + {0, o1, o2}: stride 1 {0, 1, 2}; stride 2 rk is
+  // the even row, o1 reaches the odd row of the same padded row and o2 = 1.
+  const size_t n = hn::Lanes(d);
+  const auto w00 = hn::Set(d, w[0]), w01 = hn::Set(d, w[1]), w02 = hn::Set(d, w[2]);
+  const auto w10 = hn::Set(d, w[3]), w11 = hn::Set(d, w[4]), w12 = hn::Set(d, w[5]);
+  const auto w20 = hn::Set(d, w[6]), w21 = hn::Set(d, w[7]), w22 = hn::Set(d, w[8]);
+  const auto vb = hn::Set(d, bias), vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  for (int64_t ox = 0; ox < out_width; ox += static_cast<int64_t>(n)) {
+    const float* a = r0 + ox;
+    const float* b = r1 + ox;
+    const float* c = r2 + ox;
+    auto acc = hn::MulAdd(w00, hn::LoadU(d, a), vb);
+    acc = hn::MulAdd(w01, hn::LoadU(d, a + o1), acc);
+    acc = hn::MulAdd(w02, hn::LoadU(d, a + o2), acc);
+    acc = hn::MulAdd(w10, hn::LoadU(d, b), acc);
+    acc = hn::MulAdd(w11, hn::LoadU(d, b + o1), acc);
+    acc = hn::MulAdd(w12, hn::LoadU(d, b + o2), acc);
+    acc = hn::MulAdd(w20, hn::LoadU(d, c), acc);
+    acc = hn::MulAdd(w21, hn::LoadU(d, c + o1), acc);
+    acc = hn::MulAdd(w22, hn::LoadU(d, c + o2), acc);
+    acc = hn::Min(hn::Max(acc, vlo), vhi);
+    const int64_t left = out_width - ox;
+    if (left >= static_cast<int64_t>(n)) {
+      hn::StoreU(acc, d, out + ox);
+    } else {
+      StorePartial(d, acc, out + ox, static_cast<size_t>(left));
+    }
+  }
+}
+
+// One channel, stride 1: plane = (H + 2) rows of pw = W + 2 floats plus n floats of slack (the
+// last vector of a row may read past it; those lanes are never stored).
+void DepthwiseChannelS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
+                        float bias, float lo, float hi, float* HWY_RESTRICT y,
+                        PlaneBuffer& buf) {
+  const DF d;
+  const size_t n = hn::Lanes(d);
+  const int64_t pw = w_ + 2;
+  const size_t size = static_cast<size_t>((h + 2) * pw) + n;
+  if (buf.size() < size) buf.assign(size, 0.0f);
+  float* p = buf.data();
+  std::fill(p, p + pw, 0.0f);
+  std::fill(p + (h + 1) * pw, p + size, 0.0f);
+  for (int64_t iy = 0; iy < h; ++iy) {
+    float* row = p + (iy + 1) * pw;
+    row[0] = 0.0f;
+    std::memcpy(row + 1, x + iy * w_, static_cast<size_t>(w_) * sizeof(float));
+    row[w_ + 1] = 0.0f;
+  }
+  for (int64_t oy = 0; oy < h; ++oy) {
+    const float* r = p + oy * pw;
+    DepthwiseRow(d, r, r + pw, r + 2 * pw, 1, 2, wt, bias, lo, hi, w_, y + oy * w_);
+  }
+}
+
+// One channel, stride 2. Padded row r (input row r - 1) de-interleaves into even[r][k] =
+// padded[2k] = x[2k - 1] and odd[r][k] = padded[2k + 1] = x[2k] (zero outside the image).
+void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
+                        float bias, float lo, float hi, float* HWY_RESTRICT y,
+                        PlaneBuffer& buf) {
+  const DF d;
+  const size_t n = hn::Lanes(d);
+  const int64_t oh = (h - 1) / 2 + 1, ow = (w_ - 1) / 2 + 1;
+  // Every row holds ow + 1 meaningful entries (even) or ow (odd); n more of slack.
+  const int64_t rw = ow + 1 + static_cast<int64_t>(n);
+  const int64_t rows = 2 * oh + 1;  // padded rows read: 0 .. 2 * oh
+  const size_t half = static_cast<size_t>(rows * rw);
+  if (buf.size() < 2 * half) buf.assign(2 * half, 0.0f);
+  float* even = buf.data();
+  float* odd = even + half;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* e = even + r * rw;
+    float* o = odd + r * rw;
+    const int64_t iy = r - 1;
+    if (iy < 0 || iy >= h) {
+      std::fill(e, e + rw, 0.0f);
+      std::fill(o, o + rw, 0.0f);
+      continue;
+    }
+    const float* src = x + iy * w_;
+    e[0] = 0.0f;
+    int64_t k = 0;  // odd[k] = src[2k], even[k + 1] = src[2k + 1]
+#if HWY_TARGET != HWY_SCALAR  // one lane: no ConcatEven / ConcatOdd, the loop below does it
+    for (; 2 * k + 2 * static_cast<int64_t>(n) <= w_; k += static_cast<int64_t>(n)) {
+      const auto lo_half = hn::LoadU(d, src + 2 * k);
+      const auto hi_half = hn::LoadU(d, src + 2 * k + static_cast<int64_t>(n));
+      hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, o + k);
+      hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, e + k + 1);
+    }
+#endif
+    for (; 2 * k < w_; ++k) {
+      o[k] = src[2 * k];
+      e[k + 1] = 2 * k + 1 < w_ ? src[2 * k + 1] : 0.0f;
+    }
+    // The right zero border: padded column w_ + 1.
+    if ((w_ + 1) % 2 == 0) {
+      e[(w_ + 1) / 2] = 0.0f;
+    } else {
+      o[w_ / 2] = 0.0f;
+    }
+  }
+  for (int64_t oy = 0; oy < oh; ++oy) {
+    // Taps of row ky: even[2oy+ky][ox], odd[2oy+ky][ox], even[2oy+ky][ox+1]. DepthwiseRow reads
+    // rk + ox + {0, o1, o2}: give it the even row with o2 = 1 and reach the odd row through o1.
+    const float* e0 = even + (2 * oy) * rw;
+    const float* e1 = e0 + rw;
+    const float* e2 = e1 + rw;
+    DepthwiseRow(d, e0, e1, e2, half, 1, wt, bias, lo, hi, ow, y + oy * ow);
+  }
+}
+
+void DepthwiseChannels(const float* w, const float* bias, int64_t c0, int64_t c1, int64_t h,
+                       int64_t w_, int stride, const float* x, float* y, float lo, float hi) {
+  thread_local PlaneBuffer buf;
+  const int64_t oh = (h - 1) / stride + 1, ow = (w_ - 1) / stride + 1;
+  for (int64_t c = c0; c < c1; ++c) {
+    const float b = bias == nullptr ? 0.0f : bias[c];
+    if (stride == 1) {
+      DepthwiseChannelS1(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow, buf);
+    } else {
+      DepthwiseChannelS2(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow, buf);
+    }
+  }
+}
+
+// ---- Global average pooling ------------------------------------------------------------------
+
+void AveragePoolChannels(int64_t c0, int64_t c1, int64_t hw, const float* x, float* y, float lo,
+                         float hi) {
+  const DF d;
+  const size_t n = hn::Lanes(d);
+  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
+  for (int64_t c = c0; c < c1; ++c) {
+    const float* plane = x + c * hw;
+    auto acc = hn::Zero(d);
+    int64_t i = 0;
+    for (; i + static_cast<int64_t>(n) <= hw; i += static_cast<int64_t>(n)) {
+      acc = hn::Add(acc, hn::LoadU(d, plane + i));
+    }
+    hn::Store(acc, d, lanes);
+    float sum = 0.0f;
+    for (size_t l = 0; l < n; ++l) sum += lanes[l];
+    for (; i < hw; ++i) sum += plane[i];
+    const float mean = sum / static_cast<float>(hw);
+    y[c] = std::min(std::max(mean, lo), hi);
+  }
+}
+
+// ---- Fully connected ---------------------------------------------------------------------------
+//
+// Four rows share each load of x. Every row keeps one vector accumulator over the full vectors
+// of x, then the lanes and the tail in a fixed order, so a row's result does not depend on which
+// rows it is grouped with (and hence not on the thread count).
+
+HWY_INLINE float FinishRow(DF d, hn::Vec<DF> acc, const float* row, const float* x, int64_t i,
+                           int64_t in, float bias, float lo, float hi) {
+  HWY_ALIGN float lanes[hn::MaxLanes(DF())];
+  hn::Store(acc, d, lanes);
+  float sum = 0.0f;
+  for (size_t l = 0; l < hn::Lanes(d); ++l) sum += lanes[l];
+  for (; i < in; ++i) sum += row[i] * x[i];
+  return std::min(std::max(sum + bias, lo), hi);
+}
+
+void FullyConnectedRows(const float* w, const float* bias, int64_t o0, int64_t o1, int64_t in,
+                        const float* x, float* y, float lo, float hi) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t full = in / n * n;
+  int64_t o = o0;
+  for (; o + 4 <= o1; o += 4) {
+    const float* r0 = w + o * in;
+    const float* r1 = r0 + in;
+    const float* r2 = r1 + in;
+    const float* r3 = r2 + in;
+    auto a0 = hn::Zero(d), a1 = hn::Zero(d), a2 = hn::Zero(d), a3 = hn::Zero(d);
+    for (int64_t i = 0; i < full; i += n) {
+      const auto xv = hn::LoadU(d, x + i);
+      a0 = hn::MulAdd(hn::LoadU(d, r0 + i), xv, a0);
+      a1 = hn::MulAdd(hn::LoadU(d, r1 + i), xv, a1);
+      a2 = hn::MulAdd(hn::LoadU(d, r2 + i), xv, a2);
+      a3 = hn::MulAdd(hn::LoadU(d, r3 + i), xv, a3);
+    }
+    y[o] = FinishRow(d, a0, r0, x, full, in, bias ? bias[o] : 0.0f, lo, hi);
+    y[o + 1] = FinishRow(d, a1, r1, x, full, in, bias ? bias[o + 1] : 0.0f, lo, hi);
+    y[o + 2] = FinishRow(d, a2, r2, x, full, in, bias ? bias[o + 2] : 0.0f, lo, hi);
+    y[o + 3] = FinishRow(d, a3, r3, x, full, in, bias ? bias[o + 3] : 0.0f, lo, hi);
+  }
+  for (; o < o1; ++o) {
+    const float* r = w + o * in;
+    auto a = hn::Zero(d);
+    for (int64_t i = 0; i < full; i += n) a = hn::MulAdd(hn::LoadU(d, r + i), hn::LoadU(d, x + i), a);
+    y[o] = FinishRow(d, a, r, x, full, in, bias ? bias[o] : 0.0f, lo, hi);
+  }
+}
+
+}  // namespace HWY_NAMESPACE
+}  // namespace ubp::kernels
+HWY_AFTER_NAMESPACE();
+
+// ---- Public entry points and scalar references (compiled once) --------------------------------
+#if HWY_ONCE
+
+#include <stdexcept>
+#include <string>
+
+#include "act.h"
+#include "ubp/kernels/layers.h"
+
+namespace ubp::kernels {
+
+#if defined(UBP_KERNELS_STATIC_DISPATCH)
+#define UBP_LAYER_DISPATCH(FN) HWY_STATIC_DISPATCH(FN)
+#else
+HWY_EXPORT(DepthwiseChannels);
+HWY_EXPORT(AveragePoolChannels);
+HWY_EXPORT(FullyConnectedRows);
+#define UBP_LAYER_DISPATCH(FN) HWY_DYNAMIC_DISPATCH(FN)
+#endif
+
+namespace {
+
+[[noreturn]] void reject(const char* fn, const std::string& what) {
+  throw std::invalid_argument(std::string(fn) + ": " + what);
+}
+
+void check_depthwise(const char* fn, const float* w, int64_t channels, int64_t height,
+                     int64_t width, int stride, const float* x, const float* y) {
+  if (channels < 1 || height < 1 || width < 1) {
+    reject(fn, "shape " + std::to_string(channels) + " x " + std::to_string(height) + " x " +
+                   std::to_string(width) + " must be at least 1 x 1 x 1");
+  }
+  if (stride != 1 && stride != 2) {
+    reject(fn, "stride = " + std::to_string(stride) + " must be 1 or 2");
+  }
+  if (w == nullptr || x == nullptr || y == nullptr) {
+    reject(fn, "weight, input and output pointers must not be null");
+  }
+}
+
+// Runs body(begin, end) over [0, count) in contiguous chunks: a few per thread so channels of
+// unequal cost even out, each index handled by one call (results independent of threads).
+template <class Body>
+void for_chunks(ThreadPool* pool, int64_t count, int64_t min_chunk, const Body& body) {
+  const int threads = pool_threads(pool);
+  const int64_t chunks =
+      std::min<int64_t>(4 * int64_t{threads}, std::max<int64_t>(1, count / min_chunk));
+  if (threads == 1 || chunks < 2) {
+    body(int64_t{0}, count);
+    return;
+  }
+  pool->parallel_for(chunks,
+                     [&](int64_t t) { body(count * t / chunks, count * (t + 1) / chunks); });
+}
+
+}  // namespace
+
+void depthwise3x3(const float* w, const float* bias, int64_t channels, int64_t height,
+                  int64_t width, int stride, const float* x, float* y, Activation act,
+                  ThreadPool* pool) {
+  check_depthwise("depthwise3x3", w, channels, height, width, stride, x, y);
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto channels_fn = UBP_LAYER_DISPATCH(DepthwiseChannels);
+  for_chunks(pool, channels, 1, [&](int64_t c0, int64_t c1) {
+    channels_fn(w, bias, c0, c1, height, width, stride, x, y, lo, hi);
+  });
+}
+
+void depthwise3x3_reference(const float* w, const float* bias, int64_t channels, int64_t height,
+                            int64_t width, int stride, const float* x, float* y,
+                            Activation act) {
+  check_depthwise("depthwise3x3_reference", w, channels, height, width, stride, x, y);
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const int64_t oh = (height - 1) / stride + 1, ow = (width - 1) / stride + 1;
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        double sum = bias == nullptr ? 0.0 : bias[c];
+        for (int ky = 0; ky < 3; ++ky) {
+          const int64_t iy = oy * stride + ky - 1;
+          if (iy < 0 || iy >= height) continue;
+          for (int kx = 0; kx < 3; ++kx) {
+            const int64_t ix = ox * stride + kx - 1;
+            if (ix < 0 || ix >= width) continue;
+            sum += static_cast<double>(w[c * 9 + ky * 3 + kx]) * x[(c * height + iy) * width + ix];
+          }
+        }
+        y[(c * oh + oy) * ow + ox] = detail::apply_activation(static_cast<float>(sum), lo, hi);
+      }
+    }
+  }
+}
+
+void global_average_pool(int64_t channels, int64_t hw, const float* x, float* y, Activation act,
+                         ThreadPool* pool) {
+  if (channels < 1 || hw < 1) {
+    reject("global_average_pool", "channels = " + std::to_string(channels) + " and hw = " +
+                                      std::to_string(hw) + " must be >= 1");
+  }
+  if (x == nullptr || y == nullptr) {
+    reject("global_average_pool", "input and output pointers must not be null");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto fn = UBP_LAYER_DISPATCH(AveragePoolChannels);
+  // Chunks of at least 64 channels: a 7 x 7 plane is too little work to hand to another thread.
+  for_chunks(pool, channels, 64, [&](int64_t c0, int64_t c1) { fn(c0, c1, hw, x, y, lo, hi); });
+}
+
+void global_average_pool_reference(int64_t channels, int64_t hw, const float* x, float* y,
+                                   Activation act) {
+  if (channels < 1 || hw < 1 || x == nullptr || y == nullptr) {
+    reject("global_average_pool_reference", "bad arguments");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  for (int64_t c = 0; c < channels; ++c) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < hw; ++i) sum += x[c * hw + i];
+    y[c] = detail::apply_activation(static_cast<float>(sum / static_cast<double>(hw)), lo, hi);
+  }
+}
+
+void fully_connected(const float* w, const float* bias, int64_t out, int64_t in, const float* x,
+                     float* y, Activation act, ThreadPool* pool) {
+  if (out < 1 || in < 1) {
+    reject("fully_connected", "weights " + std::to_string(out) + " x " + std::to_string(in) +
+                                  " must be at least 1 x 1");
+  }
+  if (w == nullptr || x == nullptr || y == nullptr) {
+    reject("fully_connected", "weight, input and output pointers must not be null");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto fn = UBP_LAYER_DISPATCH(FullyConnectedRows);
+  for_chunks(pool, out, 64, [&](int64_t o0, int64_t o1) { fn(w, bias, o0, o1, in, x, y, lo, hi); });
+}
+
+void fully_connected_reference(const float* w, const float* bias, int64_t out, int64_t in,
+                               const float* x, float* y, Activation act) {
+  if (out < 1 || in < 1 || w == nullptr || x == nullptr || y == nullptr) {
+    reject("fully_connected_reference", "bad arguments");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  for (int64_t o = 0; o < out; ++o) {
+    double sum = bias == nullptr ? 0.0 : bias[o];
+    for (int64_t i = 0; i < in; ++i) sum += static_cast<double>(w[o * in + i]) * x[i];
+    y[o] = detail::apply_activation(static_cast<float>(sum), lo, hi);
+  }
+}
+
+}  // namespace ubp::kernels
+#endif  // HWY_ONCE

@@ -1,0 +1,188 @@
+// The layer kernels (layers.h) against their scalar references on every SIMD target the CPU
+// has, on shapes with ragged edges (odd widths, planes narrower than one vector, widths around
+// the vector length), and bitwise identical for 1, 2, 3 and 7 threads.
+//
+// Bound per element, as error_bounds() for the matrix kernels: |y - ref| <= 4 * eps *
+// (terms + 2) * (sum of |term| + |bias|) + 1e-30, where the sum of absolute terms is the
+// reference itself run on absolute values (no activation).
+#include <gtest/gtest.h>
+
+#include <cfloat>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "ubp/kernels/layers.h"
+#include "ubp/kernels/spmm.h"
+
+namespace ubp::kernels {
+namespace {
+
+using namespace ubp::kernels::testing;
+
+constexpr Activation kActivations[] = {Activation::kNone, Activation::kRelu, Activation::kRelu6};
+
+std::vector<float> bounds_from(const std::vector<float>& magnitude, int64_t terms) {
+  std::vector<float> bound(magnitude.size());
+  for (size_t i = 0; i < bound.size(); ++i) {
+    bound[i] = 4.0f * FLT_EPSILON * static_cast<float>(terms + 2) * magnitude[i] + 1e-30f;
+  }
+  return bound;
+}
+
+struct Plane {
+  int64_t c, h, w;
+};
+// Widths below, at and above the vector lengths (4, 8, 16 floats) and MobileNet's own.
+const std::vector<Plane> kPlanes = {{1, 1, 1},  {2, 1, 5},   {3, 2, 2},   {5, 7, 7},
+                                    {4, 3, 15}, {3, 9, 16},  {2, 14, 14}, {3, 13, 17},
+                                    {2, 5, 33}, {2, 28, 28}, {1, 4, 112}, {2, 11, 31}};
+
+struct Depthwise {
+  Plane p;
+  int stride;
+  std::vector<float> w, b, x;
+  Depthwise(Plane plane, int s, uint64_t seed) : p(plane), stride(s) {
+    w = random_floats(p.c * 9, seed);
+    b = random_floats(p.c, seed + 1);
+    x = random_floats(p.c * p.h * p.w, seed + 2);
+  }
+  int64_t out_size() const {
+    return p.c * ((p.h - 1) / stride + 1) * ((p.w - 1) / stride + 1);
+  }
+  std::vector<float> reference(Activation act) const {
+    std::vector<float> y(static_cast<size_t>(out_size()));
+    depthwise3x3_reference(w.data(), b.data(), p.c, p.h, p.w, stride, x.data(), y.data(), act);
+    return y;
+  }
+  std::vector<float> bound() const {
+    std::vector<float> m(static_cast<size_t>(out_size()));
+    const auto aw = absolute(w), ab = absolute(b), ax = absolute(x);
+    depthwise3x3_reference(aw.data(), ab.data(), p.c, p.h, p.w, stride, ax.data(), m.data());
+    return bounds_from(m, 9);
+  }
+  std::vector<float> run(Activation act, ThreadPool* pool) const {
+    std::vector<float> y(static_cast<size_t>(out_size()), -7.0f);
+    depthwise3x3(w.data(), b.data(), p.c, p.h, p.w, stride, x.data(), y.data(), act, pool);
+    return y;
+  }
+  std::string name() const {
+    return std::to_string(p.c) + "x" + std::to_string(p.h) + "x" + std::to_string(p.w) +
+           " stride " + std::to_string(stride);
+  }
+};
+
+TEST(Depthwise3x3, MatchesTheReferenceOnEveryTargetStrideAndActivation) {
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 1;
+    for (const Plane& p : kPlanes) {
+      for (int stride : {1, 2}) {
+        const Depthwise d(p, stride, seed += 3);
+        const auto bound = d.bound();
+        for (Activation act : kActivations) {
+          EXPECT_EQ(first_violation(d.run(act, nullptr), d.reference(act), bound), -1)
+              << target << " " << d.name() << " " << to_string(act);
+        }
+      }
+    }
+  });
+}
+
+TEST(Depthwise3x3, WithoutBiasAndWithLargerPlanesAfterSmallOnes) {
+  // The per-thread plane buffer is reused: a small plane after a large one must not read stale
+  // borders.
+  for_each_simd_target([&](const std::string& target) {
+    for (const Plane& p : {Plane{2, 30, 40}, Plane{3, 5, 6}, Plane{1, 31, 3}, Plane{2, 4, 4}}) {
+      for (int stride : {1, 2}) {
+        Depthwise d(p, stride, 77);
+        const auto bound = d.bound();  // with bias; the bias-free error is smaller
+        std::vector<float> y(static_cast<size_t>(d.out_size())), ref(y.size());
+        depthwise3x3(d.w.data(), nullptr, p.c, p.h, p.w, stride, d.x.data(), y.data());
+        depthwise3x3_reference(d.w.data(), nullptr, p.c, p.h, p.w, stride, d.x.data(), ref.data());
+        EXPECT_EQ(first_violation(y, ref, bound), -1) << target << " " << d.name();
+      }
+    }
+  });
+}
+
+TEST(Depthwise3x3, GivesBitwiseIdenticalResultsForAnyThreadCount) {
+  ThreadPool p2(2), p3(3), p7(7);
+  const Depthwise d1({37, 14, 14}, 1, 5), d2({29, 15, 28}, 2, 6);
+  for (const Depthwise* d : {&d1, &d2}) {
+    const auto one = d->run(Activation::kRelu6, nullptr);
+    for (ThreadPool* pool : {&p2, &p3, &p7}) {
+      EXPECT_EQ(d->run(Activation::kRelu6, pool), one) << d->name() << " " << pool->threads();
+    }
+  }
+}
+
+TEST(GlobalAveragePool, MatchesTheReferenceAndIsThreadCountIndependent) {
+  ThreadPool p2(2), p3(3);
+  for_each_simd_target([&](const std::string& target) {
+    for (const Plane& p : kPlanes) {
+      const int64_t c = p.c * 50, hw = p.h * p.w;  // enough channels to be split over threads
+      const auto x = random_floats(c * hw, static_cast<uint64_t>(hw));
+      std::vector<float> m(static_cast<size_t>(c)), ref(m.size());
+      const auto ax = absolute(x);
+      global_average_pool_reference(c, hw, ax.data(), m.data());
+      const auto bound = bounds_from(m, hw);
+      for (Activation act : kActivations) {
+        std::vector<float> y(m.size(), -7.0f);
+        global_average_pool(c, hw, x.data(), y.data(), act, nullptr);
+        global_average_pool_reference(c, hw, x.data(), ref.data(), act);
+        EXPECT_EQ(first_violation(y, ref, bound), -1) << target << " " << c << "x" << hw;
+        for (ThreadPool* pool : {&p2, &p3}) {
+          std::vector<float> yt(m.size());
+          global_average_pool(c, hw, x.data(), yt.data(), act, pool);
+          EXPECT_EQ(yt, y) << target << " threads " << pool->threads();
+        }
+      }
+    }
+  });
+}
+
+TEST(FullyConnected, MatchesTheReferenceAndIsThreadCountIndependent) {
+  ThreadPool p2(2), p7(7);
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {
+      {1, 1}, {3, 5}, {10, 17}, {7, 64}, {130, 33}, {1000, 1024}, {257, 100}};
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 40;
+    for (const auto& [out, in] : shapes) {
+      const auto w = random_floats(out * in, seed += 3), b = random_floats(out, seed + 1),
+                 x = random_floats(in, seed + 2);
+      std::vector<float> m(static_cast<size_t>(out)), ref(m.size());
+      const auto aw = absolute(w), ab = absolute(b), ax = absolute(x);
+      fully_connected_reference(aw.data(), ab.data(), out, in, ax.data(), m.data());
+      const auto bound = bounds_from(m, in);
+      for (Activation act : kActivations) {
+        std::vector<float> y(m.size(), -7.0f);
+        fully_connected(w.data(), b.data(), out, in, x.data(), y.data(), act, nullptr);
+        fully_connected_reference(w.data(), b.data(), out, in, x.data(), ref.data(), act);
+        EXPECT_EQ(first_violation(y, ref, bound), -1) << target << " " << out << "x" << in;
+        for (ThreadPool* pool : {&p2, &p7}) {
+          std::vector<float> yt(m.size());
+          fully_connected(w.data(), b.data(), out, in, x.data(), yt.data(), act, pool);
+          EXPECT_EQ(yt, y) << target << " threads " << pool->threads();
+        }
+      }
+    }
+  });
+}
+
+TEST(LayerKernels, RejectBadArguments) {
+  const std::vector<float> buf(64, 1.0f);
+  std::vector<float> out(64);
+  EXPECT_THROW(depthwise3x3(buf.data(), nullptr, 1, 4, 4, 3, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(depthwise3x3(buf.data(), nullptr, 0, 4, 4, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(depthwise3x3(nullptr, nullptr, 1, 4, 4, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(global_average_pool(1, 0, buf.data(), out.data()), std::invalid_argument);
+  EXPECT_THROW(fully_connected(buf.data(), nullptr, 0, 4, buf.data(), out.data()),
+               std::invalid_argument);
+}
+
+}  // namespace
+}  // namespace ubp::kernels
