@@ -8,6 +8,9 @@
 #
 #   UBP_SANITIZE_BUILD_DIR   build folder (default build-sanitize)
 #   UBP_BUILD_JOBS           parallel compile jobs (default: the number of cores)
+#   UBP_TEST_TIME_SCALE      factor on the wall-clock bounds of the tests that start processes
+#                            and connections (the device host tests; default 4: the job runs
+#                            instrumented binaries in parallel, often on a shared machine)
 #
 # The folder is configured with UBP_FUZZ=ON as well: the fuzz targets (scripts/fuzz.sh) link
 # the same instrumented libraries, so the two jobs compile them once between them. The test
@@ -16,6 +19,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${UBP_SANITIZE_BUILD_DIR:-build-sanitize}
 jobs=${UBP_BUILD_JOBS:-$(nproc)}
+time_scale=${UBP_TEST_TIME_SCALE:-4}
 
 for tool in clang clang++; do
   command -v "$tool" >/dev/null || { echo "sanitize: $tool not found; run scripts/install-deps.sh" >&2; exit 1; }
@@ -27,7 +31,7 @@ if command -v ccache >/dev/null; then launcher=(-DCMAKE_CXX_COMPILER_LAUNCHER=cc
 # numbers in the sanitizer reports.
 cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER=clang++ \
   -DCMAKE_C_COMPILER=clang "${launcher[@]}" \
-  -DUBP_WITH_TORCH=OFF -DUBP_FUZZ=ON -DUBP_BUILD_TESTS=ON >/dev/null
+  -DUBP_WITH_TORCH=OFF -DUBP_FUZZ=ON -DUBP_BUILD_TESTS=ON "-DUBP_TEST_TIME_SCALE=$time_scale" >/dev/null
 if [ "${1:-}" = "--configure-only" ]; then exit 0; fi
 
 suites=(ubp_support_tests ubp_algorithms_tests ubp_kernels_tests ubp_results_tests ubp_reports_tests

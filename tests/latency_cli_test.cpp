@@ -14,8 +14,10 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Short protocol settings: these tests check plumbing and records, not timing quality.
-const std::vector<std::string> kQuickProtocol = {"--sessions", "2", "--cooldown", "0", "--warmup", "1", "--warmup-seconds", "0",
-                                                 "--iterations", "3", "--min-seconds", "0"};
+// No noisy retries: exactly two sessions, however the machine's load moves the timings.
+const std::vector<std::string> kQuickProtocol = {
+    "--sessions", "2", "--cooldown",      "0", "--warmup",     "1", "--warmup-seconds", "0",
+    "--noisy-retries", "0", "--iterations", "3", "--min-seconds", "0"};
 
 class Latency : public UbpTest {
  protected:
@@ -114,7 +116,7 @@ TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
       "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
       "prune: {method: bed, sparsity: 0.75, ramp_epochs: 0.5, finetune_epochs: 0.5, update_every: 1}\n"
       "latency: {devices: [local], kernels: 'dense, unaligned, unaligned-naive', sessions: 2, cooldown_s: 0, "
-      "warmup: 1, warmup_s: 0, iterations: 3, min_seconds: 0}\n");
+      "warmup: 1, warmup_s: 0, iterations: 3, min_seconds: 0, noisy_retries: 0}\n");
   const std::string db = work.file("runs/r.db");
   const auto r = run_process({UBP_BIN, "run", cfg, "--db", db, "--quiet"}, work.path().string());
   ASSERT_EQ(r.exit_code, 0) << r.err;

@@ -94,6 +94,13 @@ class BufferPlanner {
   std::vector<int> free_;
 };
 
+// Dense few-channel convolutions (the first layer) run directly from the image, without im2col;
+// sparse ones stay on their packed kernels.
+bool runs_direct_in_engine(const Layer& layer) {
+  return layer.kind == LayerKind::kConv && layer.weights.storage == WeightStorage::kDense &&
+         runs_direct(layer.input_shape[0], {layer.kernel_h, layer.stride, layer.padding});
+}
+
 }  // namespace
 
 struct Engine::Impl {
@@ -103,7 +110,8 @@ struct Engine::Impl {
     ImageShape in, out;
     ConvParams params;
     PackedWeights packed;             // conv, pointwise
-    std::vector<float> matrix, bias;  // depthwise, fc
+    std::vector<float> matrix, bias;  // depthwise, fc, direct conv
+    bool direct = false;              // a dense conv run by conv_direct
     const float* x = nullptr;         // the input it reads
     const float* residual = nullptr;  // add: the other summand
     float* y = nullptr;               // its output
@@ -148,6 +156,7 @@ void Engine::Impl::prepare(size_t index, Step& step) {
       if (!(out == step.out)) {
         reject_layer(index, layer, "output shape does not follow from " + window_text(layer));
       }
+      step.direct = runs_direct_in_engine(layer);
       break;
     }
     case LayerKind::kDepthwise:
@@ -185,7 +194,12 @@ void Engine::Impl::load_weights(Step& step) {
   switch (layer.kind) {
     case LayerKind::kConv:
     case LayerKind::kPointwise:
-      step.packed = packed_weights(layer.weights);
+      if (step.direct) {
+        step.matrix = layer.weights.matrix();
+        step.bias = layer.weights.bias();
+      } else {
+        step.packed = packed_weights(layer.weights);
+      }
       break;
     case LayerKind::kDepthwise:
     case LayerKind::kFc:
@@ -206,7 +220,10 @@ int64_t weight_floats(const Layer& layer) {
   if (!layer.has_weights()) return 0;
   const LayerWeights& w = layer.weights;
   const int64_t rows = w.rows(), cols = w.cols();
-  if (layer.kind == LayerKind::kDepthwise || layer.kind == LayerKind::kFc) return rows * cols + rows;
+  if (layer.kind == LayerKind::kDepthwise || layer.kind == LayerKind::kFc ||
+      runs_direct_in_engine(layer)) {
+    return rows * cols + rows;
+  }
   switch (w.storage) {
     case WeightStorage::kDense: {
       const int64_t padded = (rows + kernels::kDensePanelRows - 1) / kernels::kDensePanelRows * kernels::kDensePanelRows;
@@ -229,6 +246,11 @@ int64_t scratch_floats(const Layer& layer, int threads) {
   switch (layer.kind) {
     case LayerKind::kConv:
     case LayerKind::kPointwise:
+      if (runs_direct_in_engine(layer)) {
+        // conv_direct's prepared rows of each thread (layers.h).
+        return threads * in[0] * (7 * layer.stride + layer.kernel_h) *
+               (in[2] + 2 * layer.padding + 70);
+      }
       if (layer.kernel_h == 1 && layer.padding == 0) {
         return layer.stride == 1 ? 0 : in[0] * out[1] * out[2];
       }
@@ -338,7 +360,12 @@ void Engine::Impl::run_step(const Step& step) {
   switch (layer.kind) {
     case LayerKind::kConv:
     case LayerKind::kPointwise:
-      conv2d(step.packed, step.in, step.x, step.params, step.y, layer.activation, p, workspace);
+      if (step.direct) {
+        conv_direct(step.matrix.data(), step.bias.data(), step.out.channels, step.in, step.x,
+                    step.params, step.y, layer.activation, p);
+      } else {
+        conv2d(step.packed, step.in, step.x, step.params, step.y, layer.activation, p, workspace);
+      }
       break;
     case LayerKind::kDepthwise:
       depthwise_conv3x3(step.matrix.data(), step.bias.data(), step.in, step.x, layer.stride,

@@ -134,6 +134,27 @@ void conv2d(const PackedWeights& w, const ImageShape& in, const float* x, const 
   multiply(w, cols, g.cols(), y, act, pool);
 }
 
+bool runs_direct(int64_t in_channels, const ConvParams& p) {
+  return in_channels <= 4 && p.kernel > 1 && (p.stride == 1 || p.stride == 2) &&
+         p.padding * 2 <= p.kernel;
+}
+
+void conv_direct(const float* weights, const float* bias, int64_t out_channels,
+                 const ImageShape& in, const float* x, const ConvParams& p, float* y,
+                 Activation act, ThreadPool* pool) {
+  check_image("conv_direct", in, x, y);
+  if (!runs_direct(in.channels, p)) {
+    reject("conv_direct", std::to_string(in.channels) + " input channels, kernel " +
+                              std::to_string(p.kernel) + ", stride " + std::to_string(p.stride) +
+                              ", padding " + std::to_string(p.padding) +
+                              " (accepted: at most 4 channels, kernel > 1, stride 1 or 2, "
+                              "padding <= kernel / 2)");
+  }
+  conv_output_shape(in, out_channels, p);  // rejects a kernel larger than the padded image
+  kernels::conv_direct(weights, bias, out_channels, in.channels, in.height, in.width, p.kernel,
+                       p.stride, p.padding, x, y, act, pool);
+}
+
 ImageShape depthwise3x3_output_shape(const ImageShape& in, int stride) {
   if (stride != 1 && stride != 2) {
     reject("depthwise_conv3x3", "stride = " + std::to_string(stride) + " must be 1 or 2");
@@ -175,6 +196,10 @@ void max_pool(const ImageShape& in, const float* x, const ConvParams& p, float* 
               ThreadPool* pool) {
   check_image("max_pool", in, x, y);
   const ImageShape out = max_pool_output_shape(in, p);
+  if (p.stride == 1 || p.stride == 2) {
+    kernels::max_pool(in.channels, in.height, in.width, p.kernel, p.stride, p.padding, x, y, pool);
+    return;
+  }
   for_chunks(pool, in.channels, [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       const float* plane = x + c * in.pixels();

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -16,6 +17,30 @@
 #include "ubp/device/transport.h"
 
 namespace ubp::device::testing_util {
+
+// How many times longer than on an idle machine the wall-clock bounds of these tests may take:
+// on a loaded one (ctest -j next to other builds, the sanitizer job) every process start, ssh
+// connection and kill waits for a core. The environment variable UBP_TEST_TIME_SCALE (a whole
+// number from 1 to 100; ctest sets it from the CMake variable of the same name, which
+// scripts/sanitize.sh sets to 4) stretches every bound below, and the ctest timeout of these
+// tests with them (device/CMakeLists.txt).
+inline double time_scale() {
+  static const double scale = [] {
+    const char* text = std::getenv("UBP_TEST_TIME_SCALE");
+    if (text == nullptr || *text == '\0') return 1.0;
+    char* end = nullptr;
+    const long value = std::strtol(text, &end, 10);
+    if (*end != '\0' || value < 1 || value > 100) {
+      std::fprintf(stderr, "UBP_TEST_TIME_SCALE='%s': expected a whole number from 1 to 100\n", text);
+      std::exit(2);
+    }
+    return static_cast<double>(value);
+  }();
+  return scale;
+}
+
+// A bound of `idle_seconds` on an idle machine, stretched by time_scale().
+inline double scaled_seconds(double idle_seconds) { return idle_seconds * time_scale(); }
 
 // Runs `body`, which must throw TransportError with every fragment in its message.
 template <typename Body>
@@ -41,9 +66,9 @@ inline bool process_is_running(long pid) {
   return state != "Z" && state != "X";
 }
 
-// Waits up to `seconds` for the process to stop running.
+// Waits up to `seconds` (scaled) for the process to stop running.
 inline bool wait_until_gone(long pid, double seconds) {
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(scaled_seconds(seconds));
   while (process_is_running(pid)) {
     if (std::chrono::steady_clock::now() >= deadline) return false;
     usleep(10000);
@@ -95,7 +120,7 @@ inline long run_sleeper_into_its_timeout(Transport& transport, const std::string
     EXPECT_TRUE(result.timed_out);
     EXPECT_EQ(result.signal, SIGKILL);
     EXPECT_EQ(result.exit_code, -1);
-    EXPECT_LT(seconds_since(start), timeout + 25.0);
+    EXPECT_LT(seconds_since(start), timeout + scaled_seconds(25.0));
     std::ifstream pid_file(remote_dir_here + "/" + name);
     long pid = -1;
     if (pid_file >> pid) return pid;

@@ -32,6 +32,7 @@ using nlohmann::json;
 //   preempted   steady, but the last sample is 60 (a vCPU taken away: CV about 150%, robust CV 1%)
 //   crash-once  the first call kills itself with SIGSEGV, later calls act as steady
 //   noisy-once  the first call acts as noisy, later calls as steady
+//   slow-once   the first call acts as slow, later calls as steady (a process that ran slower)
 //   broken      always exits 1 saying so on stderr
 //   garbage     prints something that is not JSON
 //   drift       steady, but cpu0 runs at 2.0 GHz before and 1.0 GHz after
@@ -62,6 +63,9 @@ per_sample=5; [ "$group" != auto ] && per_sample=$group
 if [ "$word" = crash-once ]; then
   if [ ! -e "$FAKE_RUNNER_DIR/crashed" ]; then touch "$FAKE_RUNNER_DIR/crashed"; kill -SEGV $$; fi
   word=steady
+fi
+if [ "$word" = slow-once ]; then
+  if [ ! -e "$FAKE_RUNNER_DIR/was-slow" ]; then touch "$FAKE_RUNNER_DIR/was-slow"; word=slow; else word=steady; fi
 fi
 if [ "$word" = noisy-once ]; then
   if [ ! -e "$FAKE_RUNNER_DIR/was-noisy" ]; then touch "$FAKE_RUNNER_DIR/was-noisy"; word=noisy; else word=steady; fi
@@ -266,20 +270,59 @@ TEST_F(TheProtocol, MarksFrequencyDriftAndHeatInvalid) {
       << results[1].invalid_reasons[0];
 }
 
-TEST_F(TheProtocol, MarksSessionsThatDisagreeInvalidEvenWhenEachIsSteady) {
+// A measurement of sessions that are each perfectly steady at the given medians.
+Measurement steady_sessions(const std::vector<double>& medians) {
   Measurement m;
-  for (double median : {10.0, 10.0, 12.0}) {
+  for (double median : medians) {
     SessionResult s;
     s.samples_ms = {median, median, median};
     s.summary = summarize(s.samples_ms);
     s.devbench = json::object();
     m.sessions.push_back(s);
   }
+  return m;
+}
+
+TEST_F(TheProtocol, MarksSessionsThatDisagreeInvalidEvenWhenEachIsSteady) {
+  Measurement m = steady_sessions({10.0, 11.0, 12.0});
   judge_validity(m, options_);
   EXPECT_FALSE(m.valid);
   ASSERT_EQ(m.invalid_reasons.size(), 1u);
   EXPECT_NE(m.invalid_reasons[0].find("session medians differ"), std::string::npos);
   EXPECT_EQ(m.max_session_cv, 0.0);
+}
+
+TEST_F(TheProtocol, OneDisagreeingSessionAmongThreeIsOutvotedUnderTheRobustSpreadOnly) {
+  Measurement m = steady_sessions({10.0, 10.1, 12.0});
+  judge_validity(m, options_);  // robust: 1.4826 * MAD 0.1 / median 10.1 = 1.5 %
+  EXPECT_TRUE(m.valid) << m.invalid_reasons.front();
+  EXPECT_NEAR(m.session_median_cv, 1.4826 * 0.1 / 10.1, 1e-9);
+  options_.dispersion = Dispersion::kClassic;
+  judge_validity(m, options_);
+  EXPECT_FALSE(m.valid);
+}
+
+TEST_F(TheProtocol, SessionsWhoseMediansDisagreeCostAnotherSession) {
+  // slow-once: the first session's median is twice the others'. Two sessions disagree; a third
+  // outvotes the first.
+  options_.sessions = 2;
+  options_.noisy_retries = 2;
+  auto results = measure({target("slow-once"), target("steady")});
+  ASSERT_FALSE(results[0].failed) << results[0].error;
+  EXPECT_EQ(results[0].sessions.size(), 3u);
+  EXPECT_TRUE(results[0].valid) << results[0].invalid_reasons.front();
+  EXPECT_EQ(results[1].sessions.size(), 2u) << "agreeing sessions cost nothing more";
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& l) {
+    return l.find("session medians differ") != std::string::npos && l.find("measuring another session") != std::string::npos;
+  }));
+
+  // Without retries the disagreement stands and is reported.
+  fs::remove(dir_.path() / "was-slow");
+  options_.noisy_retries = 0;
+  results = measure({target("slow-once")});
+  EXPECT_EQ(results[0].sessions.size(), 2u);
+  EXPECT_FALSE(results[0].valid);
+  EXPECT_NE(results[0].invalid_reasons.front().find("session medians differ"), std::string::npos);
 }
 
 // A transport scripted to fail: connect fails `connect_failures` times; run throws (a dropped

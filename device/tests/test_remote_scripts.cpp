@@ -48,7 +48,8 @@ TEST(RemoteScripts, ACancelWhileTheProgramRunsKillsIt) {
       {"sh", "-c", remote_run_script(dir.path().string(), {"sh", "-c", "echo $$ > started; exec sleep 60"}, token)},
       dir.path().string(), dir.file("out"), dir.file("err"));
   // Wait for the condition, not for a time: the program has written its pid.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  const auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(testing_util::scaled_seconds(30));
   while (testing::read_bytes(dir.file("started")).empty()) {
     ASSERT_LT(std::chrono::steady_clock::now(), deadline) << "the program never started";
     usleep(10000);

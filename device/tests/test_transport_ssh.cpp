@@ -133,8 +133,9 @@ class SshServer {
         return "sshd exited during start-up: " + testing::read_bytes(dir_.file("sshd.log")) +
                kInstallHint;
       }
-      if (seconds_since(start) > 10) {
-        return "sshd did not listen within 10 s: " + testing::read_bytes(dir_.file("sshd.log"));
+      if (seconds_since(start) > testing_util::scaled_seconds(10)) {
+        return "sshd did not listen within " + std::to_string(testing_util::scaled_seconds(10)) +
+               " s: " + testing::read_bytes(dir_.file("sshd.log"));
       }
       usleep(10000);
     }
@@ -316,7 +317,7 @@ TEST_F(SshTransportTest, ADroppedConnectionIsATransportError) {
     return transport_->run({"sh", "-c", "echo started > started.flag; sleep 30"}, 60);
   });
   // Wait for the command to run (a condition, not a time: the connection may be slow).
-  const auto deadline = Clock::now() + std::chrono::seconds(60);
+  const auto deadline = Clock::now() + std::chrono::duration<double>(testing_util::scaled_seconds(60));
   while (!fs::exists(remote_dir_ + "/started.flag")) {
     ASSERT_LT(Clock::now(), deadline) << "the remote command never started";
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -324,7 +325,7 @@ TEST_F(SshTransportTest, ADroppedConnectionIsATransportError) {
   const auto killed_at = Clock::now();
   server_.stop();
   expect_transport_error([&] { running.get(); }, {"did not finish", "ssh exit 255"});
-  EXPECT_LT(seconds_since(killed_at), 10.0);
+  EXPECT_LT(seconds_since(killed_at), testing_util::scaled_seconds(10.0));
 
   // The board is gone now: every operation fails the same, retryable way.
   const std::string file = dir_.write("local/f", "x");

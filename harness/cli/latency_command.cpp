@@ -156,7 +156,7 @@ Command add_latency_command(CLI::App& app) {
                   "model; 0: one inference per sample); times stay per inference")
       ->capture_default_str();
   sub->add_option("--max-cv", args->protocol.max_cv,
-                  "Spread (per session, see --dispersion) or CV of the session medians above which a result is invalid")
+                  "Spread (per session, or of the session medians; see --dispersion) above which a result is invalid")
       ->capture_default_str();
   sub->add_option_function<std::string>(
          "--dispersion",
@@ -164,7 +164,8 @@ Command add_latency_command(CLI::App& app) {
          "Per-session spread --max-cv bounds: robust (1.4826 MAD / median; default) or classic (stddev / mean)")
       ->check(CLI::IsMember({"robust", "classic"}));
   sub->add_option("--noisy-retries", args->protocol.noisy_retries,
-                  "Measure a session whose spread passes --max-cv again, this often")
+                  "Measure a session whose spread passes --max-cv again, this often; and add at most this many "
+                  "sessions when the session medians disagree by more than --max-cv")
       ->capture_default_str();
   sub->add_option("--seed", args->protocol.seed, "Seed of the measurement order")->capture_default_str();
   sub->add_flag("--json", args->json, "Print everything (samples, per-layer times, device facts) as JSON");

@@ -104,15 +104,16 @@ void add_latency_keys(Schema& s) {
       "inference); 0: one inference per sample")
       .range(0, 10000);
   key("latency.max_cv", T::kFloat, 0.03,
-      "a measurement whose spread (per session, in latency.dispersion; or the coefficient of variation "
-      "of the session medians) passes this is marked invalid")
+      "a measurement whose spread (per session, or of the session medians; in latency.dispersion) "
+      "passes this is marked invalid")
       .range(0.0001, 10);
   key("latency.dispersion", T::kString, "robust",
       "the per-session spread max_cv bounds: robust (1.4826 * median absolute deviation / median, "
       "blind to a few samples a virtual machine's scheduler delayed) or classic (stddev / mean)")
       .one_of({"robust", "classic"});
   key("latency.noisy_retries", T::kInt, 2,
-      "a session whose spread passes max_cv is measured again, at most this often")
+      "a session whose spread passes max_cv is measured again, at most this often; and sessions whose "
+      "medians disagree by more than max_cv cost at most this many more sessions")
       .range(0, 100);
   // The kernel names at planning time, so a typo stops the sweep before its first training.
   s.add_rule({{"latency.kernels"}, [](const nlohmann::json& run) -> std::string {

@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "hwy/highway.h"
@@ -242,6 +243,161 @@ void FullyConnectedRows(const float* w, const float* bias, int64_t o0, int64_t o
   }
 }
 
+// ---- Windowed layers on prepared rows: direct convolution, max pooling ----------------------
+//
+// An input row is prepared once per task: padded with `fill` (0 for convolution, -inf for max
+// pooling) and, for stride 2, split into its even and odd padded columns. Tap kx of output
+// column ox is then prepared[ox + ColumnOffset(kx)], a contiguous load for every tap and no
+// edge cases. Rows end in 2 vectors of slack (filled) that the last, partial vectors may read.
+
+struct PreparedRows {
+  int64_t width = 0;  // floats per prepared row
+  int64_t odd = 0;    // stride 2: where the odd columns start inside a row
+  int stride = 1;
+  HWY_INLINE int64_t ColumnOffset(int kx) const {
+    return stride == 1 ? kx : (kx % 2 ? odd : 0) + kx / 2;
+  }
+};
+
+HWY_INLINE PreparedRows PrepareLayout(int64_t w_, int padding, int stride) {
+  const int64_t slack = 2 * static_cast<int64_t>(hn::Lanes(DF())) + 2;
+  PreparedRows l;
+  l.stride = stride;
+  if (stride == 1) {
+    l.width = w_ + 2 * padding + slack;
+  } else {
+    const int64_t half = (w_ + 2 * padding + 1) / 2 + slack;
+    l.odd = half;
+    l.width = 2 * half;
+  }
+  return l;
+}
+
+// Prepares padded rows [r0, r1) (row r = input row r - padding) of one plane into dst.
+void PrepareRows(const PreparedRows& l, const float* HWY_RESTRICT plane, int64_t h, int64_t w_,
+                 int padding, int64_t r0, int64_t r1, float fill, float* HWY_RESTRICT dst) {
+  for (int64_t r = r0; r < r1; ++r) {
+    float* row = dst + (r - r0) * l.width;
+    std::fill(row, row + l.width, fill);
+    const int64_t iy = r - padding;
+    if (iy < 0 || iy >= h) continue;
+    const float* src = plane + iy * w_;
+    if (l.stride == 1) {
+      std::memcpy(row + padding, src, static_cast<size_t>(w_) * sizeof(float));
+    } else {
+      for (int64_t ix = 0; ix < w_; ++ix) {
+        const int64_t j = ix + padding;  // padded column
+        row[(j % 2 ? l.odd : 0) + j / 2] = src[ix];
+      }
+    }
+  }
+}
+
+// Output rows [oy0, oy1) of every output channel of a direct k x k convolution; weights
+// [cout][cin][k][k]. Four output channels share each input load; two vectors of columns.
+void ConvDirectRows(const float* HWY_RESTRICT w, const float* bias, int64_t cout, int64_t cin,
+                    int64_t h, int64_t w_, int k, int stride, int padding, int64_t oy0,
+                    int64_t oy1, const float* HWY_RESTRICT x, float* HWY_RESTRICT y, float lo,
+                    float hi) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t oh = (h + 2 * padding - k) / stride + 1, ow = (w_ + 2 * padding - k) / stride + 1;
+  const PreparedRows l = PrepareLayout(w_, padding, stride);
+  const int64_t r0 = oy0 * stride, r1 = (oy1 - 1) * stride + k;  // padded rows read
+  const int64_t rows = r1 - r0;
+  thread_local std::vector<float> buf;
+  const size_t need = static_cast<size_t>(cin * rows * l.width);
+  if (buf.size() < need) buf.resize(need);
+  for (int64_t c = 0; c < cin; ++c) {
+    PrepareRows(l, x + c * h * w_, h, w_, padding, r0, r1, 0.0f,
+                buf.data() + c * rows * l.width);
+  }
+  const auto vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  const int64_t taps = cin * k * k;
+  constexpr int CB = 4;
+  for (int64_t co = 0; co < cout; co += CB) {
+    const int64_t cb = std::min<int64_t>(CB, cout - co);
+    // Rows of weights past cout repeat the last one; their results are not stored.
+    const float* wr[CB];
+    float b[CB];
+    for (int j = 0; j < CB; ++j) {
+      const int64_t c = co + std::min<int64_t>(j, cb - 1);
+      wr[j] = w + c * taps;
+      b[j] = bias == nullptr ? 0.0f : bias[c];
+    }
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const float* base = buf.data() + (oy * stride - r0) * l.width;
+      for (int64_t ox = 0; ox < ow; ox += 2 * n) {
+        hn::Vec<DF> acc[CB][2];
+        for (int j = 0; j < CB; ++j) acc[j][0] = acc[j][1] = hn::Set(d, b[j]);
+        int64_t t = 0;
+        for (int64_t c = 0; c < cin; ++c) {
+          for (int ky = 0; ky < k; ++ky) {
+            const float* row = base + (c * rows + ky) * l.width + ox;
+            for (int kx = 0; kx < k; ++kx, ++t) {
+              const float* p = row + l.ColumnOffset(kx);
+              const auto x0 = hn::LoadU(d, p), x1 = hn::LoadU(d, p + n);
+              for (int j = 0; j < CB; ++j) {
+                const auto wv = hn::Set(d, wr[j][t]);
+                acc[j][0] = hn::MulAdd(wv, x0, acc[j][0]);
+                acc[j][1] = hn::MulAdd(wv, x1, acc[j][1]);
+              }
+            }
+          }
+        }
+        for (int j = 0; j < cb; ++j) {
+          float* out = y + ((co + j) * oh + oy) * ow + ox;
+          for (int v = 0; v < 2; ++v) {
+            const int64_t left = ow - ox - v * n;
+            if (left <= 0) break;
+            const auto r = hn::Min(hn::Max(acc[j][v], vlo), vhi);
+            if (left >= n) {
+              hn::StoreU(r, d, out + v * n);
+            } else {
+              StorePartial(d, r, out + v * n, static_cast<size_t>(left));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+// Output rows [oy0, oy1) of channels [c0, c1) of a k x k max pooling (padding never wins: the
+// prepared rows are filled with -inf, and every window holds at least one input element).
+void MaxPoolRows(int64_t c0, int64_t c1, int64_t h, int64_t w_, int k, int stride, int padding,
+                 int64_t oy0, int64_t oy1, const float* HWY_RESTRICT x, float* HWY_RESTRICT y) {
+  const DF d;
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const int64_t oh = (h + 2 * padding - k) / stride + 1, ow = (w_ + 2 * padding - k) / stride + 1;
+  const PreparedRows l = PrepareLayout(w_, padding, stride);
+  const int64_t r0 = oy0 * stride, r1 = (oy1 - 1) * stride + k;
+  thread_local std::vector<float> buf;
+  const size_t need = static_cast<size_t>((r1 - r0) * l.width);
+  if (buf.size() < need) buf.resize(need);
+  for (int64_t c = c0; c < c1; ++c) {
+    PrepareRows(l, x + c * h * w_, h, w_, padding, r0, r1,
+                -std::numeric_limits<float>::infinity(), buf.data());
+    for (int64_t oy = oy0; oy < oy1; ++oy) {
+      const float* base = buf.data() + (oy * stride - r0) * l.width;
+      float* out = y + (c * oh + oy) * ow;
+      for (int64_t ox = 0; ox < ow; ox += n) {
+        auto m = hn::LoadU(d, base + ox);
+        for (int ky = 0; ky < k; ++ky) {
+          const float* row = base + ky * l.width + ox;
+          for (int kx = 0; kx < k; ++kx) m = hn::Max(m, hn::LoadU(d, row + l.ColumnOffset(kx)));
+        }
+        const int64_t left = ow - ox;
+        if (left >= n) {
+          hn::StoreU(m, d, out + ox);
+        } else {
+          StorePartial(d, m, out + ox, static_cast<size_t>(left));
+        }
+      }
+    }
+  }
+}
+
 }  // namespace HWY_NAMESPACE
 }  // namespace ubp::kernels
 HWY_AFTER_NAMESPACE();
@@ -263,6 +419,8 @@ namespace ubp::kernels {
 HWY_EXPORT(DepthwiseChannels);
 HWY_EXPORT(AveragePoolChannels);
 HWY_EXPORT(FullyConnectedRows);
+HWY_EXPORT(ConvDirectRows);
+HWY_EXPORT(MaxPoolRows);
 #define UBP_LAYER_DISPATCH(FN) HWY_DYNAMIC_DISPATCH(FN)
 #endif
 
@@ -391,6 +549,119 @@ void fully_connected_reference(const float* w, const float* bias, int64_t out, i
     double sum = bias == nullptr ? 0.0 : bias[o];
     for (int64_t i = 0; i < in; ++i) sum += static_cast<double>(w[o * in + i]) * x[i];
     y[o] = detail::apply_activation(static_cast<float>(sum), lo, hi);
+  }
+}
+
+namespace {
+void check_window(const char* fn, int64_t channels, int64_t height, int64_t width, int kernel,
+                  int stride, int padding, const float* x, const float* y) {
+  if (channels < 1 || height < 1 || width < 1) {
+    reject(fn, "shape " + std::to_string(channels) + " x " + std::to_string(height) + " x " +
+                   std::to_string(width) + " must be at least 1 x 1 x 1");
+  }
+  if (kernel < 1 || (stride != 1 && stride != 2) || padding < 0 || 2 * padding > kernel ||
+      height + 2 * padding < kernel || width + 2 * padding < kernel) {
+    reject(fn, "kernel " + std::to_string(kernel) + ", stride " + std::to_string(stride) +
+                   ", padding " + std::to_string(padding) + " on " + std::to_string(height) +
+                   " x " + std::to_string(width) +
+                   " (accepted: stride 1 or 2, 0 <= padding <= kernel / 2, the padded plane at "
+                   "least as large as the kernel)");
+  }
+  if (x == nullptr || y == nullptr) reject(fn, "input and output pointers must not be null");
+}
+// Output rows prepared and computed at a time by conv_direct and max_pool (layers.h's scratch
+// bound); the results do not depend on it.
+constexpr int64_t kBandRows = 8;
+
+int64_t window_out(int64_t size, int kernel, int stride, int padding) {
+  return (size + 2 * padding - kernel) / stride + 1;
+}
+}  // namespace
+
+void conv_direct(const float* w, const float* bias, int64_t out_channels, int64_t in_channels,
+                 int64_t height, int64_t width, int kernel, int stride, int padding,
+                 const float* x, float* y, Activation act, ThreadPool* pool) {
+  check_window("conv_direct", in_channels, height, width, kernel, stride, padding, x, y);
+  if (out_channels < 1 || w == nullptr) {
+    reject("conv_direct", "out_channels = " + std::to_string(out_channels) +
+                              " must be >= 1 and the weights not null");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto fn = UBP_LAYER_DISPATCH(ConvDirectRows);
+  const int64_t oh = window_out(height, kernel, stride, padding);
+  // Bands of output rows over every channel: the split of the 1x1 layers that follow (pixels).
+  // Each band is run kBandRows rows at a time, so the prepared rows stay in L1/L2.
+  for_chunks(pool, oh, 2, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r += kBandRows) {
+      fn(w, bias, out_channels, in_channels, height, width, kernel, stride, padding, r,
+         std::min(r1, r + kBandRows), x, y, lo, hi);
+    }
+  });
+}
+
+void conv_direct_reference(const float* w, const float* bias, int64_t out_channels,
+                           int64_t in_channels, int64_t height, int64_t width, int kernel,
+                           int stride, int padding, const float* x, float* y, Activation act) {
+  check_window("conv_direct_reference", in_channels, height, width, kernel, stride, padding, x, y);
+  if (out_channels < 1 || w == nullptr) reject("conv_direct_reference", "bad weights");
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const int64_t oh = window_out(height, kernel, stride, padding);
+  const int64_t ow = window_out(width, kernel, stride, padding);
+  for (int64_t co = 0; co < out_channels; ++co) {
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        double sum = bias == nullptr ? 0.0 : bias[co];
+        for (int64_t ci = 0; ci < in_channels; ++ci) {
+          for (int ky = 0; ky < kernel; ++ky) {
+            const int64_t iy = oy * stride + ky - padding;
+            if (iy < 0 || iy >= height) continue;
+            for (int kx = 0; kx < kernel; ++kx) {
+              const int64_t ix = ox * stride + kx - padding;
+              if (ix < 0 || ix >= width) continue;
+              sum += static_cast<double>(w[((co * in_channels + ci) * kernel + ky) * kernel + kx]) *
+                     x[(ci * height + iy) * width + ix];
+            }
+          }
+        }
+        y[(co * oh + oy) * ow + ox] = detail::apply_activation(static_cast<float>(sum), lo, hi);
+      }
+    }
+  }
+}
+
+void max_pool(int64_t channels, int64_t height, int64_t width, int kernel, int stride,
+              int padding, const float* x, float* y, ThreadPool* pool) {
+  check_window("max_pool", channels, height, width, kernel, stride, padding, x, y);
+  const auto fn = UBP_LAYER_DISPATCH(MaxPoolRows);
+  const int64_t oh = window_out(height, kernel, stride, padding);
+  for_chunks(pool, oh, 1, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r += kBandRows) {
+      fn(0, channels, height, width, kernel, stride, padding, r, std::min(r1, r + kBandRows), x, y);
+    }
+  });
+}
+
+void max_pool_reference(int64_t channels, int64_t height, int64_t width, int kernel, int stride,
+                        int padding, const float* x, float* y) {
+  check_window("max_pool_reference", channels, height, width, kernel, stride, padding, x, y);
+  const int64_t oh = window_out(height, kernel, stride, padding);
+  const int64_t ow = window_out(width, kernel, stride, padding);
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t oy = 0; oy < oh; ++oy) {
+      for (int64_t ox = 0; ox < ow; ++ox) {
+        float best = -std::numeric_limits<float>::infinity();
+        for (int ky = 0; ky < kernel; ++ky) {
+          const int64_t iy = oy * stride + ky - padding;
+          if (iy < 0 || iy >= height) continue;
+          for (int kx = 0; kx < kernel; ++kx) {
+            const int64_t ix = ox * stride + kx - padding;
+            if (ix < 0 || ix >= width) continue;
+            best = std::max(best, x[(c * height + iy) * width + ix]);
+          }
+        }
+        y[(c * oh + oy) * ow + ox] = best;
+      }
+    }
   }
 }
 

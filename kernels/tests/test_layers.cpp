@@ -170,6 +170,106 @@ TEST(FullyConnected, MatchesTheReferenceAndIsThreadCountIndependent) {
   });
 }
 
+// Direct convolution and max pooling: kernel, stride, padding of MobileNet's first convolution
+// (3/2/1), ResNet's (7/2/3) and its max pooling (3/2/1), and others, on the ragged planes.
+struct Window {
+  int kernel, stride, padding;
+};
+const std::vector<Window> kWindows = {{3, 2, 1}, {7, 2, 3}, {3, 1, 1}, {1, 1, 0},
+                                      {2, 2, 0}, {5, 1, 2}, {3, 2, 0}};
+
+int64_t window_out(int64_t size, const Window& win) {
+  return (size + 2 * win.padding - win.kernel) / win.stride + 1;
+}
+bool fits(const Plane& p, const Window& win) {
+  return p.h + 2 * win.padding >= win.kernel && p.w + 2 * win.padding >= win.kernel;
+}
+std::string window_name(const Plane& p, const Window& win) {
+  return std::to_string(p.c) + "x" + std::to_string(p.h) + "x" + std::to_string(p.w) + " k" +
+         std::to_string(win.kernel) + " s" + std::to_string(win.stride) + " p" +
+         std::to_string(win.padding);
+}
+
+TEST(ConvDirect, MatchesTheReferenceOnEveryTargetWindowAndActivation) {
+  ThreadPool p2(2), p3(3);
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 300;
+    for (const Plane& p : kPlanes) {
+      for (const Window& win : kWindows) {
+        if (!fits(p, win)) continue;
+        for (int64_t cout : {1, 6, 32}) {  // below, off and on the 4-channel blocks
+          const int64_t taps = p.c * win.kernel * win.kernel;
+          const auto w = random_floats(cout * taps, seed += 3), b = random_floats(cout, seed + 1),
+                     x = random_floats(p.c * p.h * p.w, seed + 2);
+          const int64_t out = cout * window_out(p.h, win) * window_out(p.w, win);
+          std::vector<float> m(static_cast<size_t>(out)), ref(m.size());
+          const auto aw = absolute(w), ab = absolute(b), ax = absolute(x);
+          conv_direct_reference(aw.data(), ab.data(), cout, p.c, p.h, p.w, win.kernel,
+                                win.stride, win.padding, ax.data(), m.data());
+          const auto bound = bounds_from(m, taps);
+          for (Activation act : kActivations) {
+            std::vector<float> y(m.size(), -7.0f);
+            conv_direct(w.data(), b.data(), cout, p.c, p.h, p.w, win.kernel, win.stride,
+                        win.padding, x.data(), y.data(), act, nullptr);
+            conv_direct_reference(w.data(), b.data(), cout, p.c, p.h, p.w, win.kernel,
+                                  win.stride, win.padding, x.data(), ref.data(), act);
+            EXPECT_EQ(first_violation(y, ref, bound), -1)
+                << target << " " << window_name(p, win) << " cout " << cout << " "
+                << to_string(act);
+            for (ThreadPool* pool : {&p2, &p3}) {
+              std::vector<float> yt(m.size(), -7.0f);
+              conv_direct(w.data(), b.data(), cout, p.c, p.h, p.w, win.kernel, win.stride,
+                          win.padding, x.data(), yt.data(), act, pool);
+              EXPECT_EQ(yt, y) << target << " " << window_name(p, win) << " threads "
+                               << pool->threads();
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
+TEST(ConvDirect, MobileNetsFirstLayerWithoutBias) {
+  // 3 x 224 x 224 -> 32 x 112 x 112: many row bands per thread, the real shape.
+  const int64_t cin = 3, h = 224, cout = 32;
+  const auto w = random_floats(cout * cin * 9, 5), x = random_floats(cin * h * h, 6);
+  const int64_t out = cout * 112 * 112;
+  std::vector<float> y(static_cast<size_t>(out)), ref(y.size()), m(y.size());
+  const auto aw = absolute(w), ax = absolute(x);
+  conv_direct_reference(aw.data(), nullptr, cout, cin, h, h, 3, 2, 1, ax.data(), m.data());
+  ThreadPool p2(2);
+  conv_direct(w.data(), nullptr, cout, cin, h, h, 3, 2, 1, x.data(), y.data(), Activation::kNone,
+              &p2);
+  conv_direct_reference(w.data(), nullptr, cout, cin, h, h, 3, 2, 1, x.data(), ref.data());
+  EXPECT_EQ(first_violation(y, ref, bounds_from(m, 27)), -1);
+}
+
+TEST(MaxPool, MatchesTheReferenceExactlyOnEveryTargetAndThreadCount) {
+  ThreadPool p2(2), p7(7);
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 500;
+    for (const Plane& p : kPlanes) {
+      for (const Window& win : kWindows) {
+        if (!fits(p, win)) continue;
+        const auto x = random_floats(p.c * p.h * p.w, seed += 2);
+        const int64_t out = p.c * window_out(p.h, win) * window_out(p.w, win);
+        std::vector<float> y(static_cast<size_t>(out), -7.0f), ref(y.size());
+        max_pool(p.c, p.h, p.w, win.kernel, win.stride, win.padding, x.data(), y.data());
+        max_pool_reference(p.c, p.h, p.w, win.kernel, win.stride, win.padding, x.data(),
+                           ref.data());
+        EXPECT_EQ(y, ref) << target << " " << window_name(p, win);
+        for (ThreadPool* pool : {&p2, &p7}) {
+          std::vector<float> yt(y.size(), -7.0f);
+          max_pool(p.c, p.h, p.w, win.kernel, win.stride, win.padding, x.data(), yt.data(), pool);
+          EXPECT_EQ(yt, ref) << target << " " << window_name(p, win) << " threads "
+                             << pool->threads();
+        }
+      }
+    }
+  });
+}
+
 TEST(LayerKernels, RejectBadArguments) {
   const std::vector<float> buf(64, 1.0f);
   std::vector<float> out(64);
@@ -182,6 +282,17 @@ TEST(LayerKernels, RejectBadArguments) {
   EXPECT_THROW(global_average_pool(1, 0, buf.data(), out.data()), std::invalid_argument);
   EXPECT_THROW(fully_connected(buf.data(), nullptr, 0, 4, buf.data(), out.data()),
                std::invalid_argument);
+  // Stride 3, padding above kernel / 2, a kernel larger than the padded plane, no channels.
+  EXPECT_THROW(conv_direct(buf.data(), nullptr, 1, 1, 4, 4, 3, 3, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(conv_direct(buf.data(), nullptr, 1, 1, 4, 4, 3, 1, 2, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(conv_direct(buf.data(), nullptr, 1, 1, 2, 2, 7, 1, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(conv_direct(buf.data(), nullptr, 0, 1, 4, 4, 3, 1, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  EXPECT_THROW(max_pool(0, 4, 4, 3, 2, 1, buf.data(), out.data()), std::invalid_argument);
+  EXPECT_THROW(max_pool(1, 4, 4, 3, 2, 2, buf.data(), out.data()), std::invalid_argument);
 }
 
 }  // namespace

@@ -54,6 +54,45 @@ TEST(ThreadPool, WorkersRunBesideTheCallerAfterSpinningOrSleeping) {
   }
 }
 
+// Many short jobs of different sizes back to back: workers that arrive late for a job (all its
+// tasks already taken) must claim nothing of it, and must take part in the next one correctly.
+// A task of an old job run again, or a task of the new job skipped or run twice, shows up here.
+TEST(ThreadPool, LateWorkersNeverRunATaskTwiceOrMissOne) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    int64_t wrong = 0;
+    for (int rep = 0; rep < 20000; ++rep) {
+      const int64_t count = 1 + rep % 13;
+      std::vector<std::atomic<int>> hits(static_cast<size_t>(count));
+      pool.parallel_for(count, [&](int64_t i) { hits[static_cast<size_t>(i)]++; });
+      for (const auto& h : hits) wrong += h.load() != 1;
+    }
+    EXPECT_EQ(wrong, 0) << threads << " threads";
+  }
+}
+
+// A task that never returns until another task of the same job has run, for each task index:
+// every task runs beside the others however the ranges are split, and a thread that has run
+// out of its own range takes tasks from the others' (here the caller's range is blocked by its
+// first task, so its remaining tasks must be taken by the workers).
+TEST(ThreadPool, IdleThreadsTakeTasksFromOtherRanges) {
+  for (int threads : {2, 3}) {
+    ThreadPool pool(threads);
+    for (int rep = 0; rep < 50; ++rep) {
+      const int64_t count = 4 * threads;
+      std::atomic<int64_t> others_done{0};
+      pool.parallel_for(count, [&](int64_t i) {
+        if (i == 0) {
+          while (others_done.load() < count - 1) std::this_thread::yield();
+        } else {
+          others_done++;
+        }
+      });
+      EXPECT_EQ(others_done.load(), count - 1);
+    }
+  }
+}
+
 TEST(ThreadPool, RejectsFewerThanOneThread) {
   EXPECT_THROW(ThreadPool(0), std::invalid_argument);
   EXPECT_THROW(ThreadPool(-2), std::invalid_argument);

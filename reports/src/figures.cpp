@@ -83,7 +83,21 @@ std::string colour(size_t series_index, bool faint) {
   return std::string("'#") + (faint ? kFaintAlpha : "") + kColours[series_index % kStyles] + "'";
 }
 
-int point_type(size_t series_index) { return kPointTypes[series_index % kStyles]; }
+// Past the 8 colours, a series repeats a colour: it then takes the next point type, and a dash
+// pattern (lines) or a fill pattern (bars) of its cycle, so series i and i + 8 never look alike.
+size_t style_cycle(size_t series_index) { return series_index / kStyles; }
+int point_type(size_t series_index) {
+  return kPointTypes[(series_index + style_cycle(series_index)) % kStyles];
+}
+std::string dash(size_t series_index) {
+  return style_cycle(series_index) == 0 ? "" : " dt " + std::to_string(1 + style_cycle(series_index));
+}
+std::string bar_fill(size_t series_index) {
+  // gnuplot's patterns 1-7 are hatchings; 0 is empty, left out.
+  return style_cycle(series_index) == 0 ? ""
+                                        : " fs pattern " + std::to_string(1 + (style_cycle(series_index) - 1) % 7) +
+                                              " border";
+}
 
 const char* kind_name(FigureKind kind) {
   switch (kind) {
@@ -335,19 +349,19 @@ std::string plot_command(const Figure& figure, const std::vector<SeriesBlocks>& 
                           " ps 1.0 lc rgb " + colour(b.style, true) + " notitle");
         }
         items.push_back(data + " index " + std::to_string(b.frontier_block) + " using 1:2 with " +
-                        frontier_style(series) + " lw 2" + look + " notitle");
+                        frontier_style(series) + " lw 2" + dash(b.style) + look + " notitle");
         items.push_back(data + " index " + std::to_string(b.frontier_block) +
                         " using 1:2 with points" + point + " ps 1.3" + look + " " + title);
         break;
       case FigureKind::kLines:
-        items.push_back(data + index + " using 1:2 with linespoints lw 2" + point + " ps 1.1" +
-                        look + " " + title);
+        items.push_back(data + index + " using 1:2 with linespoints lw 2" + dash(b.style) + point +
+                        " ps 1.1" + look + " " + title);
         break;
       case FigureKind::kBars: {
         // Series sit side by side inside each category's 0.8-wide slot.
         const double offset = -0.4 + bar_width * (static_cast<double>(b.style) + 0.5);
         x = "($1 + " + number(offset) + ")";
-        items.push_back(data + index + " using " + x + ":2 with boxes" + look + " " + title);
+        items.push_back(data + index + " using " + x + ":2 with boxes" + bar_fill(b.style) + look + " " + title);
         break;
       }
     }

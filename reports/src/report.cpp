@@ -1,5 +1,7 @@
 #include "ubp/reports/report.h"
 
+#include "ubp/reports/layer_kinds.h"
+
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
@@ -9,6 +11,7 @@
 
 #include "ubp/reports/code_versions.h"
 #include "ubp/reports/html.h"
+#include "ubp/reports/layer_kinds.h"
 #include "ubp/reports/markdown_report.h"
 #include "ubp/reports/paired.h"
 #include "ubp/support/atomic_file.h"
@@ -70,6 +73,7 @@ ReportContent build_report(const results::Store& store, const ReportOptions& opt
   tables.push_back(accuracy_table(content.runs, accuracy, !options.group_by.empty()));
   tables.push_back(paired_table(content.runs, accuracy.metric));
   tables.push_back(latency_table(content.runs));
+  tables.push_back(layer_kind_table(content.runs));
   tables.push_back(selection_table(content.runs));
   const RunData* chosen = nullptr;
   if (!options.run.empty()) {

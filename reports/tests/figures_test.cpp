@@ -216,6 +216,42 @@ TEST(FiguresTest, LinesAreSortedByXAndLogScalesAreDrawn) {
   expect_script_reproduces(log_files);
 }
 
+TEST(FiguresTest, SeriesPastTheEightColoursTakeAnotherPointTypeAndDashOrFill) {
+  TempDir dir;
+  for (const FigureKind kind : {FigureKind::kLines, FigureKind::kBars}) {
+    Figure figure;
+    figure.id = kind == FigureKind::kLines ? "many_lines" : "many_bars";
+    figure.title = "ten series";
+    figure.xlabel = "x";
+    figure.ylabel = "y";
+    figure.kind = kind;
+    if (kind == FigureKind::kBars) figure.categories = {"a", "b"};
+    for (int i = 0; i < 10; ++i) {
+      figure.series.push_back({"series " + std::to_string(i), {{0, 1.0 + i, ""}, {1, 2.0 + i, ""}}, {}});
+    }
+    const FigureFiles files = write_figure(figure, dir.path().string());
+    const std::string script = read_bytes(files.script);
+    // One plot item per series, in order: the 9th (index 8) repeats the 1st's colour only.
+    std::vector<std::string> items;
+    for (size_t at = script.find("title 'series "); at != std::string::npos;
+         at = script.find("title 'series ", at + 1)) {
+      const size_t begin = script.rfind(figure.id + ".dat", at);
+      items.push_back(script.substr(begin, at - begin));
+    }
+    ASSERT_EQ(items.size(), 10u) << script;
+    EXPECT_NE(items[0], items[8]) << "series 0 and 8 are drawn alike";
+    if (kind == FigureKind::kLines) {
+      EXPECT_EQ(items[0].find(" dt "), std::string::npos) << items[0];
+      EXPECT_NE(items[8].find(" dt 2"), std::string::npos) << items[8];
+    } else {
+      EXPECT_EQ(items[0].find("pattern"), std::string::npos) << items[0];
+      EXPECT_NE(items[8].find("fs pattern 1"), std::string::npos) << items[8];
+    }
+    expect_well_formed_svg(files.svg);
+    expect_script_reproduces(files);
+  }
+}
+
 TEST(FiguresTest, BarsClusterSeriesPerCategoryWithAReferenceLine) {
   TempDir dir;
   Figure bars;

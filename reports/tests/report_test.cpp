@@ -1,9 +1,11 @@
 // write_report on real SQLite databases filled through results::Store with known values: the
 // CSV and LaTeX numbers are checked against means and deviations computed here.
+#include "ubp/reports/layer_kinds.h"
 #include "ubp/reports/report.h"
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <cstdlib>
@@ -31,6 +33,7 @@ struct Training {
   double top1 = 0, dense_top1 = 0;
   std::vector<results::LatencyRecord> latency;
   std::vector<results::LayerRecord> layers;
+  std::string schedule;  // prune.schedule when not empty
 };
 
 void add_training(results::Store& store, const Training& t) {
@@ -38,11 +41,12 @@ void add_training(results::Store& store, const Training& t) {
   result.metrics = {{"top1", 0, t.top1}, {"dense.top1", 0, t.dense_top1}, {"train.loss", 1, 2.5}};
   result.latency = t.latency;
   result.layers = t.layers;
-  add_done_run(store, t.id, "training",
-               {param("model.name", "\"mobilenet_v1\""), param("prune.block", "[4,1]"),
-                param("prune.sparsity", t.sparsity), param("prune.method", "\"" + t.method + "\""),
-                param("experiment.seed", std::to_string(t.seed))},
-               result);
+  std::vector<results::Param> params = {param("model.name", "\"mobilenet_v1\""), param("prune.block", "[4,1]"),
+                                       param("prune.sparsity", t.sparsity),
+                                       param("prune.method", "\"" + t.method + "\""),
+                                       param("experiment.seed", std::to_string(t.seed))};
+  if (!t.schedule.empty()) params.push_back(param("prune.schedule", "\"" + t.schedule + "\""));
+  add_done_run(store, t.id, "training", params, result);
 }
 
 // Column index by header name; fails the test when missing.
@@ -369,12 +373,88 @@ TEST(Report, LayerTableOfOneRunIncludesPerLayerLatency) {
   EXPECT_THROW(write_report(store, options), ReportError);
 }
 
+TEST(Report, LayerKindTableSumsEachKindsPerLayerTimesAndAveragesOverRuns) {
+  TempDir dir;
+  auto store = results::Store::open(dir.file("r.db"));
+  const auto record = [](const std::string& kernel, double pointwise_ms) {
+    auto r = latency_record(kernel, 1, 1);
+    r.detail_json = R"({"layers": [{"name": "stem", "kind": "conv", "p50_ms": 0.5},
+                                   {"name": "dw1", "kind": "depthwise", "p50_ms": 0.25},
+                                   {"name": "pw1", "kind": "pointwise", "p50_ms": )" +
+                    std::to_string(pointwise_ms) + R"(},
+                                   {"name": "pw2", "kind": "pointwise", "p50_ms": 1},
+                                   {"name": "gap", "kind": "pool", "p50_ms": 0.125},
+                                   {"name": "fc", "kind": "fc", "p50_ms": 0.0625}]})";
+    return r;
+  };
+  auto failed = record("aligned", 100);
+  failed.failed = true;
+  add_training(store, {"s0", "aligned", "0.8", 0, 70, 73, {record("dense", 3), record("aligned", 1), failed}, {}});
+  add_training(store, {"s1", "aligned", "0.8", 1, 70, 73, {record("dense", 3), record("aligned", 2)}, {}});
+  // A record without per-layer kinds (an older database) adds no row.
+  auto no_kinds = latency_record("unaligned", 1, 1);
+  no_kinds.detail_json = R"({"layers": [{"name": "pw1", "p50_ms": 0.5}]})";
+  add_training(store, {"b0", "bed", "0.8", 0, 70, 73, {no_kinds}, {}});
+  // An unpruned model in a block format: a table row, but no figure series.
+  add_training(store, {"n0", "none", "0", 0, 80, 80, {record("aligned", 4)}, {}});
+
+  const Table table = layer_kind_table(load_runs(store));
+  const auto csv = parse_csv(to_csv(table));
+  ASSERT_EQ(csv.size(), 4u) << to_csv(table);  // header, aligned and dense kernels, the unpruned one
+  const auto& h = csv[0];
+  std::map<std::string, size_t> row_of;
+  for (size_t r = 1; r < csv.size(); ++r) {
+    if (csv[r][column(h, "prune.method")] == "aligned") row_of[csv[r][column(h, "kernel")]] = r;
+  }
+  ASSERT_EQ(row_of.count("aligned"), 1u);
+  const auto& aligned = csv[row_of["aligned"]];
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "conv ms")]), 0.5);
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "depthwise ms")]), 0.25);
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "pointwise ms")]), (1 + 1 + 2 + 1) / 2.0);  // the failed record left out
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "classifier ms")]), 0.0625);
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "other ms")]), 0.125);
+  const double total = 0.5 + 0.25 + 2.5 + 0.0625 + 0.125;
+  EXPECT_DOUBLE_EQ(number(aligned[column(h, "layers ms")]), total);
+  EXPECT_NEAR(number(aligned[column(h, "pointwise share")]), 2.5 / total, 0.005);
+  EXPECT_EQ(aligned[column(h, "measured")], "2");
+  EXPECT_DOUBLE_EQ(number(csv[row_of["dense"]][column(h, "pointwise ms")]), 4.0);
+
+  // The figure: one bar series per format, the kinds as categories.
+  const auto figures = report_figures(load_runs(store), "top1", nullptr);
+  const auto kinds = std::find_if(figures.begin(), figures.end(),
+                                  [](const ReportFigure& f) { return f.figure.id.rfind("layer-kinds-", 0) == 0; });
+  ASSERT_NE(kinds, figures.end());
+  EXPECT_EQ(kinds->figure.categories, layer_kind_groups());
+  ASSERT_EQ(kinds->figure.series.size(), 2u);
+  EXPECT_EQ(kinds->figure.series[0].name, "dense");
+  EXPECT_EQ(kinds->figure.series[1].name, "aligned s=0.8");
+  EXPECT_DOUBLE_EQ(kinds->figure.series[1].points[2].y, 2.5);
+}
+
 const FigureSeries* series_named(const Figure& figure, const std::string& name) {
   for (const auto& series : figure.series) {
     if (series.name == name) return &series;
   }
   ADD_FAILURE() << figure.id << " has no series " << name;
   return nullptr;
+}
+
+TEST(ReportFigures, AccuracyAgainstSparsityDrawsEachPruningScheduleAsItsOwnLine) {
+  TempDir dir;
+  auto store = results::Store::open(dir.file("r.db"));
+  add_training(store, {"g0", "aligned", "0.8", 0, 70, 74, {}, {}, "gmp"});
+  add_training(store, {"g1", "aligned", "0.8", 1, 72, 74, {}, {}, "gmp"});
+  add_training(store, {"o0", "aligned", "0.8", 0, 60, 74, {}, {}, "oneshot"});
+  const auto figures = report_figures(load_runs(store), "top1", nullptr);
+  const auto lines = std::find_if(figures.begin(), figures.end(),
+                                  [](const ReportFigure& f) { return f.figure.id == "accuracy-sparsity"; });
+  ASSERT_NE(lines, figures.end());
+  ASSERT_EQ(lines->figure.series.size(), 2u);
+  const FigureSeries* gmp = series_named(lines->figure, "aligned [4,1] gmp");
+  const FigureSeries* oneshot = series_named(lines->figure, "aligned [4,1] oneshot");
+  ASSERT_TRUE(gmp != nullptr && oneshot != nullptr);
+  EXPECT_DOUBLE_EQ(gmp->points[0].y, 71.0);
+  EXPECT_DOUBLE_EQ(oneshot->points[0].y, 60.0);
 }
 
 TEST(ReportFigures, AccuracyLatencyPointsAreSeedMeansWithEachMethodsParetoFrontier) {

@@ -72,6 +72,17 @@ ImageShape conv_output_shape(const ImageShape& in, int64_t out_channels, const C
 void conv2d(const PackedWeights& w, const ImageShape& in, const float* x, const ConvParams& p,
             float* y, Activation act, ThreadPool* pool, Workspace& workspace);
 
+// Whether conv_direct runs a convolution of these parameters on `in_channels` channels: the
+// few-channel k x k layers (the first convolution), stride 1 or 2, padding <= kernel / 2.
+// Wider layers run as conv2d, where im2col's cost is small against the product.
+bool runs_direct(int64_t in_channels, const ConvParams& p);
+// k x k convolution computed directly from the image (kernels::conv_direct, no im2col).
+// weights: Cout x Cin x k x k (PyTorch's layout), bias: Cout floats or nullptr. Throws unless
+// runs_direct(in.channels, p).
+void conv_direct(const float* weights, const float* bias, int64_t out_channels,
+                 const ImageShape& in, const float* x, const ConvParams& p, float* y,
+                 Activation act, ThreadPool* pool);
+
 // Depthwise 3x3 convolution, padding 1, stride 1 or 2. weights: C x 3 x 3 (PyTorch's
 // [C][1][3][3]), bias: C floats or nullptr. Output: C x ((H-1)/s + 1) x ((W-1)/s + 1).
 ImageShape depthwise3x3_output_shape(const ImageShape& in, int stride);

@@ -21,6 +21,10 @@
 //   vCPU is taken away for milliseconds now and then, which puts a few samples at several times
 //   the others and makes stddev / mean say more about those few than about the median's
 //   stability; `classic` judges stddev / mean as before.
+// - Session medians: steady sessions whose medians still disagree by more than `max_cv` (in the
+//   same dispersion: with `robust`, 1.4826 MAD / median of the medians, so one disagreeing
+//   process among three is outvoted) cost another session, up to `noisy_retries` of them; the
+//   extra sessions count like the others.
 // - Warm-up: every session runs `warmup` untimed inferences and keeps running them until
 //   `warmup_s` seconds have passed, so a clock that ramps up after the cool-down (a VM's host,
 //   a phone's governor) is at its steady speed before the first timed sample.
@@ -90,7 +94,7 @@ struct Measurement {
   std::vector<SessionResult> sessions;
   std::vector<SessionResult> discarded;  // sessions measured again for their spread (noisy_retries)
   SampleSummary summary;          // of every session's samples together
-  double session_median_cv = 0;   // CV of the session medians (0 for one session)
+  double session_median_cv = 0;   // spread of the session medians, in `dispersion` (0 for one session)
   double max_session_cv = 0;      // the largest session spread, in the `dispersion` judged
   Dispersion dispersion = Dispersion::kRobust;  // the spread judged (set by judge_validity)
   bool valid = false;

@@ -44,4 +44,28 @@ void fully_connected(const float* w, const float* bias, int64_t out, int64_t in,
 void fully_connected_reference(const float* w, const float* bias, int64_t out, int64_t in,
                                const float* x, float* y, Activation act = Activation::kNone);
 
+// Direct k x k convolution, stride 1 or 2, zero padding p (0 <= p <= k / 2), for layers with
+// few input channels (the first convolution: im2col would write Cin*k*k rows per pixel for a
+// product with K = 27):
+//   y[co][oy][ox] = act(b[co] + sum_{ci,ky,kx} w[co][ci][ky][kx] x[ci][s*oy + ky - p][s*ox + kx - p]).
+// w: PyTorch's [Cout][Cin][k][k]; bias: Cout floats or nullptr. y: Cout x OH x OW with
+// OH = (H + 2p - k) / s + 1. Split by bands of output rows. Scratch: a thread-local buffer of
+// Cin x (7s + k) x (W + 2p + 70) floats per thread at most.
+void conv_direct(const float* w, const float* bias, int64_t out_channels, int64_t in_channels,
+                 int64_t height, int64_t width, int kernel, int stride, int padding,
+                 const float* x, float* y, Activation act = Activation::kNone,
+                 ThreadPool* pool = nullptr);
+// Accumulates in double.
+void conv_direct_reference(const float* w, const float* bias, int64_t out_channels,
+                           int64_t in_channels, int64_t height, int64_t width, int kernel,
+                           int stride, int padding, const float* x, float* y,
+                           Activation act = Activation::kNone);
+
+// k x k max pooling, stride 1 or 2, padding p (0 <= p <= k / 2; padding never wins). Output
+// C x OH x OW as for conv_direct. Split by bands of output rows.
+void max_pool(int64_t channels, int64_t height, int64_t width, int kernel, int stride,
+              int padding, const float* x, float* y, ThreadPool* pool = nullptr);
+void max_pool_reference(int64_t channels, int64_t height, int64_t width, int kernel, int stride,
+                        int padding, const float* x, float* y);
+
 }  // namespace ubp::kernels

@@ -1,4 +1,6 @@
-// A persistent thread pool for the kernels. Idle workers spin for at most ~50 us after a job
+// A persistent thread pool for the kernels. Each thread runs its own contiguous share of a job's
+// tasks first (so consecutive layers split the same way find their data in that core's cache),
+// then takes tasks left in the others' shares. Idle workers spin for at most ~50 us after a job
 // (the gap between two layers of a forward pass), then sleep on a condition variable, so they
 // never take a core from other work for long (thread_pool.cpp says why).
 //
@@ -24,7 +26,8 @@ class ThreadPool {
   int threads() const { return threads_; }
 
   // Runs task(i) for every i in [0, count) on the pool's threads and waits for all of them.
-  // Tasks must be independent. Not reentrant: do not call parallel_for from inside a task.
+  // Thread k (the caller is 0) starts with indices [count*k/n, count*(k+1)/n). Tasks must be
+  // independent. Not reentrant: do not call parallel_for from inside a task.
   void parallel_for(int64_t count, const std::function<void(int64_t)>& task);
 
   // A short description of the implementation (benchmark and devbench reports).
