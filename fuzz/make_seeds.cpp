@@ -9,6 +9,8 @@
 //   config         every YAML file under configs/ (the shipped sweeps and bases)
 //   device_config  configs/devices/*.yaml
 //   torch_pickle   a state_dict pickle as torch.save writes it (two tensors sharing a storage)
+//   zip_archive    zip archives laid out as LibTorch writes torch.save files and checkpoints,
+//                  plain and zip64 (harness/tests/zip_builder.h)
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +24,7 @@
 #include "io/npy.h"
 #include "model_builder.h"
 #include "tests/state_dict_pickle.h"
+#include "tests/zip_builder.h"
 #include "ubp/device/model_file.h"
 
 namespace fs = std::filesystem;
@@ -151,6 +154,22 @@ void yaml_files(const fs::path& source) {
 
 void pickles() { write("torch_pickle", "state_dict.pkl", ubp::testing::two_view_state_dict_pickle()); }
 
+void zip_archives() {
+  using ubp::testing::build_zip;
+  const auto state_dict = ubp::testing::state_dict_archive_members(ubp::testing::two_view_state_dict_pickle());
+  write("zip_archive", "state_dict.pth", build_zip(state_dict).bytes);
+  write("zip_archive", "state_dict_zip64.pth", build_zip(state_dict, /*zip64=*/true).bytes);
+  // A checkpoint's records (torch::serialize::OutputArchive) with a deflated member.
+  write("zip_archive", "checkpoint.pt",
+        build_zip({{"c/data.pkl", std::string(50, 'p')},
+                   {"c/constants.pkl", "\x80\x02)."},
+                   {"c/data/0", std::string(64, '\0')},
+                   {"c/.data/version", "3\n"},
+                   {"c/code/__torch__.py", std::string(16, 'd'), 8}})
+            .bytes);
+  write("zip_archive", "empty.zip", build_zip({}).bytes);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,6 +187,7 @@ int main(int argc, char** argv) {
   image_cache(scratch);
   yaml_files(argv[2]);
   pickles();
+  zip_archives();
   fs::remove_all(scratch);
   return 0;
 }

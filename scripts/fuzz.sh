@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 build=${UBP_SANITIZE_BUILD_DIR:-build-sanitize}
 jobs=${UBP_BUILD_JOBS:-$(nproc)}
-all_targets=(model_file npy idx image image_cache config device_config torch_pickle)
+all_targets=(model_file npy idx image image_cache config device_config torch_pickle zip_archive)
 
 usage() { sed -n '2,7s/^# \{0,1\}//p' "$0"; }
 

@@ -41,6 +41,17 @@ using Value = std::shared_ptr<PyValue>;
 // tensor's arguments, size tuple); 3 000 000 nested tuples used to crash the reader.
 constexpr int kMaxNesting = 1000;
 
+// Every value the machine holds costs one unit of this budget when it is pushed, stored in the
+// memo or put into a dict (marks count too), so the tree never holds more than kMaxValues
+// references, whatever the file's size. Without it one-byte opcodes (DUP, EMPTY_TUPLE) made
+// about 140 bytes of tree per byte of pickle; with it the tree stays under about 200 MB (a
+// value with its reference and bookkeeping is about 160 bytes, a tensor view a little more).
+// torch.save spends about 25 units per tensor: a state_dict of 40 000 tensors fits.
+constexpr int64_t kMaxValues = 1'000'000;
+// Python module and class names, which STACK_GLOBAL joins from strings that the memo can
+// repeat: a 1 MB string joined with itself 5 bytes at a time would allocate megabytes per byte.
+constexpr size_t kMaxGlobalName = 1024;
+
 struct PyValue {
   explicit PyValue(Kind k) : kind(k) {}
   // Frees the children with a work list instead of recursion: a chain of millions of nested
@@ -141,7 +152,7 @@ class Unpickler {
         case 0x80: next_byte(); break;                       // PROTO: any of 2..5 reads the same
         case 0x95: take(8); break;                           // FRAME: a read-ahead hint only
         case '.': return pop();                              // STOP
-        case '(': marks_.push_back(stack_.size()); break;    // MARK
+        case '(': spend(1); marks_.push_back(stack_.size()); break;  // MARK
         case '0': pop(); break;                              // POP
         case '1': pop_to_mark(); break;                      // POP_MARK
         case '2': push(top()); break;                        // DUP
@@ -173,11 +184,11 @@ class Unpickler {
         case 'd': { auto kv = pop_to_mark(); push(container(Kind::kDict)); set_items(kv); break; }  // DICT
         case 's': set_items(pop_as_vector(2)); break;                                    // SETITEM
         case 'u': set_items(pop_to_mark()); break;                                       // SETITEMS
-        case 'c': { std::string module = read_line(); push(make_text(module + "." + read_line(), Kind::kGlobal)); break; }
+        case 'c': { std::string module = read_line(); push(global(module, read_line())); break; }  // GLOBAL
         case 0x93: stack_global(); break;                                                // STACK_GLOBAL
-        case 'q': memo_[read_unsigned(1)] = top(); break;                                // BINPUT
-        case 'r': memo_[read_unsigned(4)] = top(); break;                                // LONG_BINPUT
-        case 0x94: memo_[memo_.size()] = top(); break;                                   // MEMOIZE
+        case 'q': memoize(read_unsigned(1)); break;                                      // BINPUT
+        case 'r': memoize(read_unsigned(4)); break;                                      // LONG_BINPUT
+        case 0x94: memoize(memo_.size()); break;                                         // MEMOIZE
         case 'h': push(memo_get(read_unsigned(1))); break;                               // BINGET
         case 'j': push(memo_get(read_unsigned(4))); break;                               // LONG_BINGET
         case 'Q': push(persistent_load(pop())); break;                                   // BINPERSID
@@ -249,7 +260,29 @@ class Unpickler {
     push(v);
   }
 
-  void push(Value v) { stack_.push_back(std::move(v)); }
+  void spend(size_t units) {
+    values_ += static_cast<int64_t>(units);
+    if (values_ > kMaxValues) {
+      fail("the pickle builds more than " + std::to_string(kMaxValues) +
+           " values, the cap that bounds its memory (a state_dict needs about 25 per tensor; damaged or hostile "
+           "file?)");
+    }
+  }
+  void push(Value v) {
+    spend(1);
+    stack_.push_back(std::move(v));
+  }
+  void memoize(uint64_t index) {
+    spend(1);
+    memo_[index] = top();
+  }
+  Value global(const std::string& module, const std::string& name) {
+    if (module.size() > kMaxGlobalName || name.size() > kMaxGlobalName) {
+      fail("a Python name of " + std::to_string(module.size() + 1 + name.size()) + " characters (at most " +
+           std::to_string(kMaxGlobalName) + " for the module and for the name)");
+    }
+    return make_text(module + "." + name, Kind::kGlobal);
+  }
   Value container(Kind kind) {
     Value v = make(kind);
     containers_.push_back(v);
@@ -310,6 +343,7 @@ class Unpickler {
     if (dict->kind != Kind::kDict) fail(std::string("SETITEM on a ") + kind_name(dict->kind));
     if (key_values.size() % 2 != 0) fail("SETITEMS with a key but no value");
     for (size_t i = 0; i < key_values.size(); i += 2) {
+      spend(1);
       nest(*dict, key_values[i]);
       nest(*dict, key_values[i + 1]);
       dict->entries.emplace_back(key_values[i], key_values[i + 1]);
@@ -320,7 +354,7 @@ class Unpickler {
     const Value name = pop();
     const Value module = pop();
     if (name->kind != Kind::kString || module->kind != Kind::kString) fail("STACK_GLOBAL without two names");
-    push(make_text(module->text + "." + name->text, Kind::kGlobal));
+    push(global(module->text, name->text));
   }
 
   Value memo_get(uint64_t index) {
@@ -362,6 +396,7 @@ class Unpickler {
       if (!a.empty() && a[0]->kind == Kind::kList) {  // OrderedDict([(key, value), ...])
         for (const Value& pair : a[0]->items) {
           if (pair->kind != Kind::kTuple || pair->items.size() != 2) fail("OrderedDict built from a non-pair");
+          spend(1);  // the list may hold one pair many times over
           dict->entries.emplace_back(pair->items[0], pair->items[1]);
         }
       }
@@ -434,6 +469,7 @@ class Unpickler {
   std::unordered_map<uint64_t, Value> memo_;
   std::map<std::string, Value> storages_;
   std::vector<std::weak_ptr<PyValue>> containers_;  // every tuple, list and dict made, for ~Unpickler
+  int64_t values_ = 0;                              // units of kMaxValues spent
 };
 
 }  // namespace

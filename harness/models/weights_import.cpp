@@ -17,6 +17,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "io/zip_archive.h"
 #include "ubp/support/atomic_file.h"
 
 namespace ubp::models {
@@ -143,6 +144,12 @@ WeightsFile read_weights_file(const std::string& path) {
     fail(path, std::string(got == 0 ? "is empty" : "is not a zip archive") + ", so neither format; " + kAccepted);
   }
 
+  // LibTorch's reader trusts the archive's sizes and offsets: our bounded check goes first.
+  try {
+    io::check_zip_archive(path);
+  } catch (const io::ZipArchiveError& e) {
+    fail(path, "is not a sound zip archive (damaged, truncated or crafted): " + e.problem() + "; " + kAccepted);
+  }
   std::unique_ptr<caffe2::serialize::PyTorchStreamReader> reader;
   try {
     reader = std::make_unique<caffe2::serialize::PyTorchStreamReader>(path);

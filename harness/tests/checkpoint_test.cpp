@@ -5,9 +5,12 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <tuple>
 
+#include "io/zip_archive.h"
 #include "models/mobilenet_v1.h"
 #include "support/temp_dir.h"
+#include "tests/zip_builder.h"
 #include "tiny_mobilenet.h"
 #include "training/trainer.h"
 
@@ -71,6 +74,47 @@ TEST(Checkpoint, AMissingFileIsAbsentAndADamagedOneIsAnErrorNamingIt) {
     } catch (const std::runtime_error& e) {
       EXPECT_NE(std::string(e.what()).find(dir.file(name)), std::string::npos) << e.what();
       EXPECT_NE(std::string(e.what()).find("delete it"), std::string::npos) << e.what();
+    }
+  }
+}
+
+// Our zip check (io/zip_archive.h) runs before LibTorch opens a checkpoint: the archives
+// save_checkpoint writes pass it, and one whose directory lies is refused in its words.
+TEST(Checkpoint, AnArchiveWithUnsafeEntriesIsRefusedBeforeLibTorchOpensIt) {
+  testing::TempDir dir;
+  auto model = tiny_model(1);
+  save_checkpoint(dir.file("c.pt"), Checkpoint{}, *model, nullptr);
+  const std::vector<io::ZipEntry> entries = io::check_zip_archive(dir.file("c.pt"));
+  ASSERT_GE(entries.size(), 2u);
+  const std::string bytes = testing::read_bytes(dir.file("c.pt"));
+  const size_t central_entry = testing::find_central_entry(bytes, entries[1].name);
+  ASSERT_NE(central_entry, std::string::npos);
+  const size_t central_name = central_entry + 46;
+
+  std::string absolute = bytes;
+  absolute[central_name] = '/';
+  std::string cloned = bytes;  // the second entry pointing at the first one's record
+  for (int i = 0; i < 4; ++i) {
+    cloned[central_entry + 42 + i] = static_cast<char>((entries[0].local_header_offset >> (8 * i)) & 0xff);
+  }
+  for (const auto& [name, contents, what] :
+       {std::tuple<std::string, std::string, std::string>{"absolute.pt", absolute, "has an absolute name"},
+        {"cloned.pt", cloned, "has a local header naming another file"}}) {
+    const std::string path = dir.write(name, contents);
+    for (const bool meta_only : {false, true}) {
+      try {
+        if (meta_only) {
+          read_checkpoint_meta(path);
+        } else {
+          load_checkpoint(path, *model, nullptr);
+        }
+        ADD_FAILURE() << name << " loaded";
+      } catch (const std::runtime_error& e) {
+        const std::string message = e.what();
+        EXPECT_EQ(message.find("checkpoint " + path + " is damaged (entry 2 '"), 0u) << message;
+        EXPECT_NE(message.find(what), std::string::npos) << message;
+        EXPECT_NE(message.find("); delete it to start over"), std::string::npos) << message;
+      }
     }
   }
 }

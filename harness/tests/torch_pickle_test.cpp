@@ -69,5 +69,42 @@ TEST(TorchPickle, ReadsTwoViewsOfOneStorage) {
   EXPECT_FLOAT_EQ(tensors[1].second[1].item<float>(), 7.0f);
 }
 
+// One-byte opcodes (DUP, MEMOIZE) used to grow the tree by about 140 bytes per byte of pickle.
+// The cap on values holds exactly where documented: 1 000 000 pushes are read, one more is not.
+TEST(TorchPickle, ValuesAreCappedAtAMillion) {
+  std::vector<at::Tensor> storages;
+  // EMPTY_DICT, then DUP and POP it back: 1 + n pushes, the dict remains.
+  const auto dups = [](size_t n) { return "\x80\x02}"s + std::string(n, '2') + std::string(n, '0') + "."; };
+  EXPECT_EQ(run(dups(999'999), storages), "(accepted)");
+  const std::string error = run(dups(1'000'000), storages);
+  EXPECT_NE(error.find("the pickle builds more than 1000000 values, the cap that bounds its memory"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(error.find("(data.pkl offset 1000002)"), std::string::npos) << error;
+
+  // MEMOIZE alone: each memo entry costs its unit too.
+  const std::string memo = run("\x80\x02}"s + std::string(1'000'000, '\x94') + ".", storages);
+  EXPECT_NE(memo.find("more than 1000000 values"), std::string::npos) << memo;
+
+  // An OrderedDict built from one pair repeated: each entry costs a unit.
+  std::string pairs = "\x80\x02" "ccollections\nOrderedDict\n](X\x01\x00\x00\x00kN\x86"s;
+  pairs += std::string(600'000, '2') + "e\x85R.";
+  const std::string ordered = run(pairs, storages);
+  EXPECT_NE(ordered.find("more than 1000000 values"), std::string::npos) << ordered;
+}
+
+// STACK_GLOBAL joins two strings the memo can repeat: five bytes used to allocate their sum.
+TEST(TorchPickle, LongPythonNamesAreRefused) {
+  std::vector<at::Tensor> storages;
+  const std::string name(2000, 'n');
+  const std::string pickle = "\x80\x02X\xd0\x07\x00\x00"s + name + "\x94h\x00h\x00\x93."s;
+  const std::string error = run(pickle, storages);
+  EXPECT_NE(error.find("a Python name of 4001 characters (at most 1024 for the module and for the name)"),
+            std::string::npos)
+      << error;
+  EXPECT_NE(run("\x80\x02" "c"s + name + "\nx\n.", storages).find("a Python name of 2002 characters"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ubp::models

@@ -20,7 +20,9 @@
 #include "models/mobilenet_v1.h"
 #include "models/resnet.h"
 #include "support/process.h"
+#include "io/zip_archive.h"
 #include "support/temp_dir.h"
+#include "tests/zip_builder.h"
 
 namespace ubp::models {
 namespace {
@@ -324,6 +326,42 @@ TEST(WeightImport, TruncatedFilesAreErrorsNamingThem) {
   }
 }
 
+// Our zip check (io/zip_archive.h) runs before LibTorch's reader: the archives LibTorch and
+// PyTorch write pass it, and a damaged central directory is refused in its words.
+TEST(WeightImport, ArchivesWithUnsafeEntriesAreRefusedBeforeLibTorchOpensThem) {
+  testing::TempDir dir;
+  auto a = tiny_mobilenet(1);
+  save_state_dict(*a, dir.file("whole.pth"));
+  const std::vector<io::ZipEntry> entries = io::check_zip_archive(dir.file("whole.pth"));
+  const auto pickle = std::find_if(entries.begin(), entries.end(), [](const io::ZipEntry& e) {
+    return e.name.size() > 9 && e.name.compare(e.name.size() - 9, 9, "/data.pkl") == 0;
+  });
+  ASSERT_NE(pickle, entries.end());
+  const std::string bytes = testing::read_bytes(dir.file("whole.pth"));
+  const size_t central_entry = testing::find_central_entry(bytes, pickle->name);
+  ASSERT_NE(central_entry, std::string::npos);
+  const size_t central_name = central_entry + 46;
+
+  std::string escaping = bytes;
+  escaping.replace(central_name, 3, "../");
+  std::string huge = bytes;
+  for (const size_t field : {central_entry + 20, central_entry + 24}) {  // both sizes: 4 GiB - 16
+    for (int i = 0; i < 4; ++i) huge[field + i] = static_cast<char>(i == 0 ? 0xf0 : 0xff);
+  }
+  const std::map<std::string, std::string> cases = {
+      {dir.write("escaping.pth", escaping), "has a '..' component in its name"},
+      {dir.write("huge.pth", huge), "has 4294967280 bytes (4.0 GiB) of data at offset"},
+  };
+  for (const auto& [path, what] : cases) {
+    auto b = tiny_mobilenet(2);
+    const std::string error = import_error(*b, path);
+    EXPECT_NE(error.find("weights file '" + path + "' is not a sound zip archive (damaged, truncated or crafted): "),
+              std::string::npos)
+        << error;
+    EXPECT_NE(error.find(what), std::string::npos) << error;
+  }
+}
+
 TEST(WeightImport, FilesInNeitherFormatAreErrorsNamingTheAcceptedFormats) {
   testing::TempDir dir;
   // A zip archive PyTorch's reader accepts, but without a pickle of either format.
@@ -491,7 +529,9 @@ TEST(TorchPickle, TuplesNestedMillionsDeepAreRefusedWithoutCrashing) {
 // list i gets list i + 1 appended after list i already sits in list i - 1. A chain 300 000 deep
 // is then freed without recursion.
 TEST(TorchPickle, AChainLinkedThroughTheMemoIsFreedWithoutRecursion) {
-  constexpr uint32_t kLists = 300000;
+  // 200 000 lists: deep enough for a recursive free to overflow the stack, and within the
+  // reader's cap of 1 000 000 values (each list costs 4: its push, memo entry and two GETs).
+  constexpr uint32_t kLists = 200000;
   std::string pickle = "\x80\x02";
   for (uint32_t i = 0; i < kLists; ++i) pickle += "]\x94" "0";  // EMPTY_LIST, MEMOIZE, POP
   for (uint32_t i = 0; i + 1 < kLists; ++i) {

@@ -121,6 +121,18 @@ inline ZipBytes build_zip(const std::vector<ZipMember>& members, bool zip64 = fa
   return out;
 }
 
+// Offset of the central directory entry named exactly `name` in an archive's bytes (whoever
+// wrote it), or std::string::npos.
+inline size_t find_central_entry(const std::string& bytes, const std::string& name) {
+  const std::string signature("PK\x01\x02", 4);
+  for (size_t at = bytes.find(signature); at != std::string::npos; at = bytes.find(signature, at + 1)) {
+    if (at + 46 > bytes.size()) break;
+    const size_t length = static_cast<unsigned char>(bytes[at + 28]) | static_cast<unsigned char>(bytes[at + 29]) << 8;
+    if (length == name.size() && bytes.compare(at + 46, length, name) == 0) return at;
+  }
+  return std::string::npos;
+}
+
 // The records of a state_dict archive as torch.save names them (folder "archive").
 inline std::vector<ZipMember> state_dict_archive_members(const std::string& pickle) {
   return {{"archive/data.pkl", pickle},

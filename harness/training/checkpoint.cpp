@@ -10,6 +10,7 @@
 #include <optional>
 #include <stdexcept>
 
+#include "io/zip_archive.h"
 #include "ubp/support/atomic_file.h"
 
 namespace ubp::training {
@@ -91,6 +92,12 @@ nlohmann::json read_meta(torch::serialize::InputArchive& archive, const std::str
 }
 
 torch::serialize::InputArchive open_archive(const std::string& path) {
+  // LibTorch's reader trusts the archive's sizes and offsets: our bounded check goes first.
+  try {
+    io::check_zip_archive(path);
+  } catch (const io::ZipArchiveError& e) {
+    throw std::runtime_error("checkpoint " + path + " is damaged (" + e.problem() + "); delete it to start over");
+  }
   torch::serialize::InputArchive archive;
   try {
     archive.load_from(path);
