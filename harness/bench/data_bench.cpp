@@ -2,6 +2,8 @@
 // how fast MobileNetV1 1.0 trains on them, so one run shows whether loading or training limits
 // an ImageNet-subset run on this machine.
 //
+//   build_image_cache
+//       The preprocessed cache (short side 256) built from the tree below with 2 loader threads.
 //   load_train_images/threads:T/cache:C
 //       A temporary tree of 200 real JPEGs of 500x375 (10 classes x 20; smooth gradients plus
 //       noise, quality 90, about the size of an ImageNet photo) read by ImageFolderSource at
@@ -18,8 +20,9 @@
 //       MobileNetV1 1.0, 3x224x224 input, 1000 classes, batch 16, SGD (momentum 0.9): one
 //       training::train_step (forward, backward, step) an iteration; counter images_per_second.
 //
-// LibTorch runs on every core (torch::set_num_threads(hardware_concurrency)). After the run a
-// summary line gives the figures side by side.
+// Each case runs as Google Benchmark repetitions (5; the cache build 3), which print their mean,
+// median, standard deviation and CV; the summary line gives the medians side by side. LibTorch
+// runs on every core (torch::set_num_threads(hardware_concurrency)).
 //
 //   build/bin/ubp-bench-data
 //   build/bin/ubp-bench-data --benchmark_filter=load
@@ -27,13 +30,13 @@
 #include <torch/utils.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -108,12 +111,7 @@ PhotoTree& tree() {
   return instance;
 }
 
-std::map<std::string, double>& summary() {  // label -> images per second
-  static std::map<std::string, double> figures;
-  return figures;
-}
-
-double cache_build_seconds = 0;
+double cache_build_seconds = 0;  // the median of build_image_cache's repetitions
 
 data::ImageFolderOptions loader_options(int threads, bool cached) {
   data::ImageFolderOptions o;
@@ -127,33 +125,38 @@ data::ImageFolderOptions loader_options(int threads, bool cached) {
   return o;
 }
 
-// One epoch per iteration; returns the images read, and their wall time in `seconds`.
-int64_t read_epochs(benchmark::State& state, data::ImageFolderSource& source, double& seconds) {
+// One epoch per iteration; Google Benchmark times them. Returns the images read.
+int64_t read_epochs(benchmark::State& state, data::ImageFolderSource& source) {
   int64_t images = 0, epoch = 0;
-  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) {
     source.start_epoch(epoch++);
     data::Batch batch;
     while (source.next(batch)) images += batch.labels.size(0);
   }
-  seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return images;
+}
+
+// The preprocessed cache built from the JPEGs (2 loader threads), removed before each build.
+void build_image_cache(benchmark::State& state) {
+  for (auto _ : state) {
+    state.PauseTiming();
+    std::error_code ignored;
+    fs::remove(tree().cache_path(), ignored);
+    state.ResumeTiming();
+    data::ImageFolderSource build(loader_options(2, true));
+  }
+  state.SetLabel("cache build");
 }
 
 void load_train_images(benchmark::State& state) {
   const int threads = static_cast<int>(state.range(0));
   const bool cached = state.range(1) != 0;
-  if (cached && !fs::exists(tree().cache_path())) {
-    const auto start = std::chrono::steady_clock::now();
-    data::ImageFolderSource build(loader_options(2, true));
-    cache_build_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
+  if (cached && !fs::exists(tree().cache_path())) data::ImageFolderSource build(loader_options(2, true));
   data::ImageFolderSource source(loader_options(threads, cached));
-  double seconds = 0;
-  const int64_t images = read_epochs(state, source, seconds);
+  const int64_t images = read_epochs(state, source);
   state.counters["images_per_second"] = benchmark::Counter(static_cast<double>(images), benchmark::Counter::kIsRate);
-  summary()[std::string(cached ? "cached" : "jpeg") + ", " + std::to_string(threads) + " thread" +
-            (threads > 1 ? "s" : "")] = images / seconds;
+  state.SetLabel(std::string(cached ? "cached" : "jpeg") + ", " + std::to_string(threads) + " thread" +
+                 (threads > 1 ? "s" : ""));
 }
 
 void load_train_images_per_rank(benchmark::State& state) {
@@ -162,11 +165,10 @@ void load_train_images_per_rank(benchmark::State& state) {
   o.drop_last = true;  // what several replicas need; the 1-replica row drops the same batch
   o.replica = data::Replica{0, replicas};
   data::ImageFolderSource source(o);
-  double seconds = 0;
-  const int64_t images = read_epochs(state, source, seconds);
+  const int64_t images = read_epochs(state, source);
   state.counters["global_images_per_second"] =
       benchmark::Counter(static_cast<double>(images * replicas), benchmark::Counter::kIsRate);
-  summary()["rank 0 of " + std::to_string(replicas) + " (global batches), 1 thread"] = images * replicas / seconds;
+  state.SetLabel("rank 0 of " + std::to_string(replicas) + " (global batches), 1 thread");
 }
 
 void mobilenet_v1_train_step(benchmark::State& state) {
@@ -181,31 +183,63 @@ void mobilenet_v1_train_step(benchmark::State& state) {
   batch.images = at::randn({kBatch, 3, kImageSize, kImageSize});
   batch.labels = at::randint(o.num_classes, {kBatch}, at::kLong);
   training::train_step(model, optimizer, batch);  // warm-up: allocates gradients and momentum
-  const auto start = std::chrono::steady_clock::now();
   for (auto _ : state) benchmark::DoNotOptimize(training::train_step(model, optimizer, batch).loss);
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   state.counters["images_per_second"] =
       benchmark::Counter(static_cast<double>(kBatch), benchmark::Counter::kIsIterationInvariantRate);
-  summary()["mobilenet_v1"] = static_cast<double>(kBatch * state.iterations()) / seconds;
+  state.SetLabel("mobilenet_v1");
 }
 
+// Every case is repeated (Google Benchmark's repetitions); the summary takes the median
+// repetition's rate of each, which Google Benchmark computes as the "median" aggregate.
+constexpr int kRepetitions = 5;
+
+BENCHMARK(build_image_cache)->Iterations(1)->Repetitions(3)->UseRealTime()->Unit(benchmark::kMillisecond);
 BENCHMARK(load_train_images)
     ->ArgNames({"threads", "cache"})
     ->Args({1, 0})
     ->Args({2, 0})
     ->Args({1, 1})
     ->Args({2, 1})
-    ->Iterations(3)
+    ->Iterations(1)
+    ->Repetitions(kRepetitions)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(load_train_images_per_rank)
     ->ArgNames({"replicas"})
     ->Arg(1)
     ->Arg(2)
-    ->Iterations(3)
+    ->Iterations(1)
+    ->Repetitions(kRepetitions)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
-BENCHMARK(mobilenet_v1_train_step)->Iterations(5)->UseRealTime()->Unit(benchmark::kMillisecond);
+BENCHMARK(mobilenet_v1_train_step)->Iterations(2)->Repetitions(kRepetitions)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Passes every run to the console and keeps, per label, the median aggregate's rate (images per
+// second) and the cache build's median time.
+class SummaryReporter : public benchmark::BenchmarkReporter {
+ public:
+  explicit SummaryReporter(benchmark::BenchmarkReporter* display) : display_(display) {}
+  bool ReportContext(const Context& context) override { return display_->ReportContext(context); }
+  void ReportRuns(const std::vector<Run>& runs) override {
+    for (const Run& run : runs) {
+      if (run.error_occurred || run.run_type != Run::RT_Aggregate || run.aggregate_name != "median") continue;
+      if (run.report_label == "cache build") {
+        cache_build_seconds = run.GetAdjustedRealTime() / 1e3;  // the unit is milliseconds
+        continue;
+      }
+      for (const char* counter : {"images_per_second", "global_images_per_second"}) {
+        if (const auto it = run.counters.find(counter); it != run.counters.end()) rates[run.report_label] = it->second;
+      }
+    }
+    display_->ReportRuns(runs);
+  }
+  void Finalize() override { display_->Finalize(); }
+
+  std::map<std::string, double> rates;  // label -> images per second
+
+ private:
+  benchmark::BenchmarkReporter* display_;
+};
 
 }  // namespace
 
@@ -214,16 +248,19 @@ int main(int argc, char** argv) {
   torch::set_num_threads(static_cast<int>(cores));
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  benchmark::RunSpecifiedBenchmarks();
+  std::unique_ptr<benchmark::BenchmarkReporter> display(benchmark::CreateDefaultDisplayReporter());
+  SummaryReporter collector(display.get());
+  benchmark::RunSpecifiedBenchmarks(&collector);
   benchmark::Shutdown();
-  if (!summary().empty()) {
+  const std::map<std::string, double>& summary = collector.rates;
+  if (!summary.empty()) {
     std::printf("summary (%u cores, %d JPEGs of %dx%d, %.0f KiB each, at %lld px):", cores, kClasses * kImagesPerClass,
                 kWidth, kHeight, tree().mean_jpeg_kib(), static_cast<long long>(kImageSize));
-    for (const auto& [label, rate] : summary()) std::printf(" %s %.*f img/s;", label.c_str(), rate < 100 ? 1 : 0, rate);
+    for (const auto& [label, rate] : summary) std::printf(" %s %.*f img/s;", label.c_str(), rate < 100 ? 1 : 0, rate);
     if (cache_build_seconds > 0) std::printf(" cache build %.2f s;", cache_build_seconds);
-    const auto training = summary().find("mobilenet_v1");
-    const auto loading = summary().find("jpeg, " + std::to_string(std::min(cores, 2u)) + " thread" + (cores > 1 ? "s" : ""));
-    if (training != summary().end() && loading != summary().end() && training->second > 0) {
+    const auto training = summary.find("mobilenet_v1");
+    const auto loading = summary.find("jpeg, " + std::to_string(std::min(cores, 2u)) + " thread" + (cores > 1 ? "s" : ""));
+    if (training != summary.end() && loading != summary.end() && training->second > 0) {
       std::printf(" loading from JPEGs is %.0fx the training rate", loading->second / training->second);
     }
     std::printf("\n");

@@ -46,6 +46,7 @@
 #include "models/model_utils.h"
 #include "training/masking.h"
 #include "training/train_step.h"
+#include "ubp/support/statistics.h"
 
 namespace {
 
@@ -141,18 +142,6 @@ void bm_mask_part(benchmark::State& bench, const ModelCase* c, Part part) {
   }
 }
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
-double quantile_of(std::vector<double> v, double q) {  // nearest rank
-  std::sort(v.begin(), v.end());
-  const size_t i = static_cast<size_t>(q * static_cast<double>(v.size() - 1) + 0.5);
-  return v[std::min(i, v.size() - 1)];
-}
-
 // Passes every run to the console reporter and keeps each case's median step time.
 class MedianCollector : public benchmark::BenchmarkReporter {
  public:
@@ -190,7 +179,7 @@ class MedianCollector : public benchmark::BenchmarkReporter {
       real.push_back(t.real);
       cpu.push_back(t.cpu);
     }
-    out = {median_of(real), median_of(cpu)};
+    out = {support::median(real), support::median(cpu)};
     return true;
   }
 
@@ -240,10 +229,10 @@ int run_paired(int pairs, int threads) {
       ratio_cpu.push_back(m.cpu_ms / d.cpu_ms);
     }
     std::cout << "  " << std::left << std::setw(21) << c.name << std::right << std::fixed << std::setprecision(2)
-              << " median wall: dense " << median_of(dense_wall) << " ms, masked " << median_of(masked_wall)
-              << " ms; masked/dense median of pair ratios: wall " << std::setprecision(4) << median_of(ratio_wall)
-              << " (quartiles " << quantile_of(ratio_wall, 0.25) << ".." << quantile_of(ratio_wall, 0.75)
-              << "), cpu " << median_of(ratio_cpu) << " (target <= 1.03)\n";
+              << " median wall: dense " << support::median(dense_wall) << " ms, masked " << support::median(masked_wall)
+              << " ms; masked/dense median of pair ratios: wall " << std::setprecision(4) << support::median(ratio_wall)
+              << " (quartiles " << support::percentile(ratio_wall, 0.25) << ".." << support::percentile(ratio_wall, 0.75)
+              << "), cpu " << support::median(ratio_cpu) << " (target <= 1.03)\n";
   }
   return 0;
 }

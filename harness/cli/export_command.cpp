@@ -13,6 +13,8 @@
 #include "runner/runner.h"
 #include "ubp/device/model_file.h"
 #include "ubp/results/store.h"
+#include "ubp/support/error.h"
+#include "ubp/support/strings.h"
 #include "ubp/support/text.h"
 
 namespace ubp::cli {
@@ -35,13 +37,13 @@ struct ExportArgs {
   std::string name;
 };
 
-// Raised for bad input: exit status 2.
-struct BadInput : std::runtime_error {
-  using std::runtime_error::runtime_error;
+// Bad input (support::exit_code: status 2).
+struct BadInput : support::Error {
+  explicit BadInput(const std::string& what) : support::Error(support::ErrorKind::kInput, what) {}
 };
 
 algorithms::BlockShape block_of(const std::string& text) {
-  const auto shape = config::parse_block_shape(text);
+  const auto shape = support::parse_block_shape(text);
   if (!shape || shape->first < 1 || shape->second < 1 || shape->first > 999 || shape->second > 999) {
     throw BadInput("--block '" + support::excerpt(text) + "' is not a block shape (accepted: RxC with sides 1 to 999, e.g. 4x1)");
   }
@@ -191,8 +193,8 @@ Command add_export_command(CLI::App& app) {
             }
             try {
               return run_export(*args);
-            } catch (const BadInput& e) {
-              return fail(e.what(), 2);
+            } catch (const support::Error& e) {
+              return fail(e.what(), support::exit_code(e.kind()));
             } catch (const std::invalid_argument& e) {
               return fail(e.what(), 2);
             } catch (const results::StoreError& e) {

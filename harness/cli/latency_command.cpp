@@ -6,8 +6,8 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
-#include "config/schema.h"
-#include "latency/latency_settings.h"
+#include "latency/latency_devices.h"
+#include "ubp/support/strings.h"
 #include "ubp/device/model_file.h"
 #include "ubp/device/transport.h"
 
@@ -37,7 +37,7 @@ std::string storage_of(const device::PackedModel& model) {
 
 int latency(const LatencyArgs& args) {
   std::vector<int> threads;
-  for (const std::string& t : config::split_comma_list(args.threads)) {
+  for (const std::string& t : support::split_comma_list(args.threads)) {
     try {
       size_t used = 0;
       const int n = std::stoi(t, &used);

@@ -9,6 +9,7 @@
 #include "cli/commands.h"
 #include "runner/logging.h"
 #include "ubp/results/code_version.h"
+#include "ubp/support/error.h"
 
 namespace ubp::cli {
 
@@ -70,6 +71,8 @@ int main(int argc, char** argv) {
     for (const auto& [subcommand, handler] : commands) {
       if (subcommand->parsed()) return handler();
     }
+  } catch (const ubp::support::Error& e) {  // its kind decides: bad input 2, a failure 1
+    return ubp::cli::fail(e.what(), ubp::support::exit_code(e.kind()));
   } catch (const std::exception& e) {
     return ubp::cli::fail(e.what(), 1);
   }

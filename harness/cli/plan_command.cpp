@@ -1,3 +1,4 @@
+// Over 500 lines: the plan printer, the Slurm array writer and its status check share the plan and its quoting rules.
 // ubp plan CONFIG [key=value ...] [--slurm DIR [--status] [sbatch settings]]
 //
 // Prints a sweep's planned runs, or turns them into a Slurm job array: DIR/manifest.tsv (one

@@ -17,6 +17,7 @@
 #include "runner/logging.h"
 #include "runner/runner.h"
 #include "cli/report_folder.h"
+#include "settings/latency_settings.h"
 
 namespace ubp::cli {
 
@@ -225,8 +226,8 @@ int run(const RunArgs& args) {
       hooks.owed_latency = latency::measure_owed_latency;
     } else if (latency::wants_latency(plan.runs.front())) {
       std::string devices;
-      for (const auto& device : plan.runs.front().resolved["latency"]["devices"]) {
-        devices += (devices.empty() ? "" : ", ") + device.get<std::string>();
+      for (const std::string& device : settings::read_latency_settings(plan.runs.front().resolved).devices) {
+        devices += (devices.empty() ? "" : ", ") + device;
       }
       runner::console()->info(
           "--task: latency on {} is not measured on a cluster node; it is owed: after merging the shards "

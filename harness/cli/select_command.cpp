@@ -18,6 +18,7 @@
 #include "ubp/algorithms/random_matrix.h"
 #include "ubp/algorithms/selector.h"
 #include "ubp/support/atomic_file.h"
+#include "ubp/support/strings.h"
 #include "ubp/support/text.h"
 
 namespace ubp::cli {
@@ -50,12 +51,6 @@ std::vector<std::string> product_selectors() {
   return names;
 }
 
-std::string join(const std::vector<std::string>& items) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : ", ") + item;
-  return out;
-}
-
 // "all", one name, or a comma-separated list; `optimal` is moved first so that the others
 // can be compared with it.
 std::vector<std::string> methods_of(const std::string& spec) {
@@ -69,7 +64,7 @@ std::vector<std::string> methods_of(const std::string& spec) {
       const size_t comma = std::min(spec.find(',', start), spec.size());
       const std::string name = spec.substr(start, comma - start);
       if (std::find(known.begin(), known.end(), name) == known.end()) {
-        throw CLI::ValidationError("--method", "unknown method '" + name + "' (accepted: all, " + join(known) +
+        throw CLI::ValidationError("--method", "unknown method '" + name + "' (accepted: all, " + support::join(known) +
                                                    ", or a comma-separated list)");
       }
       if (std::find(methods.begin(), methods.end(), name) == methods.end()) methods.push_back(name);
@@ -81,7 +76,7 @@ std::vector<std::string> methods_of(const std::string& spec) {
 }
 
 alg::BlockShape block_of(const std::string& text) {
-  const auto shape = config::parse_block_shape(text);
+  const auto shape = support::parse_block_shape(text);
   if (!shape || shape->first < 1 || shape->second < 1 || shape->first > 999 || shape->second > 999) {
     throw CLI::ValidationError("--block", "'" + support::excerpt(text) +
                                               "' is not a block shape (accepted: RxC with sides 1 to 999, e.g. 4x1)");
@@ -254,7 +249,7 @@ Command add_select_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--method", args->method,
-                  "Selector: all, one of " + join(product_selectors()) + ", or a comma-separated list")
+                  "Selector: all, one of " + support::join(product_selectors()) + ", or a comma-separated list")
       ->capture_default_str();
   sub->add_option("--norm", args->norm, "Importance: l1 (|w|) or l2 (w^2)")
       ->capture_default_str()

@@ -49,6 +49,6 @@ ConfigError::ConfigError(std::vector<ConfigIssue> issues)
     : ConfigError(capped(std::move(issues)), 0) {}
 
 ConfigError::ConfigError(std::vector<ConfigIssue> issues, int)
-    : std::runtime_error(join_issues(issues)), issues_(std::move(issues)) {}
+    : support::Error(support::ErrorKind::kConfig, join_issues(issues)), issues_(std::move(issues)) {}
 
 }  // namespace ubp::config

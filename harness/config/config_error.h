@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "ubp/support/error.h"
+
 namespace ubp::config {
 
 // A position in a YAML file (1-based line and column), or a command-line override.
@@ -24,8 +26,8 @@ struct ConfigIssue {
 };
 
 // Thrown with every problem found at once (at most 60: past that, the last issue counts the
-// rest); what() is one line per issue.
-class ConfigError : public std::runtime_error {
+// rest); what() is one line per issue. Its kind is kConfig (exit status 2).
+class ConfigError : public support::Error {
  public:
   explicit ConfigError(std::vector<ConfigIssue> issues);
   explicit ConfigError(ConfigIssue issue) : ConfigError(std::vector<ConfigIssue>{std::move(issue)}) {}

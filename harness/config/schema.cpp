@@ -1,5 +1,6 @@
 #include "config/schema.h"
 
+#include "ubp/support/strings.h"
 #include "ubp/support/text.h"
 
 #include <algorithm>
@@ -29,12 +30,6 @@ bool in_range(const KeySpec& spec, double v) {
   return !(spec.min && v < *spec.min) && !(spec.max && v > *spec.max);
 }
 
-std::string join(const std::vector<std::string>& items, const std::string& sep) {
-  std::string out;
-  for (const auto& item : items) out += (out.empty() ? "" : sep) + item;
-  return out;
-}
-
 // A value for a message: at most 80 characters of its JSON.
 std::string shown_value(const Json& value) { return support::excerpt(value.dump(), 80); }
 
@@ -44,7 +39,7 @@ constexpr size_t kMaxListedIssues = 50;
 
 std::optional<std::pair<int64_t, int64_t>> block_shape_of(const Json& value) {
   if (value.is_string()) {
-    const auto shape = parse_block_shape(value.get<std::string>());
+    const auto shape = support::parse_block_shape(value.get<std::string>());
     if (!shape) return std::nullopt;
     return std::make_pair(shape->first, shape->second);
   }
@@ -89,50 +84,6 @@ void set_path(nlohmann::json& root, const std::string& dotted, nlohmann::json va
 }
 
 }  // namespace
-
-std::optional<std::pair<int64_t, int64_t>> parse_block_shape(const std::string& text) {
-  // Hand-scanned (no std::regex, which recurses per character): optional blanks, digits,
-  // x or X, digits, optional blanks. Sides above 2^31 - 1 do not fit any shape and are refused.
-  size_t i = 0;
-  const auto blanks = [&] {
-    while (i < text.size() && (text[i] == ' ' || text[i] == '\t')) ++i;
-  };
-  const auto side = [&]() -> std::optional<int64_t> {
-    const size_t start = i;
-    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
-    int64_t value = 0;
-    if (i == start || i - start > 10 ||
-        support::parse_int64(std::string_view(text).substr(start, i - start), value) != support::ParseStatus::kOk ||
-        value > std::numeric_limits<int32_t>::max()) {
-      return std::nullopt;
-    }
-    return value;
-  };
-  blanks();
-  const auto rows = side();
-  blanks();
-  if (!rows || i >= text.size() || (text[i] != 'x' && text[i] != 'X')) return std::nullopt;
-  ++i;
-  blanks();
-  const auto cols = side();
-  blanks();
-  if (!cols || i != text.size()) return std::nullopt;
-  return std::make_pair(*rows, *cols);
-}
-
-std::vector<std::string> split_comma_list(const std::string& text) {
-  std::vector<std::string> items;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = std::min(text.find(',', start), text.size());
-    std::string item = text.substr(start, comma - start);
-    item.erase(0, item.find_first_not_of(" \t"));
-    item.erase(item.find_last_not_of(" \t") + 1);
-    if (!item.empty()) items.push_back(item);
-    start = comma + 1;
-  }
-  return items;
-}
 
 size_t edit_distance(const std::string& a, const std::string& b) {
   std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
@@ -190,7 +141,7 @@ std::string Schema::describe_accepted(const KeySpec& spec) {
     case ValueType::kFloat:
       return "a number" + range_text(spec);
     case ValueType::kString:
-      if (spec.allowed) return "one of: " + join(spec.allowed(), ", ");
+      if (spec.allowed) return "one of: " + support::join(spec.allowed());
       if (spec.max_chars) return "a string of at most " + std::to_string(*spec.max_chars) + " characters";
       return "a string";
     case ValueType::kBlockShape:
@@ -199,7 +150,7 @@ std::string Schema::describe_accepted(const KeySpec& spec) {
       return "a list of integers [a, b, ...]" + std::string(spec.min || spec.max ? ", each" : "") +
              range_text(spec);
     case ValueType::kStringList:
-      if (spec.allowed) return "a list [a, b, ...] of: " + join(spec.allowed(), ", ");
+      if (spec.allowed) return "a list [a, b, ...] of: " + support::join(spec.allowed());
       return "a list of strings [a, b, ...]";
   }
   return "";
@@ -239,7 +190,7 @@ std::vector<ConfigIssue> Schema::validate_value(const KeySpec& spec, const Json&
     }
     case ValueType::kStringList: {
       if (value.is_string() && spec.reads_comma_string) {
-        for (const auto& item : split_comma_list(value.get<std::string>())) {
+        for (const auto& item : support::split_comma_list(value.get<std::string>())) {
           if (const std::string problem = not_allowed(spec, item); !problem.empty()) {
             return issue("item '" + item + "' of " + shown + problem);
           }
@@ -316,7 +267,7 @@ ConfigIssue Schema::unknown_key(const std::string& path_text, const SourceLocati
   if (parent.empty()) siblings.insert("sweep");
   if (parent.empty()) siblings.insert("include");
   message += " (accepted " + (parent.empty() ? std::string("top-level keys") : "keys of '" + parent + "'") +
-             ": " + join({siblings.begin(), siblings.end()}, ", ") + ")";
+             ": " + support::join({siblings.begin(), siblings.end()}) + ")";
   return ConfigIssue{where, path, message};
 }
 
@@ -385,9 +336,9 @@ std::vector<ConfigIssue> Schema::deprecations(const Json& tree, const ConfigDocu
     if (!spec.reads_comma_string) continue;
     const Json* value = lookup(tree, spec.path);
     // An empty string stays quiet: `key=` on the command line is the usual way to clear a list.
-    if (value == nullptr || !value->is_string() || split_comma_list(value->get<std::string>()).empty()) continue;
+    if (value == nullptr || !value->is_string() || support::split_comma_list(value->get<std::string>()).empty()) continue;
     nlohmann::json list = nlohmann::json::array();
-    for (const auto& item : split_comma_list(value->get<std::string>())) list.push_back(item);
+    for (const auto& item : support::split_comma_list(value->get<std::string>())) list.push_back(item);
     std::string shown;
     for (const auto& item : list) shown += (shown.empty() ? "" : ", ") + item.get<std::string>();
     found.push_back(ConfigIssue{doc.value_location(spec.path), spec.path,
@@ -430,7 +381,7 @@ nlohmann::json Schema::resolve(const Json& tree, const std::string& kind) const 
       case ValueType::kStringList:
         canonical = nlohmann::json::array();
         if (value.is_string()) {
-          for (const auto& item : split_comma_list(value.get<std::string>())) canonical.push_back(item);
+          for (const auto& item : support::split_comma_list(value.get<std::string>())) canonical.push_back(item);
         } else {
           for (const auto& element : value) canonical.push_back(element.get<std::string>());
         }

@@ -116,14 +116,6 @@ class Schema {
   std::vector<Normalizer> normalizers_;
 };
 
-// "RxC" (rows x cols, e.g. "4x1", blanks around the parts allowed, x or X) as {rows, cols};
-// nullopt when the text is not of that form or a side passes 2^31 - 1. A hand-written scanner:
-// the text can come from a config or the command line, of any length.
-std::optional<std::pair<int64_t, int64_t>> parse_block_shape(const std::string& text);
-
-// "a, b,,c" -> {"a", "b", "c"}: comma-separated items, spaces trimmed, empty items dropped.
-std::vector<std::string> split_comma_list(const std::string& text);
-
 // Levenshtein distance, for did-you-mean suggestions.
 size_t edit_distance(const std::string& a, const std::string& b);
 

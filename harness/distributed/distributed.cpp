@@ -93,14 +93,7 @@ class ContextBatchNormSync : public models::BatchNormSync {
 
 }  // namespace
 
-DistributedSettings settings_from_config(const nlohmann::json& d) {
-  DistributedSettings s;
-  s.world_size = d.value("world_size", 1);
-  s.rank = d.value("rank", 0);
-  s.rendezvous = d.value("rendezvous", "");
-  s.interface = d.value("interface", "");
-  s.timeout_seconds = d.value("timeout_s", 600.0);
-  s.sync_batch_norm = d.value("sync_batch_norm", true);
+DistributedSettings resolve_world(DistributedSettings s) {
   if (s.world_size == 0) {
     s.world_size = env_int("SLURM_NTASKS", "train.distributed.world_size");
     s.rank = env_int("SLURM_PROCID", "train.distributed.world_size");

@@ -38,29 +38,21 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "data/datasets.h"
 #include "models/batch_norm.h"
+#include "settings/training_settings.h"
 #include "training/masking.h"
 #include "training/trainer.h"
 
 namespace ubp::distributed {
 
-struct DistributedSettings {
-  int world_size = 1;      // 1: a plain single-process run
-  int rank = 0;            // 0 .. world_size - 1; rank 0 writes everything
-  std::string rendezvous;  // "file:PATH" (a shared file) or "tcp:HOST:PORT" (rank 0 serves)
-  std::string interface;   // network interface Gloo uses ("lo", "eth0"); empty: the host name's address
-  double timeout_seconds = 600;  // a collective that waits longer than this fails the run
-  bool sync_batch_norm = true;   // batch norm over the global batch (see the header comment)
-  bool enabled() const { return world_size > 1; }
-};
+// train.distributed (settings/training_settings.h).
+using DistributedSettings = settings::DistributedSettings;
 
-// From a resolved config's `train.distributed` object. world_size 0 means "under Slurm": the
-// world size and rank come from SLURM_NTASKS and SLURM_PROCID. Throws std::invalid_argument
-// naming the key and the accepted values.
-DistributedSettings settings_from_config(const nlohmann::json& train_distributed);
+// The configured settings with the world taken from Slurm where world_size is 0 (SLURM_NTASKS
+// and SLURM_PROCID, the srun tasks). Throws std::invalid_argument naming the key and the
+// accepted values for a rank outside the world or a missing rendezvous.
+DistributedSettings resolve_world(DistributedSettings configured);
 
 class DistributedContext {
  public:

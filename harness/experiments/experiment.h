@@ -1,8 +1,10 @@
 // An experiment kind: what one planned run does, given its resolved config.
 //
-// Kinds are listed in experiments/registry.cpp. A kind reads only its resolved config (every
-// default already filled in) and returns everything the run records; the runner writes that
-// to the store in one transaction, so a kind never touches the database.
+// A kind registers itself with UBP_REGISTER_EXPERIMENT in its own .cpp file, as selectors do
+// (harness/CMakeLists.txt links those files into every binary that links their library). A kind
+// reads its settings from the resolved config once (harness/settings/, every default already
+// filled in) and returns everything the run records; the runner writes that to the store in one
+// transaction, so a kind never touches the database.
 #pragma once
 
 #include <functional>
@@ -50,8 +52,23 @@ class Experiment {
                                  spdlog::logger& log) = 0;
 };
 
+using ExperimentFactory = std::function<std::unique_ptr<Experiment>()>;
+
+// The registered kinds, sorted.
 std::vector<std::string> experiment_kinds();
 // Throws std::invalid_argument naming the known kinds.
 std::unique_ptr<Experiment> make_experiment(const std::string& kind);
+// Throws std::logic_error when `kind` is registered already.
+void register_experiment(const std::string& kind, ExperimentFactory factory);
+
+namespace detail {
+struct ExperimentRegistration {
+  ExperimentRegistration(const char* kind, ExperimentFactory factory) { register_experiment(kind, std::move(factory)); }
+};
+}  // namespace detail
+
+#define UBP_REGISTER_EXPERIMENT(KIND, TYPE)                                             \
+  static const ::ubp::experiments::detail::ExperimentRegistration ubp_experiment_reg_##TYPE{ \
+      KIND, [] { return std::unique_ptr<::ubp::experiments::Experiment>(new TYPE()); }}
 
 }  // namespace ubp::experiments

@@ -10,10 +10,12 @@
 #include "ubp/algorithms/importance.h"
 #include "ubp/algorithms/random_matrix.h"
 #include "ubp/algorithms/selector.h"
+#include "ubp/results/metric_names.h"
 
 namespace ubp::experiments {
 
 namespace alg = ubp::algorithms;
+namespace metric = ubp::results::metric;
 
 uint64_t derive_seed(uint64_t base, const std::string& salt) {
   uint64_t h = 1469598103934665603ull;  // FNV-1a over the salt ...
@@ -43,30 +45,33 @@ std::string kept_model_path(const RunContext& ctx, const std::string& run_id) {
 
 }  // namespace
 
-results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const RunContext& ctx,
+results::RunResult SelectionExperiment::run(const nlohmann::json& resolved, const RunContext& ctx,
                                             spdlog::logger& log) {
-  const auto& prune = cfg.at("prune");
-  const auto& sel = cfg.at("selection");
-  const std::string method = prune.at("method");
-  const alg::BlockShape shape{prune.at("block")[0].get<int>(), prune.at("block")[1].get<int>()};
-  const double sparsity = prune.at("sparsity");
-  const alg::Norm norm = alg::norm_from_string(prune.at("norm"));
-  const alg::Distribution dist = alg::distribution_from_string(sel.at("dist"));
-  const uint64_t seed = cfg.at("experiment").at("seed").get<uint64_t>();
+  return run(settings::read_selection_run_settings(resolved), ctx, log);
+}
+
+results::RunResult SelectionExperiment::run(const settings::SelectionRunSettings& settings, const RunContext& ctx,
+                                            spdlog::logger& log) {
+  const settings::PruneSettings& prune = settings.prune;
+  const settings::SelectionSettings& sel = settings.selection;
+  const std::string& method = prune.method;
+  const alg::BlockShape shape = prune.block;
+  const double sparsity = prune.sparsity;
+  const alg::Norm norm = prune.norm;
+  const alg::Distribution dist = alg::distribution_from_string(sel.dist);
+  const uint64_t seed = settings.experiment.seed;
 
   // The weight matrices: trained ones from a kept model, or random ones (seeded per layer name).
   std::vector<TrainedLayer> layers;
-  const std::string source = sel.at("source");
-  if (source == "run" || source == "file") {
-    layers = load_trained_layers(source == "file" ? sel.at("file").get<std::string>() : kept_model_path(ctx, sel.at("run")),
-                                 sel.at("layers"));
+  if (sel.source == "run" || sel.source == "file") {
+    layers = load_trained_layers(sel.source == "file" ? sel.file : kept_model_path(ctx, sel.run), sel.layers);
   } else {
     std::vector<LayerShape> shapes;
-    if (source == "model") {
-      shapes = model_layers(sel.at("model"), sel.at("layers"));
+    if (sel.source == "model") {
+      shapes = model_layers(sel.model, sel.layers);
     } else {
-      for (int64_t i = 0; i < sel.at("matrices").get<int64_t>(); ++i) {
-        shapes.push_back({"matrix" + std::to_string(i), sel.at("rows"), sel.at("cols"), 1});
+      for (int64_t i = 0; i < sel.matrices; ++i) {
+        shapes.push_back({"matrix" + std::to_string(i), sel.rows, sel.cols, 1});
       }
     }
     for (const LayerShape& shape : shapes) {
@@ -75,11 +80,11 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
   }
 
   alg::SelectorOptions options;
-  options.memory_limit_bytes = prune.at("memory_limit_mib").get<int64_t>() << 20;
+  options.memory_limit_bytes = prune.memory_limit_bytes;
   const auto& registry = alg::SelectorRegistry::instance();
   const auto selector = registry.create(method, options);
   // The optimum is the yardstick for every other method; for `optimal` itself it is the result.
-  const bool compare = sel.at("compare_to_optimal").get<bool>() && method != "optimal" && registry.contains("optimal");
+  const bool compare = sel.compare_to_optimal && method != "optimal" && registry.contains("optimal");
   const auto optimal = compare ? registry.create("optimal", options) : nullptr;
   // Every layer's importance first: a global allocation ranks blocks across all of them.
   std::vector<alg::Matrix> importances;
@@ -90,11 +95,11 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
     allocation_layers.push_back({layer.name, importances.back().view()});
   }
   alg::AllocationOptions allocation_options;
-  allocation_options.mode = alg::allocation_mode_from_string(prune.at("allocation"));
+  allocation_options.mode = prune.allocation;
   allocation_options.shape = shape;
   allocation_options.sparsity = sparsity;
-  allocation_options.min_sparsity = prune.at("min_sparsity");
-  allocation_options.max_sparsity = prune.at("max_sparsity");
+  allocation_options.min_sparsity = prune.min_sparsity;
+  allocation_options.max_sparsity = prune.max_sparsity;
   const alg::Allocation allocation = alg::allocate_blocks(allocation_layers, allocation_options);
   if (allocation.status != alg::AllocationStatus::kExact) {
     log.warn("the per-layer sparsity limits [{}, {}] make the target unreachable ({}): {} blocks instead of {}",
@@ -149,18 +154,20 @@ results::RunResult SelectionExperiment::run(const nlohmann::json& cfg, const Run
   }
 
   result.metrics = {
-      {"retained_fraction", 0, total > 0 ? retained / total : 0.0},
-      {"sparsity", 0, cells > 0 ? 1.0 - static_cast<double>(kept_cells) / static_cast<double>(cells) : 0.0},
-      {"kept_blocks", 0, static_cast<double>(kept_blocks)},
-      {"selection_seconds", 0, seconds},
-      {"layers", 0, static_cast<double>(layers.size())},
+      {metric::kRetainedFraction, 0, total > 0 ? retained / total : 0.0},
+      {metric::kSparsity, 0, cells > 0 ? 1.0 - static_cast<double>(kept_cells) / static_cast<double>(cells) : 0.0},
+      {metric::kKeptBlocks, 0, static_cast<double>(kept_blocks)},
+      {metric::kSelectionSeconds, 0, seconds},
+      {metric::kLayers, 0, static_cast<double>(layers.size())},
   };
   if (method == "optimal" || optimal) {
-    result.metrics.push_back({"retained_vs_optimal", 0, optimum > 0 ? retained / optimum : 1.0});
+    result.metrics.push_back({metric::kRetainedVsOptimal, 0, optimum > 0 ? retained / optimum : 1.0});
   }
   log.info("{} on {} matrices: retained {:.4f} of the importance at sparsity {:.4f} ({:.3f} s)",
            method, layers.size(), result.metrics[0].value, result.metrics[1].value, seconds);
   return result;
 }
+
+UBP_REGISTER_EXPERIMENT("selection", SelectionExperiment);
 
 }  // namespace ubp::experiments

@@ -3,6 +3,7 @@
 #pragma once
 
 #include "experiments/experiment.h"
+#include "settings/selection_settings.h"
 
 namespace ubp::experiments {
 
@@ -10,6 +11,8 @@ class SelectionExperiment : public Experiment {
  public:
   results::RunResult run(const nlohmann::json& resolved, const RunContext& context,
                          spdlog::logger& log) override;
+  results::RunResult run(const settings::SelectionRunSettings& settings, const RunContext& context,
+                         spdlog::logger& log);
 };
 
 // Deterministic per-matrix seed from the run's seed and the matrix name.

@@ -6,7 +6,7 @@
 
 #include "export/final_model.h"
 #include "export/packed_export.h"
-#include "latency/latency_settings.h"
+#include "latency/latency_devices.h"
 #include "ubp/device/model_file.h"
 #include "ubp/device/transport.h"
 
@@ -15,10 +15,7 @@ namespace ubp::latency {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-bool wants_latency(const config::PlannedRun& run) {
-  return run.kind == "training" && run.resolved.contains("latency") &&
-         !run.resolved["latency"]["devices"].empty();
-}
+bool wants_latency(const config::PlannedRun& run) { return settings::wants_latency(run.resolved); }
 
 namespace {
 
@@ -43,7 +40,7 @@ void check_plan_devices(const config::Plan& plan) {
   std::set<std::string> checked;
   for (const config::PlannedRun& run : plan.runs) {
     if (!wants_latency(run)) continue;
-    for (const std::string& spec : run.resolved["latency"]["devices"].get<std::vector<std::string>>()) {
+    for (const std::string& spec : settings::read_latency_settings(run.resolved).devices) {
       if (checked.insert(spec).second) load_device(spec);
     }
   }
@@ -80,8 +77,8 @@ namespace {
 void measure_on(const config::PlannedRun& run, const experiments::RunContext& context,
                 const std::vector<std::string>& devices, std::vector<results::LatencyRecord>& rows,
                 spdlog::logger& log) {
-  const LatencySettings settings = latency_settings_from(run.resolved);
-  const std::string method = run.resolved["prune"]["method"];
+  const LatencySettings settings = settings::read_latency_settings(run.resolved);
+  const std::string& method = settings.method;
   auto console = [&](const std::string& line) {
     log.info("{}", line);
     if (context.console) context.console->info("  {}", line);
@@ -175,7 +172,7 @@ void measure_on(const config::PlannedRun& run, const experiments::RunContext& co
 void measure_run_latency(const config::PlannedRun& run, const experiments::RunContext& context,
                          results::RunResult& result, spdlog::logger& log) {
   if (!wants_latency(run)) return;
-  measure_on(run, context, latency_settings_from(run.resolved).devices, result.latency, log);
+  measure_on(run, context, settings::read_latency_settings(run.resolved).devices, result.latency, log);
 }
 
 std::vector<std::string> owed_devices(const config::PlannedRun& run,
@@ -184,7 +181,7 @@ std::vector<std::string> owed_devices(const config::PlannedRun& run,
   if (!wants_latency(run)) return owed;
   std::set<std::string> measured;
   for (const auto& row : existing) measured.insert(row.device);
-  for (const std::string& spec : latency_settings_from(run.resolved).devices) {
+  for (const std::string& spec : settings::read_latency_settings(run.resolved).devices) {
     if (!measured.count(load_device(spec).name)) owed.push_back(spec);
   }
   return owed;

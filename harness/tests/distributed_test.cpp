@@ -1,3 +1,4 @@
+// Over 500 lines: the worker side and the tests that start it must stay in one binary and one file.
 // Data-parallel training (distributed/distributed.h) with real processes: the test binary starts
 // itself twice as rank 0 and rank 1 (the DistributedWorker tests, which do nothing unless the
 // UBP_DDP_* variables are set), the two meet on loopback through Gloo, train a tiny MobileNetV1
@@ -562,9 +563,9 @@ TEST(Distributed, UbpRunWithTwoLocalProcessesRecordsTheRunOnce) {
   EXPECT_NE(second.out.find("1 run: 0 done now, 1 already done, 0 failed"), std::string::npos) << second.out;
 }
 
-// A global batch the processes cannot share evenly fails the run before the rendezvous (so no
-// rank waits for the others), naming both keys.
-TEST(Distributed, ABatchSizeThatIsNotAMultipleOfTheWorldSizeFailsTheRunNamingBothKeys) {
+// A global batch the processes cannot share evenly fails the plan (so no rank waits for the
+// others, and no run is recorded), naming both keys and where the batch size is written.
+TEST(Distributed, ABatchSizeThatIsNotAMultipleOfTheWorldSizeFailsThePlanNamingBothKeys) {
   const std::string ubp = (std::filesystem::path(self_path()).parent_path() / "ubp").string();
   testing::TempDir dir;
   std::ofstream(dir.file("t.yaml")) << "experiment: {kind: training, seed: 3}\n"
@@ -575,11 +576,13 @@ TEST(Distributed, ABatchSizeThatIsNotAMultipleOfTheWorldSizeFailsTheRunNamingBot
       {ubp, "run", "t.yaml", "--db", "r.db", "train.distributed.world_size=3", "train.distributed.rank=0",
        "train.distributed.rendezvous=file:" + dir.file("store"), "train.distributed.timeout_s=5"},
       dir.path().string());
-  EXPECT_NE(r.exit_code, 0);
+  EXPECT_EQ(r.exit_code, 2);
   const std::string output = r.out + r.err;
-  EXPECT_NE(output.find("train.batch_size 32 cannot be split evenly over 3 processes (train.distributed.world_size)"),
+  EXPECT_NE(output.find("t.yaml:4:"), std::string::npos) << output;
+  EXPECT_NE(output.find("train.batch_size: 32 cannot be split evenly over 3 processes (train.distributed.world_size)"),
             std::string::npos)
       << output;
+  EXPECT_FALSE(std::filesystem::exists(dir.file("r.db"))) << "nothing is written for a bad config";
 }
 
 TEST(Distributed, ThreeProcessesOverATcpStoreAverageGradientsInBucketsAndShareMomentum) {
@@ -593,23 +596,29 @@ TEST(Distributed, ThreeProcessesOverATcpStoreAverageGradientsInBucketsAndShareMo
   }
 }
 
+// train.distributed as the settings reader fills it (absent keys: the schema's defaults), then
+// with the world resolved.
+DistributedSettings from_config(const nlohmann::json& train_distributed) {
+  return resolve_world(settings::read_distributed_settings(train_distributed));
+}
+
 TEST(Distributed, SettingsComeFromTheConfigOrFromSlurm) {
-  const auto s = settings_from_config({{"world_size", 4}, {"rank", 2}, {"rendezvous", "tcp:node1:29500"}});
+  const auto s = from_config({{"world_size", 4}, {"rank", 2}, {"rendezvous", "tcp:node1:29500"}});
   EXPECT_TRUE(s.enabled());
   EXPECT_EQ(s.rank, 2);
-  EXPECT_FALSE(settings_from_config(nlohmann::json::object()).enabled());
-  EXPECT_THROW(settings_from_config({{"world_size", 2}, {"rank", 2}, {"rendezvous", "file:/x"}}),
+  EXPECT_FALSE(from_config(nlohmann::json::object()).enabled());
+  EXPECT_THROW(from_config({{"world_size", 2}, {"rank", 2}, {"rendezvous", "file:/x"}}),
                std::invalid_argument);
-  EXPECT_THROW(settings_from_config({{"world_size", 2}, {"rank", 0}}), std::invalid_argument);
+  EXPECT_THROW(from_config({{"world_size", 2}, {"rank", 0}}), std::invalid_argument);
 
   setenv("SLURM_NTASKS", "3", 1);
   setenv("SLURM_PROCID", "1", 1);
-  const auto slurm = settings_from_config({{"world_size", 0}, {"rendezvous", "tcp:node1:29500"}});
+  const auto slurm = from_config({{"world_size", 0}, {"rendezvous", "tcp:node1:29500"}});
   unsetenv("SLURM_NTASKS");
   unsetenv("SLURM_PROCID");
   EXPECT_EQ(slurm.world_size, 3);
   EXPECT_EQ(slurm.rank, 1);
-  EXPECT_THROW(settings_from_config({{"world_size", 0}, {"rendezvous", "tcp:node1:29500"}}), std::invalid_argument);
+  EXPECT_THROW(from_config({{"world_size", 0}, {"rendezvous", "tcp:node1:29500"}}), std::invalid_argument);
 }
 
 }  // namespace

@@ -1,7 +1,8 @@
 // For the builds without LibTorch (the sanitizer tests, the config fuzz target): the ubp schema
 // (config/ubp_schema.cpp) lists the experiment kinds through experiments::experiment_kinds(),
-// which experiments/registry.cpp defines next to the kinds themselves, and those need LibTorch.
-// Keep this list equal to the registry's.
+// which experiments/registry.cpp answers from the kinds' own registrations, and the kinds need
+// LibTorch. This file stands in for registry.cpp there. Keep this list equal to the kinds that
+// UBP_REGISTER_EXPERIMENT registers.
 #include <string>
 #include <vector>
 

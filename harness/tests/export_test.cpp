@@ -1,3 +1,4 @@
+// Over 500 lines: block decomposition, packed export and engine-vs-LibTorch agreement share the model builders.
 // Export to packed-model files: the block list recovered from a mask is the one the mask was
 // built from (random block lists of both kinds, edges included), masks that fit no block list
 // are refused with the layer, column group and row named, and exported MobileNetV1 and ResNet

@@ -1,3 +1,4 @@
+// Over 500 lines: every case builds on the same real JPEG/PNG trees (image_test_tree.h) and loader options.
 // ImageFolderSource on small trees of real JPEG and PNG files: batch shapes, labels and pixel
 // content, the evaluation crop, augmentation, determinism across thread counts, bad images,
 // shutdown, the preprocessed cache (round trip, staleness, corruption), and data-parallel

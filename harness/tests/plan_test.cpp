@@ -253,6 +253,9 @@ TEST(LatencyDevices, RefuseAListOfNonStrings) {
 }
 
 TEST(ShippedConfigs, AllPlanWithoutErrors) {
+  TempDir imagenet;
+  imagenet.write("train/n01/a.jpg", "");
+  imagenet.write("val/n01/a.jpg", "");
   size_t checked = 0;
   const std::filesystem::path root = std::filesystem::path(UBP_SOURCE_DIR) / "configs";
   for (const auto& entry : std::filesystem::recursive_directory_iterator(root)) {
@@ -265,6 +268,8 @@ TEST(ShippedConfigs, AllPlanWithoutErrors) {
     // scripts/reproduce.sh gives on the command line.
     std::vector<std::string> overrides;
     if (entry.path().filename() == "selection.yaml" && folder == "reproduce") overrides = {"selection.run=0123456789abcdef"};
+    // The paper's ImageNet configs need data.root, a folder with train/ and val/ (the plan checks it).
+    if (folder == "paper") overrides = {"data.root=" + imagenet.path().string()};
     EXPECT_NO_THROW({
       const Plan plan = make_plan(entry.path().string(), overrides);
       EXPECT_GT(plan.runs.size(), 0u) << entry.path();

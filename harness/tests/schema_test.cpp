@@ -4,6 +4,7 @@
 
 #include "config/plan.h"
 #include "support/temp_dir.h"
+#include "ubp/support/strings.h"
 
 namespace ubp::config {
 namespace {
@@ -148,13 +149,13 @@ namespace ubp::config {
 namespace {
 
 TEST(ConfigSchema, BlockShapeTextIsScannedWithoutRegex) {
-  EXPECT_EQ(parse_block_shape("4x1"), std::make_pair(int64_t{4}, int64_t{1}));
-  EXPECT_EQ(parse_block_shape(" 8 X 2 "), std::make_pair(int64_t{8}, int64_t{2}));
+  EXPECT_EQ(support::parse_block_shape("4x1"), std::make_pair(int64_t{4}, int64_t{1}));
+  EXPECT_EQ(support::parse_block_shape(" 8 X 2 "), std::make_pair(int64_t{8}, int64_t{2}));
   for (const std::string bad : {"", "x", "4x", "x1", "4x1x", "4*1", "-4x1", "4.0x1", "99999999999x1"}) {
-    EXPECT_FALSE(parse_block_shape(bad)) << bad;
+    EXPECT_FALSE(support::parse_block_shape(bad)) << bad;
   }
-  EXPECT_FALSE(parse_block_shape(std::string(100000, '4') + "x1"));
-  EXPECT_FALSE(parse_block_shape("4x" + std::string(100000, ' ') + "y"));
+  EXPECT_FALSE(support::parse_block_shape(std::string(100000, '4') + "x1"));
+  EXPECT_FALSE(support::parse_block_shape("4x" + std::string(100000, ' ') + "y"));
   const auto issues = issues_of("prune:\n  block: " + std::string(100000, '4') + "x1\n");
   const ConfigIssue* issue = issue_for(issues, "prune.block");
   ASSERT_NE(issue, nullptr);

@@ -143,7 +143,7 @@ TEST(TrainingExperiment, TheDenseBaselineIsTrainedOnceAndSharedByPrunedRuns) {
   Dirs dirs;
   TrainingExperiment experiment;
   const auto none = experiment.run(resolved("prune: {method: none}\n"), dirs.context("none"), quiet_logger());
-  const std::string key = dense_baseline_key(resolved("prune: {method: none}\n"));
+  const std::string key = settings::dense_baseline_key(resolved("prune: {method: none}\n"));
   const std::string file = dirs.tmp.file("cache/dense-" + key + ".pt");
   ASSERT_TRUE(fs::exists(file));
   EXPECT_FALSE(fs::exists(dirs.tmp.file("cache/dense-" + key + ".partial.pt")));
@@ -191,10 +191,10 @@ TEST(DenseBaselineKey, IgnoresThreadsButNotWhatChangesTheWeights) {
   longer["train"]["epochs"] = 2;
   auto wider = base;
   wider["model"]["width"] = 0.5;
-  EXPECT_EQ(dense_baseline_key(base), dense_baseline_key(more_threads));
-  EXPECT_EQ(dense_baseline_key(base), dense_baseline_key(other_pruning));
-  EXPECT_NE(dense_baseline_key(base), dense_baseline_key(longer));
-  EXPECT_NE(dense_baseline_key(base), dense_baseline_key(wider));
+  EXPECT_EQ(settings::dense_baseline_key(base), settings::dense_baseline_key(more_threads));
+  EXPECT_EQ(settings::dense_baseline_key(base), settings::dense_baseline_key(other_pruning));
+  EXPECT_NE(settings::dense_baseline_key(base), settings::dense_baseline_key(longer));
+  EXPECT_NE(settings::dense_baseline_key(base), settings::dense_baseline_key(wider));
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+// Over 500 lines: one fixture of reference weights (torchvision ResNets, TorchScript) serves every import case.
 // Pretrained weights: torchvision's ResNets imported from a real torch.save state_dict and from a
 // TorchScript archive give torchvision's own logits; mismatches are reported all at once; bad
 // files are errors naming the file; our own state_dict files round-trip and PyTorch reads them.

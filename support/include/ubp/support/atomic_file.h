@@ -17,14 +17,16 @@
 #include <string>
 #include <string_view>
 
+#include "ubp/support/error.h"
+
 namespace ubp::support {
 
 // A failed file operation. what(): "<path>: <what was done>: <strerror>". `error_number` is the
-// errno (0 when the failure has none, e.g. a short write with no error).
-class FileError : public std::runtime_error {
+// errno (0 when the failure has none, e.g. a short write with no error). Its kind is kIo.
+class FileError : public Error {
  public:
   FileError(const std::string& message, int error_number)
-      : std::runtime_error(message), error_number_(error_number) {}
+      : Error(ErrorKind::kIo, message), error_number_(error_number) {}
   int error_number() const { return error_number_; }
 
  private:

@@ -1,28 +1,17 @@
-// The `latency` section of a config and the flags of `ubp latency`: which devices, which kernels,
-// how many threads, and the measurement protocol's settings.
+// Which kernels a run's latency measures, and where its devices are found (`ubp run`'s latency
+// section, read by settings/latency_settings.h, and the flags of `ubp latency`).
 #pragma once
 
 #include <string>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "ubp/device/device_config.h"
 #include "ubp/device/protocol.h"
+#include "settings/latency_settings.h"
 
 namespace ubp::latency {
 
-struct LatencySettings {
-  std::vector<std::string> devices;  // device specs (names or YAML files); empty: no latency
-  // dense / aligned / unaligned / unaligned-naive; {"auto"}: per method
-  std::vector<std::string> kernels;
-  std::vector<int> threads{1};
-  device::ProtocolOptions protocol;
-};
-
-// From a resolved config (its `latency` section). Throws std::invalid_argument naming the key
-// and what is accepted for a bad device list or kernel name.
-LatencySettings latency_settings_from(const nlohmann::json& resolved);
+using settings::LatencySettings;
 
 // The kernels to export and measure for a run pruned with `method`: "auto" gives dense plus the
 // method's own format (aligned for `aligned`, unaligned for the unaligned selectors, nothing
