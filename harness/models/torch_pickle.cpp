@@ -1,3 +1,4 @@
+// Over 500 lines: one reader, one state machine: the opcodes, the memo, the value cap and the tree teardown share its stack.
 #include "models/torch_pickle.h"
 
 #include <algorithm>

@@ -216,7 +216,8 @@ TEST(BedImportanceClaim, IsInconclusiveWhenOnlyTheMeanHoldsAndContradictedWhenTh
 TEST(BedSpeedClaim, ComparesLayerTimesOfRunsOnTheSameMatricesAgainstOneAndTwoOrdersOfMagnitude) {
   const std::map<double, Verdict> expected = {
       {0.5, Verdict::kSupported}, {0.05, Verdict::kInconclusive}, {0.005, Verdict::kContradicted}};
-  for (const auto& [dp_seconds, verdict] : expected) {
+  for (const auto& [dp_time, verdict] : expected) {
+    const double dp_seconds = dp_time;  // a lambda may not capture a structured binding (C++17; clang refuses)
     TempDir dir;
     const auto runs = stored(dir, [&](results::Store& store) {
       add_selection(store, "bed", "bed", "0.8", {{"selection_seconds", 0, 0.002}},
