@@ -38,8 +38,11 @@ suites=(ubp_support_tests ubp_algorithms_tests ubp_kernels_tests ubp_results_tes
         ubp_reports_figures_tests ubp_device_tests ubp_device_ops_tests ubp_device_engine_tests
         ubp_device_stats_tests ubp_devbench_tests ubp_device_host_tests ubp_device_protocol_tests
         ubp_readers_tests)
-# The pickle reader's tests link LibTorch; built where fuzz/CMakeLists.txt found it.
-if grep -q '^build bin/ubp_torch_pickle_tests:' "$build/build.ninja"; then suites+=(ubp_torch_pickle_tests); fi
+# Suites that exist only where their dependency was found: the pickle reader's tests link
+# LibTorch (fuzz/CMakeLists.txt), the XNNPACK comparison needs Debian's XNNPACK.
+for optional in ubp_torch_pickle_tests ubp_device_xnnpack_tests; do
+  if grep -q "^build $optional: phony" "$build/build.ninja"; then suites+=("$optional"); fi
+done
 cmake --build "$build" -j "$jobs" --target "${suites[@]}"
 
 # halt_on_error with the -fno-sanitize-recover build: the first report ends the test process.

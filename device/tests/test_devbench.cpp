@@ -209,8 +209,10 @@ TEST(Devbench, GroupsRunsOfAFastModelIntoSamplesOfAtLeastTheMinimumAndReportsPer
   const double single_min = single.at("summary").at("min_ms").get<double>();
   ASSERT_LT(single_p50, 1.0) << "the model is meant to be fast";
 
-  const json grouped =
-      devbench_json({"--model", model, "--iterations", "20", "--min-sample-ms", "2"});
+  // Calibrated after half a second of warm-up: a clock still ramping up (this VM's takes
+  // 0.3-0.4 s after idle) would size the group for runs twice as slow as the timed ones.
+  const json grouped = devbench_json(
+      {"--model", model, "--iterations", "20", "--min-sample-ms", "2", "--warmup-seconds", "0.5"});
   expect_summary_invariants(grouped);
   const json& g = grouped.at("grouping");
   const int64_t k = g.at("iterations_per_sample").get<int64_t>();
