@@ -215,6 +215,29 @@ TEST_F(HostileInput, AFileSizeLimitMakesPlanFailAndLeavesNoHalfScript) {
   EXPECT_FALSE(fs::exists(work.file("limited/job.sbatch")));
 }
 
+// A pretrained weights file is a zip archive that LibTorch would open: ours checks its
+// directories first, so a crafted one is refused by name, under the address-space limit too.
+TEST_F(HostileInput, APretrainedFileThatIsNotASoundZipIsRefusedBeforeLibTorchOpensIt) {
+  // A local file header, then an end-of-central-directory record whose directory lies 2 GiB
+  // past the end of the file.
+  std::string end = std::string("PK\x05\x06", 4) + std::string(18, '\0');
+  end[10] = 1;     // entries in total
+  end[12] = 46;    // directory size
+  end[19] = 0x7f;  // directory offset 0x7f000000
+  work.write("bad.pt", std::string("PK\x03\x04", 4) + std::string(26, '\0') + end);
+  work.write("t.yaml",
+             "experiment: {kind: training, seed: 1}\n"
+             "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
+             "model: {name: mobilenet_v1, width: 0.25, pretrained: bad.pt}\n"
+             "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n");
+  const ProcessResult r = limited({"run", "t.yaml", "--db", "r.db", "--quiet"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_GT(r.exit_code, 0) << "a signal, not a refusal:\n" << r.err.substr(0, 2000);
+  EXPECT_TRUE(contains(r.err, "bad.pt")) << r.err.substr(0, 2000);
+  EXPECT_TRUE(contains(r.err, "not a sound zip archive")) << r.err.substr(0, 2000);
+  EXPECT_EQ(r.err.find("bad_alloc"), std::string::npos) << r.err.substr(0, 2000);
+}
+
 TEST_F(HostileInput, SelectRefusesABlockLargerThanTheMatrixAndABlocksFileOntoAFolder) {
   expect_refused(limited({"select", "--rows", "8", "--cols", "8", "--block", "999x999"}),
                  {"--block 999x999 does not fit the 8x8 matrix"});
