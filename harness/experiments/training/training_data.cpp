@@ -21,6 +21,16 @@ std::function<std::unique_ptr<data::BatchSource>(uint64_t)> in_memory_train(data
   };
 }
 
+// Both splits held in memory: the train split reshuffled per epoch, the test split in order.
+TrainingData in_memory(data::TensorDataset train, data::TensorDataset test, int64_t batch, data::Replica replica) {
+  TrainingData out;
+  out.num_classes = train.num_classes;
+  out.in_channels = train.images.size(1);
+  out.train = in_memory_train(std::move(train), batch, replica);
+  out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
+  return out;
+}
+
 TrainingData fashion_mnist(const settings::DataSettings& d, int64_t batch, data::Replica replica) {
   data::FashionMnistOptions o;
   if (!d.root.empty()) o.root = d.root;
@@ -29,12 +39,7 @@ TrainingData fashion_mnist(const settings::DataSettings& d, int64_t batch, data:
   data::TensorDataset train = data::load_fashion_mnist(o, data::Split::kTrain);
   o.limit = d.test_limit;
   data::TensorDataset test = data::load_fashion_mnist(o, data::Split::kTest);
-  TrainingData out;
-  out.num_classes = train.num_classes;
-  out.in_channels = train.images.size(1);
-  out.train = in_memory_train(std::move(train), batch, replica);
-  out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
-  return out;
+  return in_memory(std::move(train), std::move(test), batch, replica);
 }
 
 TrainingData synthetic(const settings::DataSettings& d, int64_t batch, data::Replica replica) {
@@ -48,12 +53,7 @@ TrainingData synthetic(const settings::DataSettings& d, int64_t batch, data::Rep
   const data::TensorDataset all = data::make_synthetic(o);
   data::TensorDataset train{all.images.slice(0, 0, n_train), all.labels.slice(0, 0, n_train), all.num_classes};
   data::TensorDataset test{all.images.slice(0, n_train), all.labels.slice(0, n_train), all.num_classes};
-  TrainingData out;
-  out.num_classes = all.num_classes;
-  out.in_channels = all.images.size(1);
-  out.train = in_memory_train(std::move(train), batch, replica);
-  out.test = std::make_unique<data::BatchIterator>(std::move(test), 256, false, 0);
-  return out;
+  return in_memory(std::move(train), std::move(test), batch, replica);
 }
 
 TrainingData image_folder(const settings::DataSettings& d, int64_t batch, data::Replica replica) {
