@@ -47,6 +47,7 @@
 #include "ubp/algorithms/matrix.h"
 #include "ubp/algorithms/random_matrix.h"
 #include "ubp/algorithms/selector.h"
+#include "ubp/support/statistics.h"
 
 namespace {
 
@@ -243,10 +244,8 @@ SummaryRow measure(const std::string& method, const Matrix& imp, BlockShape bloc
       spent += ms;
       if (spent > 3000.0) break;  // slow method: fewer runs
     }
-    std::sort(times.begin(), times.end());
-    const size_t n = times.size();
-    row.ms = n % 2 ? times[n / 2] : 0.5 * (times[n / 2 - 1] + times[n / 2]);
-    row.runs = static_cast<int>(n);
+    row.ms = ubp::support::median(times);
+    row.runs = static_cast<int>(times.size());
     row.ok = true;
   } catch (const std::exception& e) {
     row.error = e.what();

@@ -1,6 +1,8 @@
 // Sample statistics for latency measurements.
 #include "ubp/device/stats.h"
 
+#include "ubp/support/statistics.h"
+
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
@@ -8,19 +10,7 @@
 
 namespace ubp::device {
 
-double percentile_of_sorted(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) throw std::invalid_argument("percentile_of_sorted: no samples");
-  if (!(q >= 0.0 && q <= 1.0)) {
-    throw std::invalid_argument("percentile_of_sorted: q = " + std::to_string(q) +
-                                " is outside [0, 1]");
-  }
-  const double position = q * static_cast<double>(sorted.size() - 1);
-  const size_t below = static_cast<size_t>(std::floor(position));
-  const size_t above = std::min(below + 1, sorted.size() - 1);
-  const double fraction = position - static_cast<double>(below);
-  // a + f (b - a) rather than (1 - f) a + f b: equal neighbours give exactly that value.
-  return sorted[below] + fraction * (sorted[above] - sorted[below]);
-}
+using support::percentile_of_sorted;
 
 SampleSummary summarize(std::vector<double> samples) {
   if (samples.empty()) throw std::invalid_argument("summarize: no samples");

@@ -27,6 +27,7 @@
 #include "ubp/device/crc32.h"
 #include "ubp/device/engine.h"
 #include "ubp/device/model_file.h"
+#include "ubp/support/statistics.h"
 
 namespace ubp::device {
 namespace {
@@ -191,12 +192,6 @@ TEST(Devbench, MinSecondsExtendsAndMaxIterationsCapsTheTimedRuns) {
   EXPECT_EQ(capped.at("summary").at("count"), 7);
 }
 
-double median_of(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 TEST(Devbench, GroupsRunsOfAFastModelIntoSamplesOfAtLeastTheMinimumAndReportsPerRunTimes) {
   // An 8x8 input: one run takes microseconds, far below the 2 ms minimum.
   TempDir dir;
@@ -231,7 +226,7 @@ TEST(Devbench, GroupsRunsOfAFastModelIntoSamplesOfAtLeastTheMinimumAndReportsPer
   // with the fastest single run, and a whole sample must last at least half the minimum (the
   // calibration trial that chose k lasted the whole minimum, checked above).
   const std::vector<double> grouped_samples = grouped.at("samples_ms").get<std::vector<double>>();
-  const double grouped_p50 = median_of(grouped_samples);
+  const double grouped_p50 = support::median(grouped_samples);
   const double grouped_min = *std::min_element(grouped_samples.begin(), grouped_samples.end());
   EXPECT_LT(grouped_min, 5 * single_p50);
   EXPECT_GT(grouped_p50, single_min / 5);

@@ -14,24 +14,6 @@
 namespace ubp::device {
 namespace {
 
-TEST(Stats, PercentileInterpolatesBetweenClosestRanks) {
-  const std::vector<double> sorted = {10, 20, 30, 40};
-  // Position q * (n - 1): 0 -> 10, 1/3 -> 20, 0.5 -> 1.5 -> 25, 0.9 -> 2.7 -> 37, 1 -> 40.
-  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.0), 10);
-  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 1.0 / 3.0), 20);
-  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.5), 25);
-  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 0.9), 37);
-  EXPECT_DOUBLE_EQ(percentile_of_sorted(sorted, 1.0), 40);
-  EXPECT_DOUBLE_EQ(percentile_of_sorted({7}, 0.99), 7);
-}
-
-TEST(Stats, PercentileRejectsEmptyAndOutOfRange) {
-  EXPECT_THROW(percentile_of_sorted({}, 0.5), std::invalid_argument);
-  EXPECT_THROW(percentile_of_sorted({1, 2}, -0.01), std::invalid_argument);
-  EXPECT_THROW(percentile_of_sorted({1, 2}, 1.01), std::invalid_argument);
-  EXPECT_THROW(percentile_of_sorted({1, 2}, std::nan("")), std::invalid_argument);
-}
-
 TEST(Stats, SummaryOfKnownSamples) {
   // Unsorted on purpose: summarize sorts its copy.
   const SampleSummary s = summarize({4, 1, 3, 2, 5});

@@ -52,6 +52,7 @@
 #include "export/packed_export.h"
 #include "models/model_utils.h"
 #include "ubp/device/engine.h"
+#include "ubp/support/statistics.h"
 #if defined(UBP_BENCH_HAVE_XNNPACK)
 #include "xnnpack_engine.h"
 #endif
@@ -237,19 +238,12 @@ void BM_Xnnpack(benchmark::State& state, const std::string& name, const std::str
 }
 #endif
 
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // The median of a case that ran and passed its check, or 0.
 double median_of(const std::string& name) {
   const auto& samples = iteration_seconds();
   const auto it = samples.find(name);
   if (it == samples.end() || it->second.empty() || failed_cases().count(name)) return 0;
-  return median(it->second);
+  return support::median(it->second);
 }
 
 void print_ratio(const std::string& what, const std::string& numerator,
@@ -290,7 +284,7 @@ void print_layer_kinds(const std::string& model, const KernelCase& c, int thread
   for (size_t i = 0; i < layers.size(); ++i) {
     std::string kind = to_string(layers[i].kind);
     if (i == 0 && layers[i].kind == device::LayerKind::kConv) kind = "first conv";
-    const double m = median(per_layer[i]);
+    const double m = support::median(per_layer[i]);
     by_kind[kind] += m;
     total += m;
   }
@@ -369,7 +363,7 @@ int main(int argc, char** argv) {
     if (failed != failed_cases().end()) {
       std::printf("  %-52s FAILED: %s\n", name.c_str(), failed->second.c_str());
     } else if (!samples.empty()) {
-      std::printf("  %-52s %8.2f ms\n", name.c_str(), 1e3 * median(samples));
+      std::printf("  %-52s %8.2f ms\n", name.c_str(), 1e3 * support::median(samples));
     }
   }
   for (const auto& [name, why] : failed_cases()) {

@@ -18,6 +18,7 @@
 #include "ubp/algorithms/random_matrix.h"
 #include "ubp/algorithms/selector.h"
 #include "ubp/support/atomic_file.h"
+#include "ubp/support/statistics.h"
 #include "ubp/support/strings.h"
 #include "ubp/support/text.h"
 
@@ -153,7 +154,6 @@ int run_select(const SelectArgs& args) {
         result = selector->select(scores.view(), shape, budget);
         times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
       }
-      std::sort(times.begin(), times.end());
       const double cells = static_cast<double>(weights.rows) * static_cast<double>(weights.cols);
       entry["block"] = alg::to_string(result.block_shape);
       entry["blocks"] = result.blocks.size();
@@ -169,7 +169,7 @@ int run_select(const SelectArgs& args) {
       } else {
         entry["ratio_to_optimal"] = nullptr;
       }
-      entry["seconds"] = times[times.size() / 2];
+      entry["seconds"] = support::median(times);
       chosen_blocks[method] = blocks_json(result);
     } catch (const alg::SelectionError& e) {
       // With several methods one refusal (optimal-dp over its memory limit) is reported and

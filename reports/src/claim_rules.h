@@ -8,6 +8,7 @@
 
 #include "ubp/reports/claims.h"
 #include "ubp/reports/statistics.h"
+#include "ubp/support/statistics.h"
 
 namespace ubp::reports::claim_rules {
 

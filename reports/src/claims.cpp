@@ -72,7 +72,7 @@ std::string counted(size_t n, const std::string& singular, const std::string& pl
 ClaimLine median_line(std::string scope, const std::vector<double>& values) {
   ClaimLine line;
   line.scope = std::move(scope);
-  line.estimate = median_of(values);
+  line.estimate = support::median(values);
   line.low = *std::min_element(values.begin(), values.end());
   line.high = *std::max_element(values.begin(), values.end());
   line.n = values.size();

@@ -166,7 +166,7 @@ Claim claim_speedup_over_dense(const std::vector<RunData>& runs) {
       std::string per_sparsity;
       for (const auto& [sparsity, s] : by_sparsity) {
         values.insert(values.end(), s.begin(), s.end());
-        per_sparsity += (per_sparsity.empty() ? "" : ", ") + sparsity + ": " + times(median_of(s));
+        per_sparsity += (per_sparsity.empty() ? "" : ", ") + sparsity + ": " + times(support::median(s));
       }
       ClaimLine line = median_line(setting_text(setting) + ", " + method, values);
       line.evidence = "speed-up over dense: " + median_range_text(line, times) + " over " +

@@ -67,13 +67,6 @@ std::optional<double> stddev_of(const std::vector<double>& values) {
   return std::sqrt(squares / static_cast<double>(values.size() - 1));
 }
 
-double median_of(std::vector<double> values) {
-  if (values.empty()) throw std::invalid_argument("median_of: no values");
-  std::sort(values.begin(), values.end());
-  const size_t half = values.size() / 2;
-  return values.size() % 2 == 1 ? values[half] : (values[half - 1] + values[half]) / 2.0;
-}
-
 double student_t_cdf(double t, double degrees_of_freedom) {
   if (!(degrees_of_freedom > 0.0)) {
     throw std::invalid_argument("student_t_cdf: degrees of freedom must be > 0, got " +

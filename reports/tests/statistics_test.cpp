@@ -76,11 +76,5 @@ TEST(TInterval, IsTheMeanPlusMinusTTimesTheStandardError) {
   EXPECT_EQ(t_interval({}).n, 0u);
 }
 
-TEST(Statistics, MedianTakesTheMiddleOrTheMeanOfTheMiddleTwo) {
-  EXPECT_DOUBLE_EQ(median_of({5, 1, 3}), 3);
-  EXPECT_DOUBLE_EQ(median_of({4, 1, 3, 10}), 3.5);
-  EXPECT_THROW(median_of({}), std::invalid_argument);
-}
-
 }  // namespace
 }  // namespace ubp::reports

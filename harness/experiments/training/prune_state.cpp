@@ -21,17 +21,17 @@ std::vector<results::LayerRecord> records_from_json(const json& j) {
   std::vector<results::LayerRecord> out;
   for (const auto& e : j) {
     results::LayerRecord r;
-    r.layer = e["layer"];
-    r.rows = e["rows"];
-    r.cols = e["cols"];
-    r.block_rows = e["bh"];
-    r.block_cols = e["bw"];
-    r.method = e["method"];
-    r.kept_blocks = e["kept_blocks"];
-    r.sparsity = e["sparsity"];
-    r.retained_importance = e["retained"];
-    r.total_importance = e["total"];
-    r.selection_seconds = e["seconds"];
+    r.layer = e.at("layer");
+    r.rows = e.at("rows");
+    r.cols = e.at("cols");
+    r.block_rows = e.at("bh");
+    r.block_cols = e.at("bw");
+    r.method = e.at("method");
+    r.kept_blocks = e.at("kept_blocks");
+    r.sparsity = e.at("sparsity");
+    r.retained_importance = e.at("retained");
+    r.total_importance = e.at("total");
+    r.selection_seconds = e.at("seconds");
     out.push_back(std::move(r));
   }
   return out;
@@ -97,10 +97,10 @@ training::Checkpoint to_checkpoint(const PruneState& st, const std::vector<model
 
 void from_checkpoint(PruneState& st, const training::Checkpoint& c,
                      const std::vector<models::PrunableLayer>& layers) {
-  st.epochs = c.meta["epochs"];
-  st.records = records_from_json(c.meta["records"]);
-  st.target_sparsity = c.meta["target_sparsity"];
-  st.selection_seconds = c.meta["selection_seconds"];
+  st.epochs = c.meta.at("epochs");
+  st.records = records_from_json(c.meta.at("records"));
+  st.target_sparsity = c.meta.at("target_sparsity");
+  st.selection_seconds = c.meta.at("selection_seconds");
   st.revived_weights = c.meta.value("revived_weights", int64_t{0});
   st.masks.clear();
   std::vector<at::Tensor> shadow;

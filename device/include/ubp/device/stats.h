@@ -31,9 +31,4 @@ double dispersion_of(const SampleSummary& s, Dispersion d);
 // samples or a sample that is not finite.
 SampleSummary summarize(std::vector<double> samples);
 
-// The q-quantile (q in [0, 1]) of ascending `sorted`: position q * (n - 1), interpolated
-// linearly between the two neighbouring samples. Throws std::invalid_argument for an empty
-// vector or q outside [0, 1].
-double percentile_of_sorted(const std::vector<double>& sorted, double q);
-
 }  // namespace ubp::device

@@ -17,10 +17,6 @@ double mean_of(const std::vector<double>& values);
 // than two values.
 std::optional<double> stddev_of(const std::vector<double>& values);
 
-// Median (the mean of the middle two for an even count); throws std::invalid_argument for no
-// values.
-double median_of(std::vector<double> values);
-
 // P(T <= t) for Student's t with `degrees_of_freedom` > 0 (not necessarily an integer).
 double student_t_cdf(double t, double degrees_of_freedom);
 
