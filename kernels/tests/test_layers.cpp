@@ -107,14 +107,27 @@ TEST(Depthwise3x3, WithoutBiasAndWithLargerPlanesAfterSmallOnes) {
 }
 
 TEST(Depthwise3x3, GivesBitwiseIdenticalResultsForAnyThreadCount) {
+  // Threads split the output rows into bands (one per thread, fewer for short planes) and the
+  // channels into chunks: every plane below, down to one row and one channel, on every target.
   ThreadPool p2(2), p3(3), p7(7);
-  const Depthwise d1({37, 14, 14}, 1, 5), d2({29, 15, 28}, 2, 6);
-  for (const Depthwise* d : {&d1, &d2}) {
-    const auto one = d->run(Activation::kRelu6, nullptr);
-    for (ThreadPool* pool : {&p2, &p3, &p7}) {
-      EXPECT_EQ(d->run(Activation::kRelu6, pool), one) << d->name() << " " << pool->threads();
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 5;
+    std::vector<Plane> planes = kPlanes;
+    planes.push_back({37, 14, 14});
+    planes.push_back({29, 15, 28});
+    for (const Plane& p : planes) {
+      for (int stride : {1, 2}) {
+        const Depthwise d(p, stride, seed += 2);
+        const auto one = d.run(Activation::kRelu6, nullptr);
+        EXPECT_EQ(first_violation(one, d.reference(Activation::kRelu6), d.bound()), -1)
+            << target << " " << d.name();
+        for (ThreadPool* pool : {&p2, &p3, &p7}) {
+          EXPECT_EQ(d.run(Activation::kRelu6, pool), one)
+              << target << " " << d.name() << " " << pool->threads() << " threads";
+        }
+      }
     }
-  }
+  });
 }
 
 TEST(GlobalAveragePool, MatchesTheReferenceAndIsThreadCountIndependent) {
