@@ -50,13 +50,21 @@ std::string not_accepted_text(const std::vector<RunData>& runs) {
   return " " + counted(n, "latency row", "latency rows") + " left out as invalid or failed.";
 }
 
-// Ratios of one kernel's p50 over another's, per (device, threads), over the runs that
+// Whether the run pruned its model: the dense baseline (prune.method none) keeps every block, so
+// its model packed in the block formats times a kernel on a fully dense pattern, which says
+// nothing about pruned models and would count in every kernel claim otherwise.
+bool pruned(const RunData& run) {
+  const std::string method = run.param_text("prune.method");
+  return !method.empty() && method != "none";
+}
+
+// Ratios of one kernel's p50 over another's, per (device, threads), over the pruned runs that
 // measured both in accepted rows.
 std::map<Setting, std::vector<double>> kernel_ratios(const std::vector<RunData>& runs, const std::string& kernel,
                                                      const std::string& baseline) {
   std::map<Setting, std::vector<double>> out;
   for (const auto& run : runs) {
-    if (!run.done()) continue;
+    if (!run.done() || !pruned(run)) continue;
     for (const auto& [setting, kernels] : accepted_p50(run)) {
       const auto k = kernels.find(kernel);
       const auto b = kernels.find(baseline);
@@ -107,8 +115,8 @@ std::string tolerance_text() { return fixed_decimals(100.0 * (kKernelTolerance -
 Claim claim_wros_near_aligned(const std::vector<RunData>& runs) {
   Claim claim = new_claim(
       "wros-latency", "The unaligned (WROS) kernel runs within 5 % of the aligned kernel",
-      "Latency rows of the same run, device and threads, accepted by the protocol (valid, status ok): the "
-      "p50 of kernel unaligned over the p50 of kernel aligned (the same blocks in both formats). Per device and "
+      "Latency rows of the same pruned run (prune.method not none), device and threads, accepted by the "
+      "protocol (valid, status ok): the p50 of kernel unaligned over the p50 of kernel aligned (the same blocks in both formats). Per device and "
       "threads, and for the claim over every ratio: supported when every ratio is at most " +
           fixed_decimals(kKernelTolerance, 2) + ", contradicted when every ratio is above, inconclusive when they "
           "disagree.",
@@ -122,8 +130,8 @@ Claim claim_naive_unaligned_slower(const std::vector<RunData>& runs) {
   Claim claim = new_claim(
       "naive-latency", "A naive unaligned kernel (no weight rotation, no output ring) does not run within 5 % of "
       "the aligned kernel",
-      "Latency rows of the same run, device and threads, accepted by the protocol (valid, status ok): the "
-      "p50 of kernel unaligned-naive over the p50 of kernel aligned. Per device and threads, and for the claim "
+      "Latency rows of the same pruned run (prune.method not none), device and threads, accepted by the "
+      "protocol (valid, status ok): the p50 of kernel unaligned-naive over the p50 of kernel aligned. Per device and threads, and for the claim "
       "over every ratio: supported when every ratio is above " +
           fixed_decimals(kKernelTolerance, 2) + ", contradicted when every ratio is at most " + fixed_decimals(kKernelTolerance, 2) +
           ", inconclusive when they disagree.",
@@ -146,8 +154,8 @@ Claim claim_speedup_over_dense(const std::vector<RunData>& runs) {
   // (device, threads) -> method -> sparsity -> speed-ups.
   std::map<Setting, std::map<std::string, std::map<std::string, std::vector<double>, ValuesLess>>> speedups;
   for (const auto& run : runs) {
+    if (!run.done() || !pruned(run)) continue;
     const std::string method = run.param_text("prune.method");
-    if (!run.done() || method.empty() || method == "none") continue;
     const std::string own = method == "aligned" ? "aligned" : "unaligned";
     for (const auto& [setting, kernels] : accepted_p50(run)) {
       const auto dense = kernels.find("dense");

@@ -317,6 +317,26 @@ TEST(KernelClaims, AreInconclusiveWhenRunsDisagreeAndHaveNoEvidenceWithoutBothKe
   EXPECT_NE(none.to_get_evidence.find("unaligned-naive"), std::string::npos);
 }
 
+TEST(KernelClaims, LeaveOutTheDenseBaselineMeasuredInTheBlockFormats) {
+  // The dense run (prune.method none) keeps every block: its aligned, unaligned and naive
+  // models time a fully dense pattern, and its ratios (here all 1.0) must not decide the claims.
+  TempDir dir;
+  const auto runs = stored(dir, [](results::Store& store) {
+    TrainingRun dense{"d", "none", 0, 80.0, "0.0", "[4,1]", {param("experiment.name", "\"d\"")}, {}};
+    dense.latency = {latency_row("dense", 20.0), latency_row("aligned", 20.0), latency_row("unaligned", 20.0),
+                     latency_row("unaligned-naive", 20.0)};
+    add_training_run(store, dense);
+    add_training_run(store, measured("r", 10.0, 10.3, 15.0));
+  });
+  const Claim wros = claim_wros_near_aligned(runs);
+  ASSERT_EQ(wros.lines.size(), 1u);
+  EXPECT_EQ(wros.lines[0].n, 1u) << wros.summary;
+  EXPECT_DOUBLE_EQ(*wros.lines[0].estimate, 1.03);
+  const Claim naive = claim_naive_unaligned_slower(runs);
+  EXPECT_EQ(naive.verdict, Verdict::kSupported) << naive.summary;
+  EXPECT_NE(naive.summary.find("over 1 run"), std::string::npos) << naive.summary;
+}
+
 // ---- speed-up over dense ----
 
 TEST(SpeedupClaim, UsesEachMethodsOwnKernelPerDeviceAndSettlesEachWay) {
