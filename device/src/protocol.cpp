@@ -13,6 +13,7 @@
 
 #include "bounded_json.h"
 #include "ubp/device/device_lock.h"
+#include "ubp/support/statistics.h"
 #include "ubp/support/text.h"
 
 namespace ubp::device {
@@ -101,6 +102,36 @@ double session_median_spread(const Measurement& m, const ProtocolOptions& option
   return dispersion_of(summarize(medians), options.dispersion);
 }
 
+// When the session medians fall into two groups, each within max_cv of its own range but apart
+// by more than max_cv, the device ran at two speeds (a virtual machine's host lends the core's
+// throughput to a neighbour for seconds at a time): a sentence with both levels, so the user
+// knows to measure again rather than to suspect the model. Empty when there are fewer than three
+// sessions or no such split.
+std::string two_speed_levels(const Measurement& m, double max_cv) {
+  if (m.sessions.size() < 3) return "";
+  std::vector<double> medians;
+  for (const SessionResult& s : m.sessions) medians.push_back(s.summary.p50);
+  std::sort(medians.begin(), medians.end());
+  if (!(medians.front() > 0)) return "";
+  size_t split = 0;  // the lower group is medians[0 .. split]
+  double widest = 0;
+  for (size_t i = 0; i + 1 < medians.size(); ++i) {
+    const double gap = medians[i + 1] / medians[i] - 1.0;
+    if (gap > widest) widest = gap, split = i;
+  }
+  const double lower_range = medians[split] / medians.front() - 1.0;
+  const double upper_range = medians.back() / medians[split + 1] - 1.0;
+  if (!(widest > max_cv) || lower_range > max_cv || upper_range > max_cv) return "";
+  const std::vector<double> lower(medians.begin(), medians.begin() + static_cast<std::ptrdiff_t>(split) + 1);
+  const std::vector<double> upper(medians.begin() + static_cast<std::ptrdiff_t>(split) + 1, medians.end());
+  const double fast = support::median(lower), slow = support::median(upper);
+  return "; the sessions ran at two speeds (" + std::to_string(lower.size()) + " at " + format_double("%.4g", fast) +
+         " ms, " + std::to_string(upper.size()) + " at " + format_double("%.4g", slow) + " ms, " +
+         format_double("%.0f%%", 100 * (slow / fast - 1.0)) +
+         " apart): the device's speed changed between sessions (another process or virtual machine on its "
+         "cores); measure again when it is quiet";
+}
+
 std::string remote_model_name(size_t index, const std::string& path) {
   return "model-" + std::to_string(index) + "-" + std::filesystem::path(path).filename().string();
 }
@@ -175,7 +206,8 @@ void judge_validity(Measurement& m, const ProtocolOptions& options) {
   if (m.session_median_cv > options.max_cv) {
     m.invalid_reasons.push_back("session medians differ: " + spread_name(options.dispersion) + " " +
                                 format_double("%.1f%%", 100 * m.session_median_cv) + " > " +
-                                format_double("%.1f%%", 100 * options.max_cv));
+                                format_double("%.1f%%", 100 * options.max_cv) +
+                                two_speed_levels(m, options.max_cv));
   }
   m.valid = m.invalid_reasons.empty();
 }

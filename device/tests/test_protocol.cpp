@@ -292,6 +292,23 @@ TEST_F(TheProtocol, MarksSessionsThatDisagreeInvalidEvenWhenEachIsSteady) {
   EXPECT_EQ(m.max_session_cv, 0.0);
 }
 
+TEST_F(TheProtocol, SaysWhenTheSessionsRanAtTwoSpeeds) {
+  // Three sessions at about 10 ms and two at about 13 (as measured on a 2-vCPU VM): each group
+  // within 3 %, 31 % apart, and the majority too wide to outvote the others.
+  Measurement m = steady_sessions({10.25, 13.3, 10.1, 13.2, 10.0});
+  judge_validity(m, options_);
+  ASSERT_FALSE(m.valid);
+  ASSERT_EQ(m.invalid_reasons.size(), 1u);
+  EXPECT_NE(m.invalid_reasons[0].find("two speeds (3 at 10.1 ms, 2 at 13.25 ms, 31% apart)"), std::string::npos)
+      << m.invalid_reasons[0];
+
+  // Spread out rather than at two levels: no such sentence.
+  Measurement spread = steady_sessions({10.0, 10.5, 11.0, 11.5, 12.0, 12.5});
+  judge_validity(spread, options_);
+  ASSERT_FALSE(spread.valid);
+  EXPECT_EQ(spread.invalid_reasons[0].find("two speeds"), std::string::npos) << spread.invalid_reasons[0];
+}
+
 TEST_F(TheProtocol, OneDisagreeingSessionAmongThreeIsOutvotedUnderTheRobustSpreadOnly) {
   Measurement m = steady_sessions({10.0, 10.1, 12.0});
   judge_validity(m, options_);  // robust: 1.4826 * MAD 0.1 / median 10.1 = 1.5 %
