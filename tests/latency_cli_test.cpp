@@ -136,6 +136,30 @@ TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
   }
 }
 
+TEST_F(Latency, OfAnUnprunedRunIsDenseOnlyAndSaysWhyTheBlockFormatsAreLeftOut) {
+  // prune.method none keeps every block: its model in a block format would time a kernel on a
+  // fully dense pattern, so an explicit kernel list is cut to dense, with the reason printed.
+  const auto cfg = work.write(
+      "t.yaml",
+      "experiment: {kind: training, seed: 1}\n"
+      "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
+      "model: {name: mobilenet_v1, width: 0.25}\n"
+      "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
+      "prune: {method: none}\n"
+      "latency: {devices: [local], kernels: 'dense, aligned, unaligned', sessions: 1, cooldown_s: 0, "
+      "warmup: 1, warmup_s: 0, iterations: 3, min_seconds: 0, noisy_retries: 0}\n");
+  const std::string db = work.file("r.db");
+  const auto r = run_process({UBP_BIN, "run", cfg, "--db", db}, work.path().string());
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(query(db, "SELECT kernel || ':' || status FROM latency"), std::vector<std::string>{"dense:ok"});
+  const std::string output = r.out + r.err;
+  for (const char* kernel : {"aligned", "unaligned"}) {
+    EXPECT_NE(output.find(std::string("kernel ") + kernel + " skipped: the run is not pruned (prune.method none)"),
+              std::string::npos)
+        << output;
+  }
+}
+
 TEST_F(Latency, OfARunOnAnUnreachableDeviceIsRecordedAsFailedAndTheRunStillCounts) {
   // Nothing listens on port 1 of loopback: ssh fails at once, every attempt. The device list is
   // the deprecated comma-separated string: still read, with a warning that says where it is.

@@ -15,17 +15,27 @@ std::vector<std::string> kernels_for_method(const std::vector<std::string>& requ
                                             const std::string& method,
                                             std::vector<std::string>* skipped) {
   // Which packed formats can hold the masks a method produces: aligned blocks fit every block
-  // format, unaligned ones only the unaligned ones (WROS and naive); an unpruned model is dense
-  // only in "auto" (a block format of an unpruned model measures the kernel, not the pruning).
-  const bool aligned_masks = method == "aligned" || method == "none";
+  // format, unaligned ones only the unaligned ones (WROS and naive). An unpruned model is timed
+  // dense only: a block format of it keeps every block, so it would time a kernel on a fully
+  // dense pattern, which says nothing about pruning (and the kernel claims leave such runs out).
   if (requested.size() == 1 && requested[0] == "auto") {
     if (method == "none") return {"dense"};
-    return {"dense", aligned_masks ? "aligned" : "unaligned"};
+    return {"dense", method == "aligned" ? "aligned" : "unaligned"};
   }
   std::vector<std::string> out;
   for (const std::string& k : requested) {
-    if (k == "aligned" && !aligned_masks) {
-      if (skipped) skipped->push_back(k);
+    if (k != "dense" && method == "none") {
+      if (skipped) {
+        skipped->push_back("kernel " + k + " skipped: the run is not pruned (prune.method none), so its model "
+                           "in that format would keep every block; it is timed dense only");
+      }
+      continue;
+    }
+    if (k == "aligned" && method != "aligned") {
+      if (skipped) {
+        skipped->push_back("kernel " + k + " skipped: method " + method + " chose unaligned blocks, which only the "
+                           "unaligned kernels (unaligned, unaligned-naive) run");
+      }
       continue;
     }
     out.push_back(k);

@@ -16,7 +16,8 @@ using settings::LatencySettings;
 // The kernels to export and measure for a run pruned with `method`: "auto" gives dense plus the
 // method's own format (aligned for `aligned`, unaligned for the unaligned selectors, nothing
 // more for `none`); an explicit list keeps the kernels whose format can hold the masks and
-// reports the others in `skipped` (an aligned kernel cannot run unaligned blocks).
+// says in `skipped` why each other one is left out (an aligned kernel cannot run unaligned
+// blocks; an unpruned run is timed dense only).
 std::vector<std::string> kernels_for_method(const std::vector<std::string>& requested,
                                             const std::string& method,
                                             std::vector<std::string>* skipped);
