@@ -107,6 +107,30 @@ TEST_F(Latency, RejectsADeviceFileWithAnUnknownKeyNamingFileLineAndKey) {
   EXPECT_NE(r.err.find(":4"), std::string::npos) << r.err;  // the line
 }
 
+TEST_F(Latency, AtLevelFastestCountsOnlySessionsWithinMaxCvOfTheFastestAndKeepsTheOthersAside) {
+  const std::string dense = export_model("dense.ubpm", "none", "dense");
+  const auto r = latency({"--model", dense, "--device", "local", "--level", "fastest", "--json"});
+  ASSERT_LE(r.exit_code, 1) << r.err;  // 1 would be a failed measurement, checked below
+  const json out = json::parse(r.out);
+  EXPECT_EQ(out["protocol"]["level"], "fastest");
+  ASSERT_EQ(out["measurements"].size(), 1u);
+  const json& m = out["measurements"][0];
+  ASSERT_FALSE(m["failed"].get<bool>()) << m.dump();
+  EXPECT_EQ(m["level"], "fastest");
+  // Whatever this machine's speed did, the split must follow the rule: counted sessions within
+  // max_cv (3 %) of the fastest, set-aside ones beyond it, two in all (no extra sessions).
+  const json& counted = m["sessions"];
+  const json& slower = m["slower_sessions"];
+  EXPECT_EQ(counted.size() + slower.size(), 2u) << m.dump();
+  ASSERT_GE(counted.size(), 1u);
+  double fastest = 1e300;
+  for (const json& s : counted) fastest = std::min(fastest, s["summary"]["p50_ms"].get<double>());
+  for (const json& s : counted) EXPECT_LE(s["summary"]["p50_ms"].get<double>(), fastest * 1.03);
+  for (const json& s : slower) EXPECT_GT(s["summary"]["p50_ms"].get<double>(), fastest * 1.03);
+  if (counted.size() < 2u) EXPECT_FALSE(m["valid"].get<bool>()) << m.dump();
+  EXPECT_EQ(latency({"--model", dense, "--device", "local", "--level", "slowest"}).exit_code, 2);
+}
+
 TEST_F(Latency, OfARunIsMeasuredForEachKernelAndStoredWithItsRun) {
   const auto cfg = work.write(
       "t.yaml",

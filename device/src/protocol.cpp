@@ -102,6 +102,29 @@ double session_median_spread(const Measurement& m, const ProtocolOptions& option
   return dispersion_of(summarize(medians), options.dispersion);
 }
 
+// Level fastest: how many sessions lie within max_cv of the fastest session's median.
+size_t fastest_group_size(const std::vector<SessionResult>& sessions, double max_cv) {
+  if (sessions.empty()) return 0;
+  double fastest = sessions.front().summary.p50;
+  for (const SessionResult& s : sessions) fastest = std::min(fastest, s.summary.p50);
+  size_t n = 0;
+  for (const SessionResult& s : sessions) n += s.summary.p50 <= fastest * (1.0 + max_cv) ? 1 : 0;
+  return n;
+}
+
+// Level fastest: moves the sessions slower than the fastest one by more than max_cv from
+// m.sessions to m.slower (in their measured order).
+void set_slower_sessions_aside(Measurement& m, double max_cv) {
+  if (m.sessions.empty()) return;
+  double fastest = m.sessions.front().summary.p50;
+  for (const SessionResult& s : m.sessions) fastest = std::min(fastest, s.summary.p50);
+  std::vector<SessionResult> kept;
+  for (SessionResult& s : m.sessions) {
+    (s.summary.p50 <= fastest * (1.0 + max_cv) ? kept : m.slower).push_back(std::move(s));
+  }
+  m.sessions = std::move(kept);
+}
+
 // When the session medians fall into two groups, each within max_cv of its own range but apart
 // by more than max_cv, the device ran at two speeds (a virtual machine's host lends the core's
 // throughput to a neighbour for seconds at a time): a sentence with both levels, so the user
@@ -138,6 +161,16 @@ std::string remote_model_name(size_t index, const std::string& path) {
 
 }  // namespace
 
+SessionLevel session_level_from_name(const std::string& name) {
+  if (name == "all") return SessionLevel::kAll;
+  if (name == "fastest") return SessionLevel::kFastest;
+  throw std::invalid_argument("level '" + name +
+                              "' is not known (accepted: all = every session counts, fastest = the fastest "
+                              "session and those within max_cv of it)");
+}
+
+const char* session_level_name(SessionLevel level) { return level == SessionLevel::kFastest ? "fastest" : "all"; }
+
 void check_protocol_options(const ProtocolOptions& o) {
   auto fail = [](const std::string& what) { throw std::invalid_argument("latency protocol: " + what); };
   if (o.sessions < 1) fail("sessions = " + std::to_string(o.sessions) + "; must be at least 1");
@@ -163,6 +196,8 @@ void judge_validity(Measurement& m, const ProtocolOptions& options) {
     m.invalid_reasons.push_back(m.failed ? "measurement failed" : "no sessions");
     return;
   }
+  m.level = options.level;
+  if (options.level == SessionLevel::kFastest) set_slower_sessions_aside(m, options.max_cv);
   m.max_session_cv = 0;
   for (size_t s = 0; s < m.sessions.size(); ++s) {
     const SessionResult& session = m.sessions[s];
@@ -203,7 +238,21 @@ void judge_validity(Measurement& m, const ProtocolOptions& options) {
     }
   }
   m.session_median_cv = session_median_spread(m, options);
-  if (m.session_median_cv > options.max_cv) {
+  if (options.level == SessionLevel::kFastest) {
+    // Every counted session lies within max_cv of the fastest: their spread cannot disqualify;
+    // too few of them can.
+    const size_t wanted = static_cast<size_t>(options.sessions);
+    if (m.sessions.size() < wanted) {
+      double fastest = m.sessions.front().summary.p50;
+      for (const SessionResult& s : m.sessions) fastest = std::min(fastest, s.summary.p50);
+      m.invalid_reasons.push_back(
+          "the fastest session (" + format_double("%.4g", fastest) + " ms) is matched within " +
+          format_double("%.1f%%", 100 * options.max_cv) + " by " + std::to_string(m.sessions.size() - 1) +
+          " other session" + (m.sessions.size() == 2 ? "" : "s") + " of " +
+          std::to_string(m.sessions.size() + m.slower.size() - 1) + "; level fastest needs " +
+          std::to_string(wanted - 1) + " (the device was slower in the others: measure again when it is quiet)");
+    }
+  } else if (m.session_median_cv > options.max_cv) {
     m.invalid_reasons.push_back("session medians differ: " + spread_name(options.dispersion) + " " +
                                 format_double("%.1f%%", 100 * m.session_median_cv) + " > " +
                                 format_double("%.1f%%", 100 * options.max_cv) +
@@ -242,6 +291,12 @@ json Measurement::to_json() const {
       dropped.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
     }
     j["discarded_sessions"] = dropped;
+    j["level"] = session_level_name(level);
+    json slower_list = json::array();
+    for (const SessionResult& s : slower) {
+      slower_list.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
+    }
+    j["slower_sessions"] = slower_list;
     const json& first = sessions.front().devbench;
     j["device_facts"] = first.value("device", json::object());
     j["binary"] = first.value("binary", json::object());
@@ -445,12 +500,23 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
   // disagreeing process among three no longer invalidates the model.
   for (size_t i = 0; i < results.size(); ++i) {
     Measurement& m = results[i];
-    for (int extra = 1; extra <= options.noisy_retries && !m.failed && m.sessions.size() > 1; ++extra) {
-      const double spread = session_median_spread(m, options);
-      if (spread <= options.max_cv) break;
-      say("  " + m.target.label + ": session medians differ (" + spread_name(options.dispersion) + " " +
-          format_double("%.1f%%", 100 * spread) + " > " + format_double("%.1f%%", 100 * options.max_cv) +
-          "): measuring another session");
+    for (int extra = 1; extra <= options.noisy_retries && !m.failed && !m.sessions.empty(); ++extra) {
+      if (options.level == SessionLevel::kFastest) {
+        // Level fastest: sessions slower than the fastest one each cost another session, until
+        // `sessions` of them agree with the fastest.
+        const size_t matched = fastest_group_size(m.sessions, options.max_cv);
+        if (matched >= static_cast<size_t>(options.sessions)) break;
+        say("  " + m.target.label + ": " + std::to_string(matched - 1) + " of the other " +
+            std::to_string(m.sessions.size() - 1) + " sessions are within " +
+            format_double("%.1f%%", 100 * options.max_cv) + " of the fastest: measuring another session");
+      } else {
+        if (m.sessions.size() < 2) break;
+        const double spread = session_median_spread(m, options);
+        if (spread <= options.max_cv) break;
+        say("  " + m.target.label + ": session medians differ (" + spread_name(options.dispersion) + " " +
+            format_double("%.1f%%", 100 * spread) + " > " + format_double("%.1f%%", 100 * options.max_cv) +
+            "): measuring another session");
+      }
       if (!measure_session(i, "extra session " + std::to_string(extra) + "/" + std::to_string(options.noisy_retries),
                            false)) {
         break;  // the sessions it has stand, judged as they are
@@ -459,6 +525,8 @@ std::vector<Measurement> run_protocol(const DeviceConfig& config, Transport& tra
   }
 
   for (Measurement& m : results) {
+    // Level fastest: the summary and the per-layer times are of the counted sessions only.
+    if (options.level == SessionLevel::kFastest) set_slower_sessions_aside(m, options.max_cv);
     if (!m.failed && !m.sessions.empty()) {
       std::vector<double> all;
       for (const SessionResult& s : m.sessions) all.insert(all.end(), s.samples_ms.begin(), s.samples_ms.end());

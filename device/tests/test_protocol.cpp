@@ -342,6 +342,60 @@ TEST_F(TheProtocol, SessionsWhoseMediansDisagreeCostAnotherSession) {
   EXPECT_NE(results[0].invalid_reasons.front().find("session medians differ"), std::string::npos);
 }
 
+TEST_F(TheProtocol, AtLevelFastestCountsTheFastestAgreeingSessionsAndSetsTheSlowerAside) {
+  options_.level = SessionLevel::kFastest;
+  options_.sessions = 2;
+  // Two sessions at about 10 ms and two at about 13 (a device at two speeds): the fast two count.
+  Measurement m = steady_sessions({13.0, 10.0, 13.2, 10.2});
+  judge_validity(m, options_);
+  EXPECT_TRUE(m.valid) << (m.invalid_reasons.empty() ? "" : m.invalid_reasons.front());
+  ASSERT_EQ(m.sessions.size(), 2u);
+  EXPECT_EQ(m.sessions[0].summary.p50, 10.0);
+  EXPECT_EQ(m.sessions[1].summary.p50, 10.2);
+  ASSERT_EQ(m.slower.size(), 2u);
+  EXPECT_EQ(m.slower[0].summary.p50, 13.0);
+  const json j = m.to_json();
+  EXPECT_EQ(j.at("level"), "fastest");
+  EXPECT_EQ(j.at("slower_sessions").size(), 2u);
+  EXPECT_EQ(j.at("sessions").size(), 2u);
+
+  // The fastest session alone at its speed is not a figure: invalid, saying why.
+  Measurement lone = steady_sessions({10.0, 13.0, 13.1});
+  judge_validity(lone, options_);
+  ASSERT_FALSE(lone.valid);
+  EXPECT_NE(lone.invalid_reasons.front().find("the fastest session (10 ms) is matched within 3.0% by 0 other "
+                                               "sessions of 2; level fastest needs 1"),
+            std::string::npos)
+      << lone.invalid_reasons.front();
+
+  // Level all judges the same sessions as disagreeing.
+  options_.level = SessionLevel::kAll;
+  Measurement all = steady_sessions({13.0, 10.0, 13.2, 10.2});
+  judge_validity(all, options_);
+  EXPECT_FALSE(all.valid);
+  EXPECT_TRUE(all.slower.empty());
+}
+
+TEST_F(TheProtocol, AtLevelFastestASlowerSessionCostsAnotherAndTheSummaryIsOfTheCountedOnes) {
+  // slow-once: the first session runs at 20 ms, the later ones at 10.
+  options_.level = SessionLevel::kFastest;
+  options_.sessions = 2;
+  options_.noisy_retries = 2;
+  auto results = measure({target("slow-once")});
+  ASSERT_FALSE(results[0].failed) << results[0].error;
+  EXPECT_TRUE(results[0].valid) << results[0].invalid_reasons.front();
+  EXPECT_EQ(results[0].sessions.size(), 2u);
+  ASSERT_EQ(results[0].slower.size(), 1u);
+  EXPECT_GE(results[0].slower[0].summary.p50, 20.0);
+  EXPECT_LT(results[0].summary.max, 11.0) << "the slower session's samples are not in the summary";
+  EXPECT_TRUE(std::any_of(log_.begin(), log_.end(), [](const std::string& l) {
+    return l.find("0 of the other 1 sessions are within 3.0% of the fastest: measuring another session") !=
+           std::string::npos;
+  }));
+  EXPECT_THROW(session_level_from_name("slowest"), std::invalid_argument);
+  EXPECT_EQ(session_level_from_name(session_level_name(SessionLevel::kFastest)), SessionLevel::kFastest);
+}
+
 // A transport scripted to fail: connect fails `connect_failures` times; run throws (a dropped
 // connection) `run_failures` times; otherwise it runs the command locally.
 class ScriptedTransport : public Transport {

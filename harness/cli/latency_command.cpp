@@ -88,6 +88,7 @@ int latency(const LatencyArgs& args) {
                   {"max_cv", args.protocol.max_cv},
                   {"dispersion", device::dispersion_name(args.protocol.dispersion)},
                   {"noisy_retries", args.protocol.noisy_retries},
+                  {"level", device::session_level_name(args.protocol.level)},
                   {"max_frequency_drift", args.protocol.max_frequency_drift},
                   {"max_temperature_rise_c", args.protocol.max_temperature_rise_c},
                   {"seed", args.protocol.seed},
@@ -167,6 +168,12 @@ Command add_latency_command(CLI::App& app) {
                   "Measure a session whose spread passes --max-cv again, this often; and add at most this many "
                   "sessions when the session medians disagree by more than --max-cv")
       ->capture_default_str();
+  sub->add_option_function<std::string>(
+         "--level", [args](const std::string& name) { args->protocol.level = device::session_level_from_name(name); },
+         "Which sessions count: all (default; their medians must agree within --max-cv) or fastest (the fastest "
+         "session and those within --max-cv of it, once --sessions of them agree; slower ones are set aside and "
+         "each costs another session, up to --noisy-retries)")
+      ->check(CLI::IsMember({"all", "fastest"}));
   sub->add_option("--seed", args->protocol.seed, "Seed of the measurement order")->capture_default_str();
   sub->add_flag("--json", args->json, "Print everything (samples, per-layer times, device facts) as JSON");
   return {sub, [args] { return latency(*args); }};

@@ -64,6 +64,7 @@ LatencySettings read_latency_settings(const nlohmann::json& resolved) {
   p.max_cv = r.number("latency.max_cv");
   p.dispersion = device::dispersion_from_name(r.string("latency.dispersion"));
   p.noisy_retries = r.get<int>("latency.noisy_retries");
+  p.level = device::session_level_from_name(r.string("latency.level"));
   p.seed = r.get<uint64_t>("experiment.seed");
   device::check_protocol_options(p);
   s.method = r.string("prune.method");
@@ -115,6 +116,12 @@ void add_latency_keys(Schema& s) {
       "a session whose spread passes max_cv is measured again, at most this often; and sessions whose "
       "medians disagree by more than max_cv cost at most this many more sessions")
       .range(0, 100);
+  key("latency.level", T::kString, "all",
+      "which sessions count: all (every session; valid when their medians agree within max_cv) or fastest "
+      "(the fastest session and those within max_cv of it, once latency.sessions of them agree; slower "
+      "sessions are set aside and each costs another, up to noisy_retries): the device's speed when "
+      "nothing else holds it back, for a machine whose speed drops for seconds at a time (a VM's neighbours)")
+      .one_of({"all", "fastest"});
   // The kernel names at planning time, so a typo stops the sweep before its first training.
   s.add_rule({{"latency.kernels"}, [](const nlohmann::json& run) -> std::string {
                 if (!run.contains("latency")) return "";

@@ -88,7 +88,22 @@ TEST(Settings, LatencyIsReadAsAListWithTheRunsMethod) {
   EXPECT_EQ(s.kernels, (std::vector<std::string>{"dense", "unaligned"}));
   EXPECT_EQ(s.threads, (std::vector<int>{1, 2}));
   EXPECT_EQ(s.protocol.sessions, 2);
+  EXPECT_EQ(s.protocol.level, device::SessionLevel::kAll) << "every session counts unless asked";
   EXPECT_EQ(s.method, "bed");
+
+  TempDir other;
+  const config::Plan fastest =
+      plan_of(other, "experiment: {kind: training}\nlatency: {devices: [local], level: fastest}\n");
+  EXPECT_EQ(read_latency_settings(fastest.runs.at(0).resolved).protocol.level, device::SessionLevel::kFastest);
+}
+
+TEST(PlanChecks, AnUnknownLatencyLevelFailsThePlanNamingTheAcceptedOnes) {
+  TempDir dir;
+  const std::string error =
+      plan_error(dir, "experiment: {kind: training}\nlatency: {devices: [local], level: slowest}\n");
+  EXPECT_NE(error.find("c.yaml:2:"), std::string::npos) << error;
+  EXPECT_NE(error.find("latency.level"), std::string::npos) << error;
+  EXPECT_NE(error.find("fastest"), std::string::npos) << error;
 }
 
 TEST(Settings, AKeyNeitherGivenNorDeclaredThrowsNamingIt) {

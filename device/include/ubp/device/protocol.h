@@ -25,6 +25,14 @@
 //   same dispersion: with `robust`, 1.4826 MAD / median of the medians, so one disagreeing
 //   process among three is outvoted) cost another session, up to `noisy_retries` of them; the
 //   extra sessions count like the others.
+// - Level (`level`): `all` (the default) counts every session, as above. `fastest` counts the
+//   fastest session and every session within `max_cv` of its median, once there are at least
+//   `sessions` of them; slower sessions are set aside (kept in the JSON as `slower_sessions`)
+//   and each costs another session, up to `noisy_retries`. It measures the device's speed when
+//   nothing else holds it back, for devices whose speed drops for seconds at a time under load
+//   that is not ours (a virtual machine whose host lends the core to a neighbour): with `all`
+//   such a device gives sessions at two speed levels and no valid figure. The measurement is
+//   invalid when the fastest session is not matched by `sessions - 1` others.
 // - Warm-up: every session runs `warmup` untimed inferences and keeps running them until
 //   `warmup_s` seconds have passed, so a clock that ramps up after the cool-down (a VM's host,
 //   a phone's governor) is at its steady speed before the first timed sample.
@@ -49,6 +57,11 @@
 
 namespace ubp::device {
 
+// Which sessions a measurement counts (ProtocolOptions::level).
+enum class SessionLevel { kAll, kFastest };
+SessionLevel session_level_from_name(const std::string& name);  // "all" or "fastest"; throws otherwise
+const char* session_level_name(SessionLevel level);
+
 struct ProtocolOptions {
   int sessions = 3;
   double cooldown_s = 1.0;     // before every measurement
@@ -60,6 +73,7 @@ struct ProtocolOptions {
   double max_cv = 0.03;        // validity: per-session spread and CV of the session medians
   Dispersion dispersion = Dispersion::kRobust;  // the per-session spread max_cv bounds
   int noisy_retries = 2;       // a session whose spread passes max_cv is measured again, this often
+  SessionLevel level = SessionLevel::kAll;  // every session, or the fastest agreeing ones (above)
   double max_frequency_drift = 0.10;    // validity: relative change of a CPU's frequency
   double max_temperature_rise_c = 10.0; // validity: rise of any thermal zone, degrees C
   uint64_t seed = 0;           // measurement order
@@ -93,6 +107,9 @@ struct Measurement {
   double min_sample_ms = 0;       // the protocol's setting it was decided from
   std::vector<SessionResult> sessions;
   std::vector<SessionResult> discarded;  // sessions measured again for their spread (noisy_retries)
+  // level fastest: sessions slower than the fastest one by more than max_cv, not counted.
+  std::vector<SessionResult> slower;
+  SessionLevel level = SessionLevel::kAll;  // the level judged (set by judge_validity)
   SampleSummary summary;          // of every session's samples together
   double session_median_cv = 0;   // spread of the session medians, in `dispersion` (0 for one session)
   double max_session_cv = 0;      // the largest session spread, in the `dispersion` judged
