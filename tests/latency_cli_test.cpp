@@ -19,6 +19,13 @@ const std::vector<std::string> kQuickProtocol = {
     "--sessions", "2", "--cooldown",      "0", "--warmup",     "1", "--warmup-seconds", "0",
     "--noisy-retries", "0", "--iterations", "3", "--min-seconds", "0"};
 
+// A training run small enough to train in a second: synthetic data, MobileNetV1 0.25.
+constexpr const char* kTinyTrainingRun =
+    "experiment: {kind: training, seed: 1}\n"
+    "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
+    "model: {name: mobilenet_v1, width: 0.25}\n"
+    "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n";
+
 class Latency : public UbpTest {
  protected:
   std::string export_model(const std::string& name, const std::string& method, const std::string& kernel) {
@@ -165,10 +172,7 @@ TEST_F(Latency, OfAnUnprunedRunIsDenseOnlyAndSaysWhyTheBlockFormatsAreLeftOut) {
   // fully dense pattern, so an explicit kernel list is cut to dense, with the reason printed.
   const auto cfg = work.write(
       "t.yaml",
-      "experiment: {kind: training, seed: 1}\n"
-      "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
-      "model: {name: mobilenet_v1, width: 0.25}\n"
-      "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
+      std::string(kTinyTrainingRun) +
       "prune: {method: none}\n"
       "latency: {devices: [local], kernels: 'dense, aligned, unaligned', sessions: 1, cooldown_s: 0, "
       "warmup: 1, warmup_s: 0, iterations: 3, min_seconds: 0, noisy_retries: 0}\n");
@@ -191,10 +195,7 @@ TEST_F(Latency, OfARunOnAnUnreachableDeviceIsRecordedAsFailedAndTheRunStillCount
              "name: gone\nkind: ssh\nhost: 127.0.0.1\nport: 1\nuser: nobody\nretries: 1\nretry_delay_s: 0\n");
   const auto cfg = work.write(
       "t.yaml",
-      "experiment: {kind: training, seed: 1}\n"
-      "data: {dataset: synthetic, image_size: 28, train_limit: 64, test_limit: 32}\n"
-      "model: {name: mobilenet_v1, width: 0.25}\n"
-      "train: {epochs: 1, batch_size: 32, lr: 0.05, threads: 1}\n"
+      std::string(kTinyTrainingRun) +
       "prune: {method: aligned, sparsity: 0.5, ramp_epochs: 0.5, finetune_epochs: 0.5, update_every: 1}\n"
       "latency: {devices: '" + work.file("devices/gone.yaml") + "', sessions: 1, cooldown_s: 0}\n");
   const std::string db = work.file("r.db");
