@@ -24,12 +24,25 @@ namespace hn = hwy::HWY_NAMESPACE;
 
 using DF = hn::ScalableTag<float>;
 
+// x86 AVX2 and AVX-512 load and store under a mask without touching the memory of masked-off
+// lanes (no fault past a buffer, no write into another thread's output). Other targets emulate
+// masked loads and stores with full-width accesses, so they keep the plain paths. Expanded at
+// each use, i.e. for the target being compiled in that pass of foreach_target.
+#ifndef UBP_EXACT_MASKED_MEMORY
+#define UBP_EXACT_MASKED_MEMORY (HWY_TARGET <= HWY_AVX2)
+#endif
+
 // Stores the first `count` lanes of v (count <= Lanes) without touching memory past them.
 template <class V>
 HWY_INLINE void StorePartial(DF d, V v, float* HWY_RESTRICT out, size_t count) {
+#if UBP_EXACT_MASKED_MEMORY
+  // Elsewhere BlendedStore may read the other lanes and write them back.
+  hn::BlendedStore(v, hn::FirstN(d, count), d, out);
+#else
   HWY_ALIGN float lanes[hn::MaxLanes(DF())];
   hn::Store(v, d, lanes);
   std::memcpy(out, lanes, count * sizeof(float));
+#endif
 }
 
 // ---- Depthwise 3x3 -----------------------------------------------------------------------------
@@ -92,8 +105,21 @@ void DepthwiseChannelS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
   std::fill(p + (h + 1) * pw, p + size, 0.0f);
   for (int64_t iy = 0; iy < h; ++iy) {
     float* row = p + (iy + 1) * pw;
+    const float* src = x + iy * w_;
     row[0] = 0.0f;
-    std::memcpy(row + 1, x + iy * w_, static_cast<size_t>(w_) * sizeof(float));
+#if UBP_EXACT_MASKED_MEMORY
+    // Vector copies, the last one through a masked load (it reads only the row) and a full
+    // store whose zero lanes land in the next padded row, written after this one, or in the
+    // zero rows and slack at the end. A memcpy call per row cost more than the copy itself in
+    // the 7- and 14-pixel layers.
+    for (int64_t i = 0; i < w_; i += static_cast<int64_t>(n)) {
+      const size_t rest = static_cast<size_t>(w_ - i);
+      const auto v = rest >= n ? hn::LoadU(d, src + i) : hn::MaskedLoad(hn::FirstN(d, rest), d, src + i);
+      hn::StoreU(v, d, row + 1 + i);
+    }
+#else
+    std::memcpy(row + 1, src, static_cast<size_t>(w_) * sizeof(float));
+#endif
     row[w_ + 1] = 0.0f;
   }
   for (int64_t oy = 0; oy < h; ++oy) {
@@ -135,6 +161,21 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
       const auto hi_half = hn::LoadU(d, src + 2 * k + static_cast<int64_t>(n));
       hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, o + k);
       hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, e + k + 1);
+    }
+#endif
+#if UBP_EXACT_MASKED_MEMORY
+    // The rest of the row (all of it in the 28- and 14-pixel layers) in one more step: masked
+    // loads read only the row (AVX2 and AVX-512 do not touch masked lanes) and fill zeros past
+    // it, which is what the padded row holds there; the full stores stay inside the row's n
+    // floats of slack.
+    if (2 * k < w_) {
+      const size_t rest = static_cast<size_t>(w_ - 2 * k);
+      const auto lo_half = hn::MaskedLoad(hn::FirstN(d, std::min(rest, n)), d, src + 2 * k);
+      const auto hi_half =
+          hn::MaskedLoad(hn::FirstN(d, rest > n ? rest - n : 0), d, src + 2 * k + static_cast<int64_t>(n));
+      hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, o + k);
+      hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, e + k + 1);
+      k += static_cast<int64_t>(n);
     }
 #endif
     for (; 2 * k < w_; ++k) {
