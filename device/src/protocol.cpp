@@ -102,25 +102,35 @@ double session_median_spread(const Measurement& m, const ProtocolOptions& option
   return dispersion_of(summarize(medians), options.dispersion);
 }
 
-// Level fastest: how many sessions lie within max_cv of the fastest session's median.
-size_t fastest_group_size(const std::vector<SessionResult>& sessions, double max_cv) {
-  if (sessions.empty()) return 0;
+// The smallest session median (sessions not empty).
+double fastest_median(const std::vector<SessionResult>& sessions) {
   double fastest = sessions.front().summary.p50;
   for (const SessionResult& s : sessions) fastest = std::min(fastest, s.summary.p50);
-  size_t n = 0;
-  for (const SessionResult& s : sessions) n += s.summary.p50 <= fastest * (1.0 + max_cv) ? 1 : 0;
-  return n;
+  return fastest;
 }
 
-// Level fastest: moves the sessions slower than the fastest one by more than max_cv from
-// m.sessions to m.slower (in their measured order).
+// Level fastest: whether a session counts, i.e. lies within max_cv of the fastest median.
+bool counts_at_level_fastest(const SessionResult& s, double fastest, double max_cv) {
+  return s.summary.p50 <= fastest * (1.0 + max_cv);
+}
+
+// Level fastest: how many sessions count.
+size_t fastest_group_size(const std::vector<SessionResult>& sessions, double max_cv) {
+  if (sessions.empty()) return 0;
+  const double fastest = fastest_median(sessions);
+  return static_cast<size_t>(std::count_if(sessions.begin(), sessions.end(), [&](const SessionResult& s) {
+    return counts_at_level_fastest(s, fastest, max_cv);
+  }));
+}
+
+// Level fastest: moves the sessions that do not count from m.sessions to m.slower (in their
+// measured order).
 void set_slower_sessions_aside(Measurement& m, double max_cv) {
   if (m.sessions.empty()) return;
-  double fastest = m.sessions.front().summary.p50;
-  for (const SessionResult& s : m.sessions) fastest = std::min(fastest, s.summary.p50);
+  const double fastest = fastest_median(m.sessions);
   std::vector<SessionResult> kept;
   for (SessionResult& s : m.sessions) {
-    (s.summary.p50 <= fastest * (1.0 + max_cv) ? kept : m.slower).push_back(std::move(s));
+    (counts_at_level_fastest(s, fastest, max_cv) ? kept : m.slower).push_back(std::move(s));
   }
   m.sessions = std::move(kept);
 }
@@ -243,10 +253,8 @@ void judge_validity(Measurement& m, const ProtocolOptions& options) {
     // too few of them can.
     const size_t wanted = static_cast<size_t>(options.sessions);
     if (m.sessions.size() < wanted) {
-      double fastest = m.sessions.front().summary.p50;
-      for (const SessionResult& s : m.sessions) fastest = std::min(fastest, s.summary.p50);
       m.invalid_reasons.push_back(
-          "the fastest session (" + format_double("%.4g", fastest) + " ms) is matched within " +
+          "the fastest session (" + format_double("%.4g", fastest_median(m.sessions)) + " ms) is matched within " +
           format_double("%.1f%%", 100 * options.max_cv) + " by " + std::to_string(m.sessions.size() - 1) +
           " other session" + (m.sessions.size() == 2 ? "" : "s") + " of " +
           std::to_string(m.sessions.size() + m.slower.size() - 1) + "; level fastest needs " +
@@ -286,17 +294,15 @@ json Measurement::to_json() const {
                       {"after", s.devbench.value("after", json::object())}});
     }
     j["sessions"] = list;
-    json dropped = json::array();
-    for (const SessionResult& s : discarded) {
-      dropped.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
-    }
-    j["discarded_sessions"] = dropped;
+    // Sessions that do not count: their summary and samples only.
+    const auto uncounted = [](const std::vector<SessionResult>& list) {
+      json out = json::array();
+      for (const SessionResult& s : list) out.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
+      return out;
+    };
+    j["discarded_sessions"] = uncounted(discarded);
     j["level"] = session_level_name(level);
-    json slower_list = json::array();
-    for (const SessionResult& s : slower) {
-      slower_list.push_back({{"summary", summary_json(s.summary)}, {"samples_ms", s.samples_ms}});
-    }
-    j["slower_sessions"] = slower_list;
+    j["slower_sessions"] = uncounted(slower);
     const json& first = sessions.front().devbench;
     j["device_facts"] = first.value("device", json::object());
     j["binary"] = first.value("binary", json::object());
