@@ -210,7 +210,8 @@ TEST(ConvDirect, MatchesTheReferenceOnEveryTargetWindowAndActivation) {
     for (const Plane& p : kPlanes) {
       for (const Window& win : kWindows) {
         if (!fits(p, win)) continue;
-        for (int64_t cout : {1, 6, 32}) {  // below, off and on the 4-channel blocks
+        // Below, off and on the 4- and 8-channel blocks, and a full 8-block plus a part.
+        for (int64_t cout : {1, 6, 12, 32}) {
           const int64_t taps = p.c * win.kernel * win.kernel;
           const auto w = random_floats(cout * taps, seed += 3), b = random_floats(cout, seed + 1),
                      x = random_floats(p.c * p.h * p.w, seed + 2);
