@@ -97,6 +97,24 @@ HWY_INLINE void DepthwiseRow(DF d, const float* HWY_RESTRICT r0, const float* HW
 }
 
 #if UBP_EXACT_MASKED_MEMORY
+// Lanes [begin, end) of a vector (clamped to the vector).
+HWY_INLINE hn::Mask<DF> LaneRange(DF d, int64_t begin, int64_t end) {
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  const auto first = [n](int64_t k) { return static_cast<size_t>(std::clamp<int64_t>(k, 0, n)); };
+  return hn::AndNot(hn::FirstN(d, first(begin)), hn::FirstN(d, first(end)));
+}
+
+// Clamps acc to [lo, hi] and stores its first `width` lanes at out.
+HWY_INLINE void StoreClamped(DF d, hn::Vec<DF> acc, hn::Vec<DF> vlo, hn::Vec<DF> vhi,
+                             float* HWY_RESTRICT out, size_t width) {
+  acc = hn::Min(hn::Max(acc, vlo), vhi);
+  if (width == hn::Lanes(d)) {
+    hn::StoreU(acc, d, out);
+  } else {
+    StorePartial(d, acc, out, width);
+  }
+}
+
 // One channel, stride 1, on targets with exact masked loads: no padded copy of the plane. The
 // output is computed in column strips of one vector; down a strip, each input row is loaded once
 // as three masked vectors (its left, centre and right taps; the masks read only the row and give
@@ -113,24 +131,16 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
   const auto w10 = hn::Set(d, wt[3]), w11 = hn::Set(d, wt[4]), w12 = hn::Set(d, wt[5]);
   const auto w20 = hn::Set(d, wt[6]), w21 = hn::Set(d, wt[7]), w22 = hn::Set(d, wt[8]);
   const auto vb = hn::Set(d, bias), vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
-  auto lanes = [n](int64_t count) { return static_cast<size_t>(std::clamp<int64_t>(count, 0, n)); };
   for (int64_t ox = 0; ox < w_; ox += n) {
     // Lane i of the strip is output column ox + i; its taps read columns ox + i - 1, ox + i and
     // ox + i + 1, each only where that column is inside the row (lane 0 of the first strip's
     // left tap is masked off: the address before the row is never read).
-    const size_t width = lanes(w_ - ox);
-    const auto centre = hn::FirstN(d, width);
-    const auto right = hn::FirstN(d, lanes(w_ - 1 - ox));
-    auto left = hn::FirstN(d, lanes(w_ + 1 - ox));
-    if (ox == 0) left = hn::AndNot(hn::FirstN(d, 1), left);
+    const auto left = LaneRange(d, 1 - ox, w_ + 1 - ox);
+    const auto centre = LaneRange(d, 0, w_ - ox);
+    const auto right = LaneRange(d, 0, w_ - 1 - ox);
+    const size_t width = static_cast<size_t>(std::min(n, w_ - ox));
     auto store = [&](hn::Vec<DF> acc, int64_t oy) {
-      acc = hn::Min(hn::Max(acc, vlo), vhi);
-      float* out = y + oy * w_ + ox;
-      if (width == static_cast<size_t>(n)) {
-        hn::StoreU(acc, d, out);
-      } else {
-        StorePartial(d, acc, out, width);
-      }
+      StoreClamped(d, acc, vlo, vhi, y + oy * w_ + ox, width);
     };
     // Output rows iy - 1 (waiting for kernel row 2), iy (row 1) and iy + 1 (row 0).
     auto above = vb, here = vb;
@@ -158,13 +168,6 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
   }
 }
 
-// Lanes [begin, end) of a vector (clamped to the vector).
-HWY_INLINE hn::Mask<DF> LaneRange(DF d, int64_t begin, int64_t end) {
-  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-  const auto first = [n](int64_t k) { return static_cast<size_t>(std::clamp<int64_t>(k, 0, n)); };
-  return hn::AndNot(hn::FirstN(d, first(begin)), hn::FirstN(d, first(end)));
-}
-
 // One channel, stride 2, the same way: column strips of one output vector, each input row loaded
 // once (two pairs of masked vectors, de-interleaved into the left, centre and right taps of the
 // strip's output columns). An even input row 2oy is kernel row 1 of output row oy; an odd row
@@ -189,13 +192,7 @@ void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
     const auto m_lo1 = LaneRange(d, -s1, w_ - s1), m_hi1 = LaneRange(d, -s1 - n, w_ - s1 - n);
     const size_t width = static_cast<size_t>(std::min(n, ow - ox));
     auto store = [&](hn::Vec<DF> acc, int64_t oy) {
-      acc = hn::Min(hn::Max(acc, vlo), vhi);
-      float* out = y + oy * ow + ox;
-      if (width == static_cast<size_t>(n)) {
-        hn::StoreU(acc, d, out);
-      } else {
-        StorePartial(d, acc, out, width);
-      }
+      StoreClamped(d, acc, vlo, vhi, y + oy * ow + ox, width);
     };
     auto acc = vb;  // output row 0 has no kernel row 0: input row -1 is the zero border
     for (int64_t iy = 0; iy < h; ++iy) {
