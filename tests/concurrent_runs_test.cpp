@@ -226,9 +226,11 @@ TEST_F(ConcurrentRunners, OnAnotherMachineAStaleHeartbeatIsTakenOverAndAFreshOne
   EXPECT_FALSE(contains(err, "its process is gone")) << "machine B judged machine A's pid: " << err;
   EXPECT_EQ(one("SELECT status || ' ' || attempts || ' ' || host FROM runs WHERE run_id = '" + victim + "'"),
             "done 2 machine-b");
-  const std::string waited = one("SELECT (julianday(started_at) - julianday('" + last_beat +
-                                 "')) * 86400 FROM runs WHERE run_id = '" + victim + "'");
-  EXPECT_GE(std::stod(waited), 5.0) << "taken over " << waited << " s after the last heartbeat";
+  // Both times are written to the millisecond; julianday's doubles carry ~50 us of rounding (a
+  // take-over exactly 5.000 s after the beat once read as 4.99997 s), so compare whole ms.
+  const std::string waited_ms = one("SELECT CAST(round((julianday(started_at) - julianday('" + last_beat +
+                                    "')) * 86400000) AS INTEGER) FROM runs WHERE run_id = '" + victim + "'");
+  EXPECT_GE(std::stoll(waited_ms), 5000) << "taken over " << waited_ms << " ms after the last heartbeat";
   EXPECT_EQ(one("SELECT count(*) FROM runs WHERE status = 'done'"), "3");
   EXPECT_EQ(one("SELECT sum(attempts) FROM runs"), "4");
 }
