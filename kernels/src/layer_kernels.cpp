@@ -32,9 +32,14 @@ using DF = hn::ScalableTag<float>;
 #define UBP_EXACT_MASKED_MEMORY (HWY_TARGET <= HWY_AVX2)
 #endif
 
-// Stores the first `count` lanes of v (count <= Lanes) without touching memory past them.
+// Stores the first `count` lanes of v (all of them when count >= Lanes) without touching memory
+// past them: the last, partial vector of a row.
 template <class V>
-HWY_INLINE void StorePartial(DF d, V v, float* HWY_RESTRICT out, size_t count) {
+HWY_INLINE void StoreFirstLanes(DF d, V v, float* HWY_RESTRICT out, size_t count) {
+  if (count >= hn::Lanes(d)) {
+    hn::StoreU(v, d, out);
+    return;
+  }
 #if UBP_EXACT_MASKED_MEMORY
   // Elsewhere BlendedStore may read the other lanes and write them back.
   hn::BlendedStore(v, hn::FirstN(d, count), d, out);
@@ -43,6 +48,25 @@ HWY_INLINE void StorePartial(DF d, V v, float* HWY_RESTRICT out, size_t count) {
   hn::Store(v, d, lanes);
   std::memcpy(out, lanes, count * sizeof(float));
 #endif
+}
+
+// Splits src[0, count) into even and odd elements, to_even[i] = src[2i], to_odd[i] = src[2i + 1],
+// as far as whole pairs of vectors go; returns how many elements of src it split (the caller
+// finishes the rest one by one). Reads and writes nothing past those elements.
+HWY_INLINE int64_t DeinterleaveVectors(DF d, const float* HWY_RESTRICT src, int64_t count,
+                                       float* HWY_RESTRICT to_even, float* HWY_RESTRICT to_odd) {
+  int64_t i = 0;
+#if HWY_TARGET != HWY_SCALAR  // one lane: no ConcatEven / ConcatOdd
+  const int64_t n = static_cast<int64_t>(hn::Lanes(d));
+  for (; i + 2 * n <= count; i += 2 * n) {
+    const auto lo_half = hn::LoadU(d, src + i), hi_half = hn::LoadU(d, src + i + n);
+    hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, to_even + i / 2);
+    hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, to_odd + i / 2);
+  }
+#else
+  (void)d, (void)src, (void)count, (void)to_even, (void)to_odd;
+#endif
+  return i;
 }
 
 // ---- Depthwise 3x3 -----------------------------------------------------------------------------
@@ -59,60 +83,12 @@ HWY_INLINE void StorePartial(DF d, V v, float* HWY_RESTRICT out, size_t count) {
 // odd[ox] and even[ox + 1]: contiguous loads again instead of gathers. On x86 this path was 1.7-
 // 3.8x slower than the strips (the copy and the three loads of every input row).
 
-// Per thread: stride 1 the padded plane; stride 2 the even-column rows, then the odd ones.
-using PlaneBuffer = std::vector<float>;
-
-HWY_INLINE void DepthwiseRow(DF d, const float* HWY_RESTRICT r0, const float* HWY_RESTRICT r1,
-                             const float* HWY_RESTRICT r2, size_t o1, size_t o2,
-                             const float* HWY_RESTRICT w, float bias, float lo, float hi,
-                             int64_t out_width, float* HWY_RESTRICT out) {
-  // Row rk's taps kx = 0, 1, 2 are at rk + ox + {0, o1, o2}: stride 1 {0, 1, 2}; stride 2 rk is
-  // the even row, o1 reaches the odd row of the same padded row and o2 = 1.
-  const size_t n = hn::Lanes(d);
-  const auto w00 = hn::Set(d, w[0]), w01 = hn::Set(d, w[1]), w02 = hn::Set(d, w[2]);
-  const auto w10 = hn::Set(d, w[3]), w11 = hn::Set(d, w[4]), w12 = hn::Set(d, w[5]);
-  const auto w20 = hn::Set(d, w[6]), w21 = hn::Set(d, w[7]), w22 = hn::Set(d, w[8]);
-  const auto vb = hn::Set(d, bias), vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
-  for (int64_t ox = 0; ox < out_width; ox += static_cast<int64_t>(n)) {
-    const float* a = r0 + ox;
-    const float* b = r1 + ox;
-    const float* c = r2 + ox;
-    auto acc = hn::MulAdd(w00, hn::LoadU(d, a), vb);
-    acc = hn::MulAdd(w01, hn::LoadU(d, a + o1), acc);
-    acc = hn::MulAdd(w02, hn::LoadU(d, a + o2), acc);
-    acc = hn::MulAdd(w10, hn::LoadU(d, b), acc);
-    acc = hn::MulAdd(w11, hn::LoadU(d, b + o1), acc);
-    acc = hn::MulAdd(w12, hn::LoadU(d, b + o2), acc);
-    acc = hn::MulAdd(w20, hn::LoadU(d, c), acc);
-    acc = hn::MulAdd(w21, hn::LoadU(d, c + o1), acc);
-    acc = hn::MulAdd(w22, hn::LoadU(d, c + o2), acc);
-    acc = hn::Min(hn::Max(acc, vlo), vhi);
-    const int64_t left = out_width - ox;
-    if (left >= static_cast<int64_t>(n)) {
-      hn::StoreU(acc, d, out + ox);
-    } else {
-      StorePartial(d, acc, out + ox, static_cast<size_t>(left));
-    }
-  }
-}
-
 #if UBP_EXACT_MASKED_MEMORY
 // Lanes [begin, end) of a vector (clamped to the vector).
 HWY_INLINE hn::Mask<DF> LaneRange(DF d, int64_t begin, int64_t end) {
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const auto first = [n](int64_t k) { return static_cast<size_t>(std::clamp<int64_t>(k, 0, n)); };
   return hn::AndNot(hn::FirstN(d, first(begin)), hn::FirstN(d, first(end)));
-}
-
-// Clamps acc to [lo, hi] and stores its first `width` lanes at out.
-HWY_INLINE void StoreClamped(DF d, hn::Vec<DF> acc, hn::Vec<DF> vlo, hn::Vec<DF> vhi,
-                             float* HWY_RESTRICT out, size_t width) {
-  acc = hn::Min(hn::Max(acc, vlo), vhi);
-  if (width == hn::Lanes(d)) {
-    hn::StoreU(acc, d, out);
-  } else {
-    StorePartial(d, acc, out, width);
-  }
 }
 
 // One channel, stride 1, on targets with exact masked loads: no padded copy of the plane. The
@@ -138,9 +114,9 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
     const auto left = LaneRange(d, 1 - ox, w_ + 1 - ox);
     const auto centre = LaneRange(d, 0, w_ - ox);
     const auto right = LaneRange(d, 0, w_ - 1 - ox);
-    const size_t width = static_cast<size_t>(std::min(n, w_ - ox));
     auto store = [&](hn::Vec<DF> acc, int64_t oy) {
-      StoreClamped(d, acc, vlo, vhi, y + oy * w_ + ox, width);
+      StoreFirstLanes(d, hn::Min(hn::Max(acc, vlo), vhi), y + oy * w_ + ox,
+                      static_cast<size_t>(w_ - ox));
     };
     // Output rows iy - 1 (waiting for kernel row 2), iy (row 1) and iy + 1 (row 0).
     auto above = vb, here = vb;
@@ -190,9 +166,9 @@ void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
     const int64_t s0 = 2 * ox - 2, s1 = 2 * ox;
     const auto m_lo0 = LaneRange(d, -s0, w_ - s0), m_hi0 = LaneRange(d, -s0 - n, w_ - s0 - n);
     const auto m_lo1 = LaneRange(d, -s1, w_ - s1), m_hi1 = LaneRange(d, -s1 - n, w_ - s1 - n);
-    const size_t width = static_cast<size_t>(std::min(n, ow - ox));
     auto store = [&](hn::Vec<DF> acc, int64_t oy) {
-      StoreClamped(d, acc, vlo, vhi, y + oy * ow + ox, width);
+      StoreFirstLanes(d, hn::Min(hn::Max(acc, vlo), vhi), y + oy * ow + ox,
+                      static_cast<size_t>(ow - ox));
     };
     auto acc = vb;  // output row 0 has no kernel row 0: input row -1 is the zero border
     for (int64_t iy = 0; iy < h; ++iy) {
@@ -221,7 +197,38 @@ void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
     if (h % 2 == 1) store(acc, oh - 1);  // its kernel row 2 is the zero border below
   }
 }
-#endif
+#else
+// Per thread: stride 1 the padded plane; stride 2 the even-column rows, then the odd ones.
+using PlaneBuffer = std::vector<float>;
+
+HWY_INLINE void DepthwiseRow(DF d, const float* HWY_RESTRICT r0, const float* HWY_RESTRICT r1,
+                             const float* HWY_RESTRICT r2, size_t o1, size_t o2,
+                             const float* HWY_RESTRICT w, float bias, float lo, float hi,
+                             int64_t out_width, float* HWY_RESTRICT out) {
+  // Row rk's taps kx = 0, 1, 2 are at rk + ox + {0, o1, o2}: stride 1 {0, 1, 2}; stride 2 rk is
+  // the even row, o1 reaches the odd row of the same padded row and o2 = 1.
+  const size_t n = hn::Lanes(d);
+  const auto w00 = hn::Set(d, w[0]), w01 = hn::Set(d, w[1]), w02 = hn::Set(d, w[2]);
+  const auto w10 = hn::Set(d, w[3]), w11 = hn::Set(d, w[4]), w12 = hn::Set(d, w[5]);
+  const auto w20 = hn::Set(d, w[6]), w21 = hn::Set(d, w[7]), w22 = hn::Set(d, w[8]);
+  const auto vb = hn::Set(d, bias), vlo = hn::Set(d, lo), vhi = hn::Set(d, hi);
+  for (int64_t ox = 0; ox < out_width; ox += static_cast<int64_t>(n)) {
+    const float* a = r0 + ox;
+    const float* b = r1 + ox;
+    const float* c = r2 + ox;
+    auto acc = hn::MulAdd(w00, hn::LoadU(d, a), vb);
+    acc = hn::MulAdd(w01, hn::LoadU(d, a + o1), acc);
+    acc = hn::MulAdd(w02, hn::LoadU(d, a + o2), acc);
+    acc = hn::MulAdd(w10, hn::LoadU(d, b), acc);
+    acc = hn::MulAdd(w11, hn::LoadU(d, b + o1), acc);
+    acc = hn::MulAdd(w12, hn::LoadU(d, b + o2), acc);
+    acc = hn::MulAdd(w20, hn::LoadU(d, c), acc);
+    acc = hn::MulAdd(w21, hn::LoadU(d, c + o1), acc);
+    acc = hn::MulAdd(w22, hn::LoadU(d, c + o2), acc);
+    StoreFirstLanes(d, hn::Min(hn::Max(acc, vlo), vhi), out + ox,
+                    static_cast<size_t>(out_width - ox));
+  }
+}
 
 // One channel, stride 1: plane = (H + 2) rows of pw = W + 2 floats plus n floats of slack (the
 // last vector of a row may read past it; those lanes are never stored).
@@ -275,16 +282,8 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
     }
     const float* src = x + iy * w_;
     e[0] = 0.0f;
-    int64_t k = 0;  // odd[k] = src[2k], even[k + 1] = src[2k + 1]
-#if HWY_TARGET != HWY_SCALAR  // one lane: no ConcatEven / ConcatOdd, the loop below does it
-    for (; 2 * k + 2 * static_cast<int64_t>(n) <= w_; k += static_cast<int64_t>(n)) {
-      const auto lo_half = hn::LoadU(d, src + 2 * k);
-      const auto hi_half = hn::LoadU(d, src + 2 * k + static_cast<int64_t>(n));
-      hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, o + k);
-      hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, e + k + 1);
-    }
-#endif
-    for (; 2 * k < w_; ++k) {
+    // odd[k] = src[2k], even[k + 1] = src[2k + 1]
+    for (int64_t k = DeinterleaveVectors(d, src, w_, o, e + 1) / 2; 2 * k < w_; ++k) {
       o[k] = src[2 * k];
       e[k + 1] = 2 * k + 1 < w_ ? src[2 * k + 1] : 0.0f;
     }
@@ -304,30 +303,32 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
     DepthwiseRow(d, e0, e1, e2, half, 1, wt, bias, lo, hi, ow, y + oy * ow);
   }
 }
+#endif  // UBP_EXACT_MASKED_MEMORY
 
 void DepthwiseChannels(const float* w, const float* bias, int64_t c0, int64_t c1, int64_t h,
                        int64_t w_, int stride, const float* x, float* y, float lo, float hi) {
   const int64_t oh = (h - 1) / stride + 1, ow = (w_ - 1) / stride + 1;
-#if UBP_EXACT_MASKED_MEMORY
-  for (int64_t c = c0; c < c1; ++c) {
-    const float b = bias == nullptr ? 0.0f : bias[c];
-    if (stride == 1) {
-      DepthwiseStripsS1(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow);
-    } else {
-      DepthwiseStripsS2(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow);
-    }
-  }
-#else
+#if !UBP_EXACT_MASKED_MEMORY
   thread_local PlaneBuffer buf;
+#endif
   for (int64_t c = c0; c < c1; ++c) {
     const float b = bias == nullptr ? 0.0f : bias[c];
+    const float* xc = x + c * h * w_;
+    float* yc = y + c * oh * ow;
+#if UBP_EXACT_MASKED_MEMORY
     if (stride == 1) {
-      DepthwiseChannelS1(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow, buf);
+      DepthwiseStripsS1(xc, h, w_, w + 9 * c, b, lo, hi, yc);
     } else {
-      DepthwiseChannelS2(x + c * h * w_, h, w_, w + 9 * c, b, lo, hi, y + c * oh * ow, buf);
+      DepthwiseStripsS2(xc, h, w_, w + 9 * c, b, lo, hi, yc);
     }
-  }
+#else
+    if (stride == 1) {
+      DepthwiseChannelS1(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf);
+    } else {
+      DepthwiseChannelS2(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf);
+    }
 #endif
+  }
 }
 
 // ---- Global average pooling ------------------------------------------------------------------
@@ -445,20 +446,11 @@ void PrepareRows(const PreparedRows& l, const float* HWY_RESTRICT plane, int64_t
     } else {
       // Input column ix is padded column ix + padding: with even padding the even input
       // columns go to the even half, with odd padding to the odd half (one further left).
-      int64_t ix = 0;
-#if HWY_TARGET != HWY_SCALAR  // one lane: no ConcatEven / ConcatOdd, the loop below does it
       const int64_t shift = padding / 2;
       float* to_even_cols = padding % 2 == 0 ? row + shift : row + l.odd + shift;
       float* to_odd_cols = padding % 2 == 0 ? row + l.odd + shift : row + shift + 1;
-      const DF d;
-      const int64_t n = static_cast<int64_t>(hn::Lanes(d));
-      for (; ix + 2 * n <= w_; ix += 2 * n) {
-        const auto lo_half = hn::LoadU(d, src + ix), hi_half = hn::LoadU(d, src + ix + n);
-        hn::StoreU(hn::ConcatEven(d, hi_half, lo_half), d, to_even_cols + ix / 2);
-        hn::StoreU(hn::ConcatOdd(d, hi_half, lo_half), d, to_odd_cols + ix / 2);
-      }
-#endif
-      for (; ix < w_; ++ix) {
+      for (int64_t ix = DeinterleaveVectors(DF(), src, w_, to_even_cols, to_odd_cols); ix < w_;
+           ++ix) {
         const int64_t j = ix + padding;  // padded column
         row[(j % 2 ? l.odd : 0) + j / 2] = src[ix];
       }
@@ -533,12 +525,8 @@ void ConvDirectRows(const float* HWY_RESTRICT w, const float* bias, int64_t cout
           for (int v = 0; v < 2; ++v) {
             const int64_t left = ow - ox - v * n;
             if (left <= 0) break;
-            const auto r = hn::Min(hn::Max(acc[j][v], vlo), vhi);
-            if (left >= n) {
-              hn::StoreU(r, d, out + v * n);
-            } else {
-              StorePartial(d, r, out + v * n, static_cast<size_t>(left));
-            }
+            StoreFirstLanes(d, hn::Min(hn::Max(acc[j][v], vlo), vhi), out + v * n,
+                            static_cast<size_t>(left));
           }
         }
       }
@@ -570,12 +558,7 @@ void MaxPoolRows(int64_t c0, int64_t c1, int64_t h, int64_t w_, int k, int strid
           const float* row = base + ky * l.width + ox;
           for (int kx = 0; kx < k; ++kx) m = hn::Max(m, hn::LoadU(d, row + l.ColumnOffset(kx)));
         }
-        const int64_t left = ow - ox;
-        if (left >= n) {
-          hn::StoreU(m, d, out + ox);
-        } else {
-          StorePartial(d, m, out + ox, static_cast<size_t>(left));
-        }
+        StoreFirstLanes(d, m, out + ox, static_cast<size_t>(ow - ox));
       }
     }
   }
