@@ -1,7 +1,9 @@
 // The XNNPACK anchor of the engine benchmark (xnnpack/xnnpack_engine.h) must compute the same
 // model as our engine, or the benchmark's ratios compare different work. Small random models in
 // every storage (packed layers reach XNNPACK unpacked, with their zeros), dense NHWC and forced
-// sparse NCHW, 1 and 2 threads, against the engine's output.
+// sparse NCHW, 1 and 2 threads, against the engine's output. The same for the per-layer model
+// (xnnpack/xnnpack_layers.h), whose layer times are only worth printing if its operators compute
+// the model.
 //
 // Tolerance: both sum in float in different orders (XNNPACK's NHWC GEMM, its SpMM over the
 // non-zeros, its own depthwise tiles), so outputs differ by rounding that grows over the
@@ -18,6 +20,7 @@
 #include "test_util.h"
 #include "ubp/device/engine.h"
 #include "xnnpack_engine.h"
+#include "xnnpack_layers.h"
 
 namespace ubp::device {
 namespace {
@@ -61,16 +64,14 @@ PackedModel resnet_like() {
   return b.model();
 }
 
-void expect_same_as_engine(const PackedModel& model, XnnpackMode mode, int threads) {
-  SCOPED_TRACE(model.name + " " + to_string(mode) + " threads " + std::to_string(threads));
-  std::vector<float> input = kernels::testing::random_floats(
+std::vector<float> model_input(const PackedModel& model) {
+  return kernels::testing::random_floats(
       model.input_shape[0] * model.input_shape[1] * model.input_shape[2], 9);
+}
+
+void expect_close_to_engine(const PackedModel& model, const std::vector<float>& got) {
   Engine engine(model, 1);
-  const std::vector<float> expected = engine.run(input);
-  XnnpackModel xnn(model, mode, threads);
-  xnn.set_input(input.data());
-  xnn.invoke();
-  const std::vector<float> got = xnn.output();
+  const std::vector<float> expected = engine.run(model_input(model));
   ASSERT_EQ(got.size(), expected.size());
   double largest = 0;
   for (float v : expected) largest = std::max(largest, std::abs(static_cast<double>(v)));
@@ -78,6 +79,29 @@ void expect_same_as_engine(const PackedModel& model, XnnpackMode mode, int threa
   for (size_t i = 0; i < got.size(); ++i) {
     EXPECT_NEAR(got[i], expected[i], 1e-4 * largest) << "output " << i;
   }
+}
+
+void expect_same_as_engine(const PackedModel& model, XnnpackMode mode, int threads) {
+  SCOPED_TRACE(model.name + " " + to_string(mode) + " threads " + std::to_string(threads));
+  XnnpackModel xnn(model, mode, threads);
+  xnn.set_input(model_input(model).data());
+  xnn.invoke();
+  expect_close_to_engine(model, xnn.output());
+}
+
+// Also: one time per layer, each positive, and a second pass gives the same output.
+void expect_layers_same_as_engine(const PackedModel& model, XnnpackMode mode, int threads) {
+  SCOPED_TRACE(model.name + " per layer, " + to_string(mode) + " threads " + std::to_string(threads));
+  XnnpackLayers layers(model, mode, threads);
+  layers.set_input(model_input(model).data());
+  std::vector<double> seconds;
+  layers.run(&seconds);
+  const std::vector<float> first = layers.output();
+  expect_close_to_engine(model, first);
+  ASSERT_EQ(seconds.size(), model.layers.size());
+  for (size_t i = 0; i < seconds.size(); ++i) EXPECT_GT(seconds[i], 0.0) << "layer " << i;
+  layers.run();
+  EXPECT_EQ(layers.output(), first);
 }
 
 TEST(XnnpackModel, MobileNetLikeAgreesWithTheEngineDenseAndSparse) {
@@ -94,8 +118,29 @@ TEST(XnnpackModel, ResNetLikeAgreesWithTheEngine) {
   }
 }
 
+TEST(XnnpackLayers, MobileNetLikeAgreesWithTheEngineDenseAndSparse) {
+  const PackedModel model = mobilenet_like();
+  for (XnnpackMode mode : {XnnpackMode::kDense, XnnpackMode::kSparse}) {
+    for (int threads : {1, 2}) expect_layers_same_as_engine(model, mode, threads);
+  }
+}
+
+TEST(XnnpackLayers, ResNetLikeAgreesWithTheEngineDense) {
+  for (int threads : {1, 2}) expect_layers_same_as_engine(resnet_like(), XnnpackMode::kDense, threads);
+}
+
+TEST(XnnpackLayers, SparseRefusesALayerOutsideTheMobileNetPatternAndNamesIt) {
+  try {
+    XnnpackLayers layers(resnet_like(), XnnpackMode::kSparse, 1);
+    FAIL() << "a 7x7 stem was accepted in NCHW";
+  } catch (const XnnpackError& e) {
+    EXPECT_NE(std::string(e.what()).find("layer 0 'conv1'"), std::string::npos) << e.what();
+  }
+}
+
 TEST(XnnpackModel, RefusesZeroThreads) {
   EXPECT_THROW(XnnpackModel(mobilenet_like(), XnnpackMode::kDense, 0), std::invalid_argument);
+  EXPECT_THROW(XnnpackLayers(mobilenet_like(), XnnpackMode::kDense, 0), std::invalid_argument);
 }
 
 }  // namespace

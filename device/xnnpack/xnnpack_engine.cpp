@@ -5,8 +5,9 @@
 #include <xnnpack.h>
 
 #include <algorithm>
-#include <limits>
-#include <mutex>
+#include <array>
+
+#include "xnnpack_common.h"
 
 // Exported by libXNNPACK.so, declared only in XNNPACK's internal src/xnnpack/subgraph.h.
 extern "C" {
@@ -15,42 +16,8 @@ void xnn_subgraph_rewrite_for_nchw(xnn_subgraph_t subgraph);
 }
 
 namespace ubp::device {
-namespace {
 
-// xnn_status values are 0..6 in this snapshot, in this order.
-std::string status_name(xnn_status status) {
-  static const char* const names[] = {"success",         "uninitialized",
-                                      "invalid_parameter", "invalid_state",
-                                      "unsupported_parameter", "unsupported_hardware",
-                                      "out_of_memory"};
-  const int i = static_cast<int>(status);
-  if (i >= 0 && i < static_cast<int>(sizeof names / sizeof names[0])) {
-    return std::string("xnn_status_") + names[i];
-  }
-  return "xnn_status(" + std::to_string(i) + ")";
-}
-
-void check(xnn_status status, const std::string& call) {
-  if (status != xnn_status_success) {
-    throw XnnpackError("XNNPACK " + call + " failed: " + status_name(status));
-  }
-}
-
-void initialize_once() {
-  static std::once_flag once;
-  static xnn_status status = xnn_status_uninitialized;
-  std::call_once(once, [] { status = xnn_initialize(nullptr); });
-  check(status, "xnn_initialize");
-}
-
-float clamp_min(kernels::Activation act) {
-  return act == kernels::Activation::kNone ? -std::numeric_limits<float>::infinity() : 0.0f;
-}
-float clamp_max(kernels::Activation act) {
-  return act == kernels::Activation::kRelu6 ? 6.0f : std::numeric_limits<float>::infinity();
-}
-
-}  // namespace
+using xnnpack::check;
 
 std::string to_string(XnnpackMode mode) {
   return mode == XnnpackMode::kDense ? "dense" : "sparse";
@@ -103,8 +70,7 @@ void XnnpackModel::Impl::build(const PackedModel& model) {
   auto value = [&](int index) { return index < 0 ? kInputId : value_of[static_cast<size_t>(index)]; };
   for (size_t i = 0; i < n; ++i) {
     const Layer& layer = model.layers[i];
-    const std::string where =
-        " (layer " + std::to_string(i) + " '" + layer.name + "', " + to_string(layer.kind) + ")";
+    const std::string where = xnnpack::where(i, layer);
     const bool last = i + 1 == n;
     const auto dims = nhwc(layer.output_shape);
     check(xnn_define_tensor_value(subgraph, xnn_datatype_fp32, dims.size(), dims.data(), nullptr,
@@ -114,7 +80,7 @@ void XnnpackModel::Impl::build(const PackedModel& model) {
     const uint32_t x = value(layer.input_from == kPreviousLayer ? static_cast<int>(i) - 1
                                                                 : layer.input_from);
     const uint32_t y = value_of[i];
-    const float lo = clamp_min(layer.activation), hi = clamp_max(layer.activation);
+    const float lo = xnnpack::clamp_min(layer.activation), hi = xnnpack::clamp_max(layer.activation);
     const auto cin = static_cast<size_t>(layer.input_shape[0]);
     const auto cout = static_cast<size_t>(layer.output_shape[0]);
     const auto pad = static_cast<uint32_t>(layer.padding);
@@ -123,15 +89,7 @@ void XnnpackModel::Impl::build(const PackedModel& model) {
     switch (layer.kind) {
       case LayerKind::kConv:
       case LayerKind::kPointwise: {
-        // Ours: [Cout][Cin][kh][kw]; XNNPACK: OHWI.
-        const std::vector<float> m = layer.weights.matrix();
-        std::vector<float> f(m.size());
-        for (size_t o = 0; o < cout; ++o)
-          for (size_t c = 0; c < cin; ++c)
-            for (size_t ky = 0; ky < kh; ++ky)
-              for (size_t kx = 0; kx < kw; ++kx)
-                f[((o * kh + ky) * kw + kx) * cin + c] = m[((o * cin + c) * kh + ky) * kw + kx];
-        const uint32_t filter = constant(std::move(f), {cout, kh, kw, cin});
+        const uint32_t filter = constant(xnnpack::filter_ohwi(layer), {cout, kh, kw, cin});
         const uint32_t bias = constant(layer.weights.bias(), {cout});
         check(xnn_define_convolution_2d(subgraph, pad, pad, pad, pad, kh, kw, stride, stride, 1, 1,
                                         /*groups=*/1, cin, cout, lo, hi, x, filter, bias, y, 0),
@@ -194,7 +152,7 @@ XnnpackModel::XnnpackModel(const PackedModel& model, XnnpackMode mode, int threa
                                 " must be >= 1");
   }
   if (model.layers.empty()) throw std::invalid_argument("XnnpackModel: the model has no layers");
-  initialize_once();
+  xnnpack::initialize_once();
   Impl& m = *impl_;
   if (threads > 1) {
     m.pool = pthreadpool_create(static_cast<size_t>(threads));
@@ -214,20 +172,15 @@ XnnpackModel::XnnpackModel(const PackedModel& model, XnnpackMode mode, int threa
 XnnpackModel::~XnnpackModel() = default;
 
 void XnnpackModel::set_input(const float* chw) {
-  Impl& m = *impl_;
-  const int64_t c = m.input_shape[0], hw = m.input_shape[1] * m.input_shape[2];
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t p = 0; p < hw; ++p) m.input[static_cast<size_t>(p * c + ch)] = chw[ch * hw + p];
+  xnnpack::chw_to_hwc(chw, impl_->input_shape, impl_->input.data());
 }
 
 void XnnpackModel::invoke() { check(xnn_invoke_runtime(impl_->runtime), "xnn_invoke_runtime"); }
 
 std::vector<float> XnnpackModel::output() const {
   const Impl& m = *impl_;
-  const int64_t c = m.output_shape[0], hw = m.output_shape[1] * m.output_shape[2];
-  std::vector<float> chw(static_cast<size_t>(c * hw));
-  for (int64_t ch = 0; ch < c; ++ch)
-    for (int64_t p = 0; p < hw; ++p) chw[static_cast<size_t>(ch * hw + p)] = m.output[static_cast<size_t>(p * c + ch)];
+  std::vector<float> chw(static_cast<size_t>(m.output_shape[0] * m.output_shape[1] * m.output_shape[2]));
+  xnnpack::hwc_to_chw(m.output.data(), m.output_shape, chw.data());
   return chw;
 }
 

@@ -22,6 +22,10 @@
 // fan-in, see shared_model); masks come from
 // exporter::choose_masks_for_export, the code path of training runs.
 //
+// After the ratios: per layer kind, the sums of per-layer medians of our engine (its layer
+// timing) and of XNNPACK rebuilt as one operator per layer (xnnpack_layers.h: this XNNPACK
+// snapshot has no runtime profiling), each checked against the engine's output first.
+//
 // Before timing, each XNNPACK case checks that its output agrees with our engine's on the same
 // packed model (within 1e-4 of the largest logit) and each 2-thread engine that its output is
 // bitwise the 1-thread one; a case that fails is skipped with the error, and its ratios are not
@@ -43,6 +47,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <functional>
 #include <map>
 #include <memory>
 #include <random>
@@ -55,6 +60,7 @@
 #include "ubp/support/statistics.h"
 #if defined(UBP_BENCH_HAVE_XNNPACK)
 #include "xnnpack_engine.h"
+#include "xnnpack_layers.h"
 #endif
 
 namespace {
@@ -205,6 +211,22 @@ std::map<std::string, std::pair<double, double>>& agreement() {
 }
 
 #if defined(UBP_BENCH_HAVE_XNNPACK)
+// XNNPACK's output against the engine's: both sum in float in different orders, so they agree
+// within 1e-4 of the largest logit or compute different models.
+struct Agreement {
+  double worst = 0, largest = 0;
+  bool ok = false;
+};
+Agreement compare_to_engine(const std::vector<float>& got, const std::vector<float>& expected) {
+  Agreement a;
+  for (float v : expected) a.largest = std::max(a.largest, std::abs(static_cast<double>(v)));
+  for (size_t i = 0; i < got.size() && i < expected.size(); ++i) {
+    a.worst = std::max(a.worst, std::abs(static_cast<double>(got[i]) - expected[i]));
+  }
+  a.ok = got.size() == expected.size() && a.largest > 0 && a.worst <= 1e-4 * a.largest;
+  return a;
+}
+
 device::XnnpackModel& xnnpack_for(const std::string& model, const KernelCase& c,
                                   device::XnnpackMode mode, int threads) {
   static std::map<std::string, std::unique_ptr<device::XnnpackModel>> runtimes;
@@ -221,16 +243,11 @@ void BM_Xnnpack(benchmark::State& state, const std::string& name, const std::str
   xnn.set_input(input.data());
   xnn.invoke();  // also the warm-up
   const std::vector<float> got = xnn.output();
-  const std::vector<float>& expected = engine_output(model, c);
-  double largest = 0, worst = 0;
-  for (float v : expected) largest = std::max(largest, std::abs(static_cast<double>(v)));
-  for (size_t i = 0; i < got.size() && i < expected.size(); ++i) {
-    worst = std::max(worst, std::abs(static_cast<double>(got[i]) - expected[i]));
-  }
-  agreement()[name] = {worst, largest};
-  if (got.size() != expected.size() || !(largest > 0) || !(worst <= 1e-4 * largest)) {
+  const Agreement a = compare_to_engine(got, engine_output(model, c));
+  agreement()[name] = {a.worst, a.largest};
+  if (!a.ok) {
     failed_cases()[name] = "output differs from the engine's by " +
-                           std::to_string(worst / largest) + " of the largest logit";
+                           std::to_string(a.worst / a.largest) + " of the largest logit";
     state.SkipWithError("XNNPACK output differs from the engine's");
     return;
   }
@@ -267,16 +284,15 @@ std::string xnnpack_name(const std::string& model, const std::string& mode, int 
 }
 
 // Per layer kind (first conv, other k x k conv, depthwise, pointwise, pool, add, classifier):
-// the sum over the layers of each layer's median time over `runs` forward passes, per engine
-// case. Runs after the benchmarks, outside their timing.
-void print_layer_kinds(const std::string& model, const KernelCase& c, int threads, int runs) {
-  device::Engine& engine = engine_for(model, c, threads);
-  const std::vector<float> input = random_input();
-  const auto& layers = engine.model().layers;
+// the sum over the layers of each layer's median time over `runs` passes; `pass` runs one forward
+// pass and fills one time per layer. Runs after the benchmarks, outside their timing.
+void print_layer_kinds(const std::string& label, const device::PackedModel& model, int runs,
+                       const std::function<void(std::vector<double>*)>& pass) {
+  const auto& layers = model.layers;
   std::vector<std::vector<double>> per_layer(layers.size());
   std::vector<double> seconds;
   for (int r = 0; r < runs; ++r) {
-    engine.run(input.data(), &seconds);
+    pass(&seconds);
     for (size_t i = 0; i < layers.size(); ++i) per_layer[i].push_back(seconds[i]);
   }
   std::map<std::string, double> by_kind;
@@ -288,10 +304,44 @@ void print_layer_kinds(const std::string& model, const KernelCase& c, int thread
     by_kind[kind] += m;
     total += m;
   }
-  std::printf("  %-40s", (model + "/" + c.label + "/threads:" + std::to_string(threads)).c_str());
+  std::printf("  %-44s", label.c_str());
   for (const auto& [kind, sec] : by_kind) std::printf("  %s %.2f", kind.c_str(), 1e3 * sec);
   std::printf("  (sum %.2f ms)\n", 1e3 * total);
 }
+
+void print_engine_layer_kinds(const std::string& model, const KernelCase& c, int threads, int runs) {
+  device::Engine& engine = engine_for(model, c, threads);
+  const std::vector<float> input = random_input();
+  print_layer_kinds(engine_name(model, c, threads), engine.model(), runs,
+                    [&](std::vector<double>* seconds) { engine.run(input.data(), seconds); });
+}
+
+#if defined(UBP_BENCH_HAVE_XNNPACK)
+// XNNPACK's per-layer times: the model as one XNNPACK operator per layer (xnnpack_layers.h),
+// checked against our engine's output like the subgraph cases.
+void print_xnnpack_layer_kinds(const std::string& model, const std::string& label,
+                               const KernelCase& c, device::XnnpackMode mode, int threads,
+                               int runs) {
+  const std::string name = xnnpack_name(model, label, threads) + " (per op)";
+  try {
+    const device::PackedModel& packed = packed_model(model, c);
+    device::XnnpackLayers layers(packed, mode, threads);
+    const std::vector<float> input = random_input();
+    layers.set_input(input.data());
+    layers.run();  // warm-up
+    const std::vector<float> got = layers.output();
+    const Agreement a = compare_to_engine(got, engine_output(model, c));
+    if (!a.ok) {
+      std::printf("  %-44s FAILED: output differs from the engine's by %.3g of the largest logit\n",
+                  name.c_str(), a.worst / a.largest);
+      return;
+    }
+    print_layer_kinds(name, packed, runs, [&](std::vector<double>* seconds) { layers.run(seconds); });
+  } catch (const std::exception& e) {
+    std::printf("  %-44s FAILED: %s\n", name.c_str(), e.what());
+  }
+}
+#endif
 
 }  // namespace
 
@@ -419,7 +469,15 @@ int main(int argc, char** argv) {
   for (const EngineCase& e : engine_cases) {
     const std::string probe = engine_name(e.model, *e.kernel, e.threads.front());
     if (!iteration_seconds().count(probe)) continue;  // filtered out of this run
-    for (int t : e.threads) print_layer_kinds(e.model, *e.kernel, t, 21);
+    for (int t : e.threads) print_engine_layer_kinds(e.model, *e.kernel, t, 21);
   }
+#if defined(UBP_BENCH_HAVE_XNNPACK)
+  std::printf("\nXNNPACK per layer kind, ms (one operator per layer, xnn_run_operator each; same "
+              "weights, clamps and layouts as its runtime; sum of per-layer medians of 21 passes):\n");
+  for (const XnnpackCase& x : xnnpack_cases) {
+    if (!iteration_seconds().count(xnnpack_name(x.model, x.label, 1))) continue;
+    for (int t : {1, 2}) print_xnnpack_layer_kinds(x.model, x.label, *x.kernel, x.mode, t, 21);
+  }
+#endif
   return 0;
 }
