@@ -27,4 +27,13 @@ inline void check_call(const char* fn, const void* x, int64_t hw, const void* y)
   }
 }
 
+// A caller's pixel range of a product: 0 <= p0 < p1 <= hw.
+inline void check_pixels(const char* fn, int64_t hw, int64_t p0, int64_t p1) {
+  if (p0 < 0 || p0 >= p1 || p1 > hw) {
+    throw std::invalid_argument(std::string(fn) + ": pixels [" + std::to_string(p0) + ", " +
+                                std::to_string(p1) + ") must be a non-empty range within hw = " +
+                                std::to_string(hw));
+  }
+}
+
 }  // namespace ubp::kernels::detail

@@ -99,8 +99,12 @@ HWY_INLINE hn::Mask<DF> LaneRange(DF d, int64_t begin, int64_t end) {
 // row oy still adds its taps in DepthwiseRow's order (kernel row 0, 1, 2; column 0, 1, 2), so the
 // results are those of the plane path; only the products of the zero rows above and below the
 // image, which add nothing, are left out.
+// Only output rows [oy0, oy1) are stored: the strip starts at input row oy0 - 1 (output row
+// oy0's kernel row 0) and stops after row oy1 (output row oy1 - 1's kernel row 2); a row band
+// gives the same values as the whole plane, as each output's taps keep their order.
 void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
-                       float bias, float lo, float hi, float* HWY_RESTRICT y) {
+                       float bias, float lo, float hi, float* HWY_RESTRICT y, int64_t oy0,
+                       int64_t oy1) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const auto w00 = hn::Set(d, wt[0]), w01 = hn::Set(d, wt[1]), w02 = hn::Set(d, wt[2]);
@@ -120,12 +124,13 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
     };
     // Output rows iy - 1 (waiting for kernel row 2), iy (row 1) and iy + 1 (row 0).
     auto above = vb, here = vb;
-    for (int64_t iy = 0; iy < h; ++iy) {
+    const int64_t iy_end = std::min(h, oy1 + 1);
+    for (int64_t iy = std::max<int64_t>(0, oy0 - 1); iy < iy_end; ++iy) {
       const float* at = x + iy * w_ + ox;
       const auto a = hn::MaskedLoad(left, d, at - 1);
       const auto b = hn::MaskedLoad(centre, d, at);
       const auto c = hn::MaskedLoad(right, d, at + 1);
-      if (iy > 0) {
+      if (iy > oy0) {
         above = hn::MulAdd(w20, a, above);
         above = hn::MulAdd(w21, b, above);
         above = hn::MulAdd(w22, c, above);
@@ -140,7 +145,7 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
       above = here;
       here = below;
     }
-    store(above, h - 1);
+    if (oy1 == h) store(above, h - 1);  // its kernel row 2 is the zero border below
   }
 }
 
@@ -149,8 +154,10 @@ void DepthwiseStripsS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
 // strip's output columns). An even input row 2oy is kernel row 1 of output row oy; an odd row
 // 2oy + 1 is kernel row 2 of output row oy and kernel row 0 of output row oy + 1. Same order of
 // taps per output as the de-interleaved plane path, so the same results.
+// Output rows [oy0, oy1) only, from input row 2oy0 - 1 to row 2oy1 - 1, as for stride 1.
 void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
-                       float bias, float lo, float hi, float* HWY_RESTRICT y) {
+                       float bias, float lo, float hi, float* HWY_RESTRICT y, int64_t oy0,
+                       int64_t oy1) {
   const DF d;
   const int64_t n = static_cast<int64_t>(hn::Lanes(d));
   const int64_t oh = (h - 1) / 2 + 1, ow = (w_ - 1) / 2 + 1;
@@ -171,7 +178,8 @@ void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
                       static_cast<size_t>(ow - ox));
     };
     auto acc = vb;  // output row 0 has no kernel row 0: input row -1 is the zero border
-    for (int64_t iy = 0; iy < h; ++iy) {
+    const int64_t iy_end = std::min(h, 2 * oy1);
+    for (int64_t iy = std::max<int64_t>(0, 2 * oy0 - 1); iy < iy_end; ++iy) {
       const float* row = x + iy * w_;
       const auto lo0 = hn::MaskedLoad(m_lo0, d, row + s0);
       const auto hi0 = hn::MaskedLoad(m_hi0, d, row + s0 + n);
@@ -188,13 +196,13 @@ void DepthwiseStripsS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const
         acc = hn::MulAdd(w20, a, acc);
         acc = hn::MulAdd(w21, b, acc);
         acc = hn::MulAdd(w22, c, acc);
-        store(acc, iy / 2);
+        if (iy / 2 >= oy0) store(acc, iy / 2);
         acc = hn::MulAdd(w00, a, vb);
         acc = hn::MulAdd(w01, b, acc);
         acc = hn::MulAdd(w02, c, acc);
       }
     }
-    if (h % 2 == 1) store(acc, oh - 1);  // its kernel row 2 is the zero border below
+    if (h % 2 == 1 && oy1 == oh) store(acc, oh - 1);  // its kernel row 2 is the zero border
   }
 }
 #else
@@ -232,25 +240,28 @@ HWY_INLINE void DepthwiseRow(DF d, const float* HWY_RESTRICT r0, const float* HW
 
 // One channel, stride 1: plane = (H + 2) rows of pw = W + 2 floats plus n floats of slack (the
 // last vector of a row may read past it; those lanes are never stored).
+// Output rows [oy0, oy1) read padded rows oy0 .. oy1 + 1; only those are filled.
 void DepthwiseChannelS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
                         float bias, float lo, float hi, float* HWY_RESTRICT y,
-                        PlaneBuffer& buf) {
+                        PlaneBuffer& buf, int64_t oy0, int64_t oy1) {
   const DF d;
   const size_t n = hn::Lanes(d);
   const int64_t pw = w_ + 2;
   const size_t size = static_cast<size_t>((h + 2) * pw) + n;
   if (buf.size() < size) buf.assign(size, 0.0f);
   float* p = buf.data();
-  std::fill(p, p + pw, 0.0f);
-  std::fill(p + (h + 1) * pw, p + size, 0.0f);
-  for (int64_t iy = 0; iy < h; ++iy) {
-    float* row = p + (iy + 1) * pw;
-    const float* src = x + iy * w_;
+  for (int64_t r = oy0; r < oy1 + 2; ++r) {
+    float* row = p + r * pw;
+    const int64_t iy = r - 1;
+    if (iy < 0 || iy >= h) {
+      std::fill(row, row + pw, 0.0f);
+      continue;
+    }
     row[0] = 0.0f;
-    std::memcpy(row + 1, src, static_cast<size_t>(w_) * sizeof(float));
+    std::memcpy(row + 1, x + iy * w_, static_cast<size_t>(w_) * sizeof(float));
     row[w_ + 1] = 0.0f;
   }
-  for (int64_t oy = 0; oy < h; ++oy) {
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
     const float* r = p + oy * pw;
     DepthwiseRow(d, r, r + pw, r + 2 * pw, 1, 2, wt, bias, lo, hi, w_, y + oy * w_);
   }
@@ -258,9 +269,10 @@ void DepthwiseChannelS1(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
 
 // One channel, stride 2. Padded row r (input row r - 1) de-interleaves into even[r][k] =
 // padded[2k] = x[2k - 1] and odd[r][k] = padded[2k + 1] = x[2k] (zero outside the image).
+// Output rows [oy0, oy1) read padded rows 2oy0 .. 2oy1; only those are filled.
 void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, const float* wt,
                         float bias, float lo, float hi, float* HWY_RESTRICT y,
-                        PlaneBuffer& buf) {
+                        PlaneBuffer& buf, int64_t oy0, int64_t oy1) {
   const DF d;
   const size_t n = hn::Lanes(d);
   const int64_t oh = (h - 1) / 2 + 1, ow = (w_ - 1) / 2 + 1;
@@ -271,7 +283,7 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
   if (buf.size() < 2 * half) buf.assign(2 * half, 0.0f);
   float* even = buf.data();
   float* odd = even + half;
-  for (int64_t r = 0; r < rows; ++r) {
+  for (int64_t r = 2 * oy0; r <= 2 * oy1; ++r) {
     float* e = even + r * rw;
     float* o = odd + r * rw;
     const int64_t iy = r - 1;
@@ -294,7 +306,7 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
       o[w_ / 2] = 0.0f;
     }
   }
-  for (int64_t oy = 0; oy < oh; ++oy) {
+  for (int64_t oy = oy0; oy < oy1; ++oy) {
     // Taps of row ky: even[2oy+ky][ox], odd[2oy+ky][ox], even[2oy+ky][ox+1]. DepthwiseRow reads
     // rk + ox + {0, o1, o2}: give it the even row with o2 = 1 and reach the odd row through o1.
     const float* e0 = even + (2 * oy) * rw;
@@ -305,8 +317,10 @@ void DepthwiseChannelS2(const float* HWY_RESTRICT x, int64_t h, int64_t w_, cons
 }
 #endif  // UBP_EXACT_MASKED_MEMORY
 
+// Channels [c0, c1), output rows [oy0, oy1) of each.
 void DepthwiseChannels(const float* w, const float* bias, int64_t c0, int64_t c1, int64_t h,
-                       int64_t w_, int stride, const float* x, float* y, float lo, float hi) {
+                       int64_t w_, int stride, const float* x, float* y, int64_t oy0,
+                       int64_t oy1, float lo, float hi) {
   const int64_t oh = (h - 1) / stride + 1, ow = (w_ - 1) / stride + 1;
 #if !UBP_EXACT_MASKED_MEMORY
   thread_local PlaneBuffer buf;
@@ -317,15 +331,15 @@ void DepthwiseChannels(const float* w, const float* bias, int64_t c0, int64_t c1
     float* yc = y + c * oh * ow;
 #if UBP_EXACT_MASKED_MEMORY
     if (stride == 1) {
-      DepthwiseStripsS1(xc, h, w_, w + 9 * c, b, lo, hi, yc);
+      DepthwiseStripsS1(xc, h, w_, w + 9 * c, b, lo, hi, yc, oy0, oy1);
     } else {
-      DepthwiseStripsS2(xc, h, w_, w + 9 * c, b, lo, hi, yc);
+      DepthwiseStripsS2(xc, h, w_, w + 9 * c, b, lo, hi, yc, oy0, oy1);
     }
 #else
     if (stride == 1) {
-      DepthwiseChannelS1(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf);
+      DepthwiseChannelS1(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf, oy0, oy1);
     } else {
-      DepthwiseChannelS2(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf);
+      DepthwiseChannelS2(xc, h, w_, w + 9 * c, b, lo, hi, yc, buf, oy0, oy1);
     }
 #endif
   }
@@ -633,9 +647,25 @@ void depthwise3x3(const float* w, const float* bias, int64_t channels, int64_t h
   check_depthwise("depthwise3x3", w, channels, height, width, stride, x, y);
   const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
   const auto channels_fn = UBP_LAYER_DISPATCH(DepthwiseChannels);
+  const int64_t oh = (height - 1) / stride + 1;
   for_chunks(pool, channels, 1, [&](int64_t c0, int64_t c1) {
-    channels_fn(w, bias, c0, c1, height, width, stride, x, y, lo, hi);
+    channels_fn(w, bias, c0, c1, height, width, stride, x, y, 0, oh, lo, hi);
   });
+}
+
+void depthwise3x3_rows(const float* w, const float* bias, int64_t channels, int64_t height,
+                       int64_t width, int stride, const float* x, float* y, int64_t oy0,
+                       int64_t oy1, Activation act) {
+  check_depthwise("depthwise3x3_rows", w, channels, height, width, stride, x, y);
+  const int64_t oh = (height - 1) / stride + 1;
+  if (oy0 < 0 || oy0 >= oy1 || oy1 > oh) {
+    reject("depthwise3x3_rows", "rows [" + std::to_string(oy0) + ", " + std::to_string(oy1) +
+                                    ") must be a non-empty range within the " +
+                                    std::to_string(oh) + " output rows");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  UBP_LAYER_DISPATCH(DepthwiseChannels)(w, bias, 0, channels, height, width, stride, x, y, oy0,
+                                        oy1, lo, hi);
 }
 
 void depthwise3x3_reference(const float* w, const float* bias, int64_t channels, int64_t height,

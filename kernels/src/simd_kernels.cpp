@@ -428,16 +428,16 @@ int64_t SparsePixelTile(int bh) {
   }
 }
 
-// One task: pixel tiles [t0, t1) x step rows [r0, r1) (block-rows for aligned, rows for
-// unaligned). Tiles are the outer loop so a tile's input stays in cache across all rows.
+// One task: pixels [p0, p1), in tiles of MR from p0, x step rows [r0, r1) (block-rows for
+// aligned, rows for unaligned). Tiles are the outer loop so a tile's input stays in cache across
+// all rows. Each pixel's sum is the same whichever tile holds it, so any p0 gives the same values.
 template <template <int, int, bool> class Kernel, class Packed>
-void SparseTask(const Packed& p, const float* x, int64_t hw, float* y, int64_t t0, int64_t t1,
+void SparseTask(const Packed& p, const float* x, int64_t hw, float* y, int64_t p0, int64_t p1,
                 int64_t r0, int64_t r1, float lo, float hi) {
   const int bh = p.geom.shape.rows;
   const int64_t mr = SparsePixelTile(bh);
-  for (int64_t t = t0; t < t1; ++t) {
-    const int64_t pix = t * mr;
-    const int64_t width = std::min(mr, hw - pix);
+  for (int64_t pix = p0; pix < p1; pix += mr) {
+    const int64_t width = std::min(mr, p1 - pix);
     const TileArgs a{x, y, static_cast<ptrdiff_t>(hw), pix, 0, lo, hi};
     switch (bh) {
       case 1: RunTile<1, Kernel>(p, a, width, r0, r1); break;
@@ -448,19 +448,19 @@ void SparseTask(const Packed& p, const float* x, int64_t hw, float* y, int64_t t
   }
 }
 
-void SpmmAlignedTask(const AlignedPacked& p, const float* x, int64_t hw, float* y, int64_t t0,
-                     int64_t t1, int64_t r0, int64_t r1, float lo, float hi) {
-  SparseTask<AlignedKernel>(p, x, hw, y, t0, t1, r0, r1, lo, hi);
+void SpmmAlignedTask(const AlignedPacked& p, const float* x, int64_t hw, float* y, int64_t p0,
+                     int64_t p1, int64_t r0, int64_t r1, float lo, float hi) {
+  SparseTask<AlignedKernel>(p, x, hw, y, p0, p1, r0, r1, lo, hi);
 }
 
 void SpmmUnalignedTask(const UnalignedPacked& p, const float* x, int64_t hw, float* y,
-                       int64_t t0, int64_t t1, int64_t r0, int64_t r1, float lo, float hi) {
-  SparseTask<UnalignedKernel>(p, x, hw, y, t0, t1, r0, r1, lo, hi);
+                       int64_t p0, int64_t p1, int64_t r0, int64_t r1, float lo, float hi) {
+  SparseTask<UnalignedKernel>(p, x, hw, y, p0, p1, r0, r1, lo, hi);
 }
 
 void SpmmUnalignedNaiveTask(const UnalignedPacked& p, const float* x, int64_t hw, float* y,
-                            int64_t t0, int64_t t1, int64_t r0, int64_t r1, float lo, float hi) {
-  SparseTask<NaiveUnalignedKernel>(p, x, hw, y, t0, t1, r0, r1, lo, hi);
+                            int64_t p0, int64_t p1, int64_t r0, int64_t r1, float lo, float hi) {
+  SparseTask<NaiveUnalignedKernel>(p, x, hw, y, p0, p1, r0, r1, lo, hi);
 }
 
 // ---- Dense (dense-ours) ----------------------------------------------------------------------
@@ -549,7 +549,7 @@ void DenseMicroPartial(int vectors, int64_t kc, const float* wp, const float* xp
           ...));
 }
 
-// One task: pixels [p0, p1) (p0 a multiple of NR) x row panels [q0, q1).
+// One task: pixels [p0, p1) x row panels [q0, q1); any p0 gives the same values per pixel.
 void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64_t p0,
                int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
   const DF d;
@@ -722,7 +722,7 @@ void run_sparse(const char* fn, const Packed& p, const float* x, int64_t hw, flo
   const int threads = pool_threads(pool);
   const Split s = split_work(threads, tiles, steps, row_align, min_rows);
   if (s.tile_tasks == 1 && s.row_tasks == 1) {
-    task(p, x, hw, y, 0, tiles, 0, steps, lo, hi);
+    task(p, x, hw, y, 0, hw, 0, steps, lo, hi);
     return;
   }
   // Row chunk boundaries are multiples of row_align.
@@ -732,8 +732,18 @@ void run_sparse(const char* fn, const Packed& p, const float* x, int64_t hw, flo
     const int64_t r0 = std::min(steps, units * r / s.row_tasks * row_align);
     const int64_t r1 = std::min(steps, units * (r + 1) / s.row_tasks * row_align);
     const int64_t t0 = tiles * t / s.tile_tasks, t1 = tiles * (t + 1) / s.tile_tasks;
-    if (r1 > r0 && t1 > t0) task(p, x, hw, y, t0, t1, r0, r1, lo, hi);
+    if (r1 > r0 && t1 > t0) task(p, x, hw, y, t0 * mr, std::min(hw, t1 * mr), r0, r1, lo, hi);
   });
+}
+
+// One caller's pixels [p0, p1) of a product, every row, in the calling thread.
+template <class Packed, class TaskFn>
+void run_sparse_pixels(const char* fn, const Packed& p, const float* x, int64_t hw, float* y,
+                       int64_t p0, int64_t p1, Activation act, TaskFn task) {
+  detail::check_call(fn, x, hw, y);
+  detail::check_pixels(fn, hw, p0, p1);
+  task(p, x, hw, y, p0, p1, 0, p.step_rows(), detail::activation_lo(act),
+       detail::activation_hi(act));
 }
 
 }  // namespace
@@ -758,6 +768,34 @@ void spmm_unaligned_naive(const UnalignedPacked& w, const float* x, int64_t hw, 
   // before a chunk are re-read for its first rows).
   run_sparse("spmm_unaligned_naive", w, x, hw, y, act, pool,
              UBP_DISPATCH(SpmmUnalignedNaiveTask), 1, 32);
+}
+
+void spmm_aligned_pixels(const AlignedPacked& w, const float* x, int64_t hw, float* y,
+                         int64_t p0, int64_t p1, Activation act) {
+  run_sparse_pixels("spmm_aligned_pixels", w, x, hw, y, p0, p1, act,
+                    UBP_DISPATCH(SpmmAlignedTask));
+}
+
+void spmm_unaligned_pixels(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                           int64_t p0, int64_t p1, Activation act) {
+  run_sparse_pixels("spmm_unaligned_pixels", w, x, hw, y, p0, p1, act,
+                    UBP_DISPATCH(SpmmUnalignedTask));
+}
+
+void spmm_unaligned_naive_pixels(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                                 int64_t p0, int64_t p1, Activation act) {
+  run_sparse_pixels("spmm_unaligned_naive_pixels", w, x, hw, y, p0, p1, act,
+                    UBP_DISPATCH(SpmmUnalignedNaiveTask));
+}
+
+void dense_ours_pixels(const DensePacked& w, const float* x, int64_t hw, float* y, int64_t p0,
+                       int64_t p1, Activation act) {
+  detail::check_call("dense_ours_pixels", x, hw, y);
+  detail::check_pixels("dense_ours_pixels", hw, p0, p1);
+  if (w.rows < 1 || w.cols < 1) throw std::invalid_argument("dense_ours_pixels: empty weights");
+  const int64_t panels = (w.rows + kDensePanelRows - 1) / kDensePanelRows;
+  UBP_DISPATCH(DenseTask)(w, x, hw, y, p0, p1, 0, panels, detail::activation_lo(act),
+                          detail::activation_hi(act));
 }
 
 void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y, Activation act,

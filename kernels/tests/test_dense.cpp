@@ -68,6 +68,31 @@ TEST(DenseOurs, GivesBitwiseIdenticalResultsForAnyThreadCount) {
   }
 }
 
+TEST(DenseOurs, AnyPixelRangeIsBitwiseThoseOfTheWholeProductAndTouchesNothingElse) {
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 300;
+    for (const auto& s : kShapes) {
+      const Dense d(s[0], s[1], s[2], seed += 5);
+      const DensePacked packed = pack_dense(d.w.data(), d.b.data(), d.rows, d.cols);
+      std::vector<float> whole(static_cast<size_t>(d.rows * d.hw));
+      dense_ours(packed, d.x.data(), d.hw, whole.data(), Activation::kRelu6, nullptr);
+      std::vector<std::array<int64_t, 2>> ranges = {{0, d.hw}, {0, 1}, {d.hw - 1, d.hw}};
+      for (int64_t cut : {d.hw / 3, d.hw / 2 + 1, d.hw - 3}) {
+        if (cut > 0 && cut < d.hw) ranges.push_back({cut, d.hw});
+      }
+      for (const auto& [p0, p1] : ranges) {
+        std::vector<float> y(whole.size(), -7.0f);
+        dense_ours_pixels(packed, d.x.data(), d.hw, y.data(), p0, p1, Activation::kRelu6);
+        for (size_t i = 0; i < y.size(); ++i) {
+          const int64_t pix = static_cast<int64_t>(i) % d.hw;
+          ASSERT_EQ(y[i], pix >= p0 && pix < p1 ? whole[i] : -7.0f)
+              << target << " " << d.name() << " pixels [" << p0 << ", " << p1 << ") element " << i;
+        }
+      }
+    }
+  });
+}
+
 // Registered only where the build found OpenBLAS (the host build always does: install-deps
 // brings it); without it, RejectBadArguments checks that dense_blas() says it is unavailable.
 #if UBP_KERNELS_TESTS_HAVE_BLAS
@@ -94,6 +119,8 @@ TEST(DenseKernels, RejectBadArguments) {
   std::vector<float> y(16);
   EXPECT_THROW(dense_ours(packed, d.x.data(), 0, y.data()), std::invalid_argument);
   EXPECT_THROW(dense_ours(packed, nullptr, 4, y.data()), std::invalid_argument);
+  EXPECT_THROW(dense_ours_pixels(packed, d.x.data(), 4, y.data(), 2, 2), std::invalid_argument);
+  EXPECT_THROW(dense_ours_pixels(packed, d.x.data(), 4, y.data(), 0, 5), std::invalid_argument);
   if (have_blas()) {
     EXPECT_THROW(dense_blas(d.w.data(), nullptr, 4, 4, d.x.data(), 4, y.data(),
                             Activation::kNone, 0),

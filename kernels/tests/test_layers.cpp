@@ -130,6 +130,36 @@ TEST(Depthwise3x3, GivesBitwiseIdenticalResultsForAnyThreadCount) {
   });
 }
 
+TEST(Depthwise3x3Rows, AnyRowBandIsBitwiseTheSameRowsOfTheWholeLayerAndTouchesNothingElse) {
+  // Every band [oy0, oy1) of every plane (down to single rows, the first and the last), strides 1
+  // and 2, on every target: the band's rows equal depthwise3x3's bitwise; the rest of y keeps
+  // its sentinel.
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 11;
+    for (const Plane& p : kPlanes) {
+      for (int stride : {1, 2}) {
+        const Depthwise d(p, stride, seed += 3);
+        const auto whole = d.run(Activation::kRelu6, nullptr);
+        const int64_t oh = (p.h - 1) / stride + 1, ow = (p.w - 1) / stride + 1;
+        for (int64_t oy0 = 0; oy0 < oh; ++oy0) {
+          for (int64_t oy1 = oy0 + 1; oy1 <= oh; ++oy1) {
+            std::vector<float> y(whole.size(), -7.0f);
+            depthwise3x3_rows(d.w.data(), d.b.data(), p.c, p.h, p.w, stride, d.x.data(),
+                              y.data(), oy0, oy1, Activation::kRelu6);
+            for (int64_t i = 0; i < static_cast<int64_t>(y.size()); ++i) {
+              const int64_t oy = i / ow % oh;
+              const float expected = oy >= oy0 && oy < oy1 ? whole[static_cast<size_t>(i)] : -7.0f;
+              ASSERT_EQ(y[static_cast<size_t>(i)], expected)
+                  << target << " " << d.name() << " rows [" << oy0 << ", " << oy1 << ") element "
+                  << i;
+            }
+          }
+        }
+      }
+    }
+  });
+}
+
 TEST(GlobalAveragePool, MatchesTheReferenceAndIsThreadCountIndependent) {
   ThreadPool p2(2), p3(3);
   for_each_simd_target([&](const std::string& target) {
@@ -292,6 +322,13 @@ TEST(LayerKernels, RejectBadArguments) {
   EXPECT_THROW(depthwise3x3(buf.data(), nullptr, 0, 4, 4, 1, buf.data(), out.data()),
                std::invalid_argument);
   EXPECT_THROW(depthwise3x3(nullptr, nullptr, 1, 4, 4, 1, buf.data(), out.data()),
+               std::invalid_argument);
+  // Row bands: empty, reversed, past the output's rows (4 x 4 stride 2 has 2).
+  EXPECT_THROW(depthwise3x3_rows(buf.data(), nullptr, 1, 4, 4, 2, buf.data(), out.data(), 1, 1),
+               std::invalid_argument);
+  EXPECT_THROW(depthwise3x3_rows(buf.data(), nullptr, 1, 4, 4, 2, buf.data(), out.data(), 2, 1),
+               std::invalid_argument);
+  EXPECT_THROW(depthwise3x3_rows(buf.data(), nullptr, 1, 4, 4, 2, buf.data(), out.data(), 0, 3),
                std::invalid_argument);
   EXPECT_THROW(global_average_pool(1, 0, buf.data(), out.data()), std::invalid_argument);
   EXPECT_THROW(fully_connected(buf.data(), nullptr, 0, 4, buf.data(), out.data()),

@@ -263,6 +263,59 @@ TEST(SpmmKernels, GiveBitwiseIdenticalResultsForAnyThreadCount) {
   }
 }
 
+// Pixel ranges a caller may hand one thread: whole, one pixel at either end, ragged cuts
+// (not multiples of any tile), a middle slice.
+std::vector<std::array<int64_t, 2>> pixel_ranges(int64_t hw) {
+  std::vector<std::array<int64_t, 2>> r = {{0, hw}, {0, 1}, {hw - 1, hw}};
+  for (int64_t cut : {int64_t{1}, hw / 3, hw / 2 + 1, hw - 3}) {
+    if (cut > 0 && cut < hw) {
+      r.push_back({0, cut});
+      r.push_back({cut, hw});
+    }
+  }
+  if (hw > 10) r.push_back({5, hw - 5});
+  return r;
+}
+
+// In y, pixels [p0, p1) of every row equal `whole`; the others still hold the sentinel.
+void expect_pixels(const std::vector<float>& y, const std::vector<float>& whole, int64_t hw,
+                   int64_t p0, int64_t p1, const std::string& what) {
+  ASSERT_EQ(y.size(), whole.size());
+  for (size_t i = 0; i < y.size(); ++i) {
+    const int64_t pix = static_cast<int64_t>(i) % hw;
+    const float expected = pix >= p0 && pix < p1 ? whole[i] : -7.0f;
+    ASSERT_EQ(y[i], expected) << what << " pixels [" << p0 << ", " << p1 << ") element " << i;
+  }
+}
+
+TEST(SpmmKernels, AnyPixelRangeIsBitwiseThoseOfTheWholeProductAndTouchesNothingElse) {
+  for_each_simd_target([&](const std::string& target) {
+    uint64_t seed = 7000;
+    for (const auto& dims : std::vector<std::array<int64_t, 3>>{
+             {64, 32, 196}, {67, 50, 49}, {16, 9, 7}, {8, 8, 1}, {40, 24, 300}}) {
+      for (int bh : {1, 2, 4, 8}) {
+        const Problem p(dims[0], dims[1], dims[2], {bh, 1}, 0.7, seed += 7);
+        const auto a = run_aligned(p, Activation::kRelu6, nullptr);
+        const auto u = run_unaligned(p, Activation::kRelu6, nullptr);
+        const auto n = run_naive(p, Activation::kRelu6, nullptr);
+        for (const auto& [p0, p1] : pixel_ranges(p.hw)) {
+          const std::string what = target + " " + p.name();
+          std::vector<float> y(a.size(), -7.0f);
+          spmm_aligned_pixels(p.ap, p.x.data(), p.hw, y.data(), p0, p1, Activation::kRelu6);
+          expect_pixels(y, a, p.hw, p0, p1, "aligned " + what);
+          std::fill(y.begin(), y.end(), -7.0f);
+          spmm_unaligned_pixels(p.up, p.x.data(), p.hw, y.data(), p0, p1, Activation::kRelu6);
+          expect_pixels(y, u, p.hw, p0, p1, "unaligned " + what);
+          std::fill(y.begin(), y.end(), -7.0f);
+          spmm_unaligned_naive_pixels(p.up, p.x.data(), p.hw, y.data(), p0, p1,
+                                      Activation::kRelu6);
+          expect_pixels(y, n, p.hw, p0, p1, "unaligned-naive " + what);
+        }
+      }
+    }
+  });
+}
+
 TEST(SpmmKernels, MatchTheReferenceOnMobileNetSizedLayers) {
   ThreadPool pool(2);
   uint64_t seed = 6000;
@@ -283,6 +336,12 @@ TEST(SpmmKernels, RejectBadArguments) {
   EXPECT_THROW(spmm_aligned(p.ap, p.x.data(), 16, nullptr), std::invalid_argument);
   EXPECT_THROW(spmm_aligned_reference(p.ap, p.x.data(), -1, y.data()), std::invalid_argument);
   EXPECT_THROW(spmm_pixel_tile(3), std::invalid_argument);
+  // Pixel ranges: empty, reversed, past hw, negative.
+  EXPECT_THROW(spmm_aligned_pixels(p.ap, p.x.data(), 16, y.data(), 4, 4), std::invalid_argument);
+  EXPECT_THROW(spmm_unaligned_pixels(p.up, p.x.data(), 16, y.data(), 5, 4), std::invalid_argument);
+  EXPECT_THROW(spmm_unaligned_naive_pixels(p.up, p.x.data(), 16, y.data(), 0, 17),
+               std::invalid_argument);
+  EXPECT_THROW(spmm_aligned_pixels(p.ap, p.x.data(), 16, y.data(), -1, 3), std::invalid_argument);
 }
 
 TEST(SpmmKernels, ReportTheirSimdTargetAndTile) {

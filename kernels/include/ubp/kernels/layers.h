@@ -26,6 +26,12 @@ namespace ubp::kernels {
 void depthwise3x3(const float* w, const float* bias, int64_t channels, int64_t height,
                   int64_t width, int stride, const float* x, float* y,
                   Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+// Output rows [oy0, oy1) of every channel (0 <= oy0 < oy1 <= OH), in the calling thread; the
+// other rows of y are left alone. Bitwise the same rows as depthwise3x3: for a caller that splits
+// a layer by rows itself (the engine's fused depthwise + 1x1 step).
+void depthwise3x3_rows(const float* w, const float* bias, int64_t channels, int64_t height,
+                       int64_t width, int stride, const float* x, float* y, int64_t oy0,
+                       int64_t oy1, Activation act = Activation::kNone);
 void depthwise3x3_reference(const float* w, const float* bias, int64_t channels, int64_t height,
                             int64_t width, int stride, const float* x, float* y,
                             Activation act = Activation::kNone);

@@ -54,6 +54,20 @@ void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y,
 void dense_blas(const float* w, const float* bias, int64_t rows, int64_t cols, const float* x,
                 int64_t hw, float* y, Activation act = Activation::kNone, int threads = 1);
 
+// ---- One caller's share ----------------------------------------------------------------------
+// Output pixels [p0, p1) of the product above (0 <= p0 < p1 <= hw), every output channel, in the
+// calling thread; the other pixels of y are left alone. Each pixel's value is bitwise the one
+// the whole product gives it. For a caller that splits pixels itself (the engine's fused
+// depthwise + 1x1 step, where each thread multiplies the pixels it has just computed).
+void spmm_aligned_pixels(const AlignedPacked& w, const float* x, int64_t hw, float* y,
+                         int64_t p0, int64_t p1, Activation act = Activation::kNone);
+void spmm_unaligned_pixels(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                           int64_t p0, int64_t p1, Activation act = Activation::kNone);
+void spmm_unaligned_naive_pixels(const UnalignedPacked& w, const float* x, int64_t hw, float* y,
+                                 int64_t p0, int64_t p1, Activation act = Activation::kNone);
+void dense_ours_pixels(const DensePacked& w, const float* x, int64_t hw, float* y, int64_t p0,
+                       int64_t p1, Activation act = Activation::kNone);
+
 // ---- Information ---------------------------------------------------------------------------
 // Highway target the SIMD kernels run on ("AVX3", "AVX2", "NEON", ...).
 std::string simd_target();
