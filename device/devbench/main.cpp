@@ -63,6 +63,7 @@ struct Options {
   double min_sample_ms = 1.0;  // a sample groups enough runs to last this long (0: one run)
   int64_t group = 0;           // runs per sample when > 0 (overrides min_sample_ms)
   int threads = 1;
+  bool fuse_depthwise_pointwise = false;  // EngineOptions::fuse_depthwise_pointwise
   std::string affinity;  // hex CPU mask, "" = leave the affinity alone
   uint64_t seed = 1;
   std::string output_file;
@@ -290,6 +291,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
   try {
     EngineOptions engine_options;
     engine_options.memory_limit_bytes = options.memory_limit_mib << 20;
+    engine_options.fuse_depthwise_pointwise = options.fuse_depthwise_pointwise;
     engine_storage.emplace(measured, options.threads, engine_options);
   } catch (const std::invalid_argument& e) {
     throw ModelFileError(options.model_path + ": the engine cannot run this model: " + e.what());
@@ -401,6 +403,7 @@ json run_benchmark(const Options& options, Clock::time_point started) {
             {"min_sample_ms", options.min_sample_ms},
             {"group", options.group},
             {"threads", options.threads},
+            {"fuse_depthwise_pointwise", options.fuse_depthwise_pointwise},
             {"affinity", options.affinity},
             {"seed", options.seed}}},
           {"warmup_done", {{"runs", warmup_runs}, {"seconds", warmup_elapsed}}},
@@ -458,6 +461,9 @@ int devbench_main(int argc, char** argv) {
                  "Runs per sample, instead of deciding from --min-sample-ms")
       ->check(CLI::Range(int64_t{1}, kMaxGroup));
   app.add_option("--threads", options.threads, "Engine threads")->check(CLI::Range(1, 1024));
+  app.add_flag("--fuse-depthwise-pointwise", options.fuse_depthwise_pointwise,
+               "Run each depthwise layer and the 1x1 layer reading it as one job split by rows "
+               "(same output; off by default: slower on the development VM)");
   app.add_option("--affinity", options.affinity,
                  "Hexadecimal CPU mask for the process and its threads, e.g. 0xf0");
   app.add_option("--seed", options.seed, "Seed of the uniform [-1, 1) input");

@@ -115,6 +115,10 @@ struct Engine::Impl {
     const float* x = nullptr;         // the input it reads
     const float* residual = nullptr;  // add: the other summand
     float* y = nullptr;               // its output
+    // A depthwise layer and the 1x1 layer after it that alone reads its output run as one
+    // depthwise_pointwise job (ops.h): the first step holds the job, the second is skipped.
+    bool fused_with_next = false;
+    bool fused_into_previous = false;
   };
 
   PackedModel model;
@@ -128,11 +132,40 @@ struct Engine::Impl {
   Workspace workspace;
 
   void prepare(size_t index, Step& step);
+  void plan_fusion();
   void load_weights(Step& step);
   void check_memory(int64_t limit);
   void plan_buffers(bool allocate);
-  void run_step(const Step& step);
+  void run_step(const Step& step, FusedPartSeconds* fused_seconds = nullptr);
 };
+
+// Pairs a depthwise layer with the next layer when that one is a 1x1 stride-1 convolution on
+// the kernels' packed formats, reads the depthwise output, and is its only reader (so the output
+// of the pair is all that later layers see).
+void Engine::Impl::plan_fusion() {
+  const size_t n = steps.size();
+  std::vector<int> readers(n, 0);
+  for (size_t i = 0; i < n; ++i) {
+    const Layer& layer = model.layers[i];
+    const int input = input_value(layer, i);
+    if (input >= 0) ++readers[static_cast<size_t>(input)];
+    if (layer.kind == LayerKind::kAdd && layer.residual_from >= 0) {
+      ++readers[static_cast<size_t>(layer.residual_from)];
+    }
+  }
+  for (size_t i = 0; i + 1 < n; ++i) {
+    const Layer& dw = model.layers[i];
+    const Layer& next = model.layers[i + 1];
+    const bool one_by_one = (next.kind == LayerKind::kConv || next.kind == LayerKind::kPointwise) &&
+                            next.kernel_h == 1 && next.stride == 1 && next.padding == 0 &&
+                            !steps[i + 1].direct;
+    if (dw.kind == LayerKind::kDepthwise && one_by_one &&
+        input_value(next, i + 1) == static_cast<int>(i) && readers[i] == 1) {
+      steps[i].fused_with_next = true;
+      steps[i + 1].fused_into_previous = true;
+    }
+  }
+}
 
 void Engine::Impl::prepare(size_t index, Step& step) {
   const Layer& layer = model.layers[index];
@@ -319,6 +352,9 @@ void Engine::Impl::plan_buffers(bool allocate) {
     const Layer& layer = model.layers[i];
     read(input_value(layer, i), i);
     if (layer.kind == LayerKind::kAdd) read(layer.residual_from, i);
+    // A fused pair's 1x1 half writes while other bands still read the depthwise input: the
+    // input must not share a buffer with the pair's output.
+    if (steps[i].fused_with_next) read(input_value(layer, i), i + 1);
   }
   last_read[n] = n;  // value n - 1, the output
 
@@ -354,9 +390,16 @@ void Engine::Impl::plan_buffers(bool allocate) {
   output = steps.back().y;
 }
 
-void Engine::Impl::run_step(const Step& step) {
+void Engine::Impl::run_step(const Step& step, FusedPartSeconds* fused_seconds) {
   const Layer& layer = *step.layer;
   ThreadPool* p = pool.get();
+  if (step.fused_with_next) {
+    const Step& next = *(&step + 1);
+    depthwise_pointwise(step.matrix.data(), step.bias.data(), step.in, step.x, layer.stride,
+                        layer.activation, step.y, next.packed, next.y, next.layer->activation, p,
+                        fused_seconds);
+    return;
+  }
   switch (layer.kind) {
     case LayerKind::kConv:
     case LayerKind::kPointwise:
@@ -410,6 +453,7 @@ Engine::Engine(const PackedModel& model, int threads, const EngineOptions& optio
   if (threads > 1) m.pool = std::make_unique<ThreadPool>(threads);
   m.steps.resize(m.model.layers.size());
   for (size_t i = 0; i < m.steps.size(); ++i) m.prepare(i, m.steps[i]);
+  if (options.fuse_depthwise_pointwise) m.plan_fusion();
   m.check_memory(options.memory_limit_bytes);
   for (Impl::Step& step : m.steps) m.load_weights(step);
   m.plan_buffers(/*allocate=*/true);
@@ -430,15 +474,28 @@ const float* Engine::run(const float* input, std::vector<double>* layer_seconds)
   // A copy of our own: layers never write the caller's memory, whatever the buffer plan.
   std::copy(input, input + input_shape().size(), m.input);
   if (layer_seconds == nullptr) {
-    for (const auto& step : m.steps) m.run_step(step);
+    for (const auto& step : m.steps) {
+      if (!step.fused_into_previous) m.run_step(step);
+    }
     return m.output;
   }
   layer_seconds->resize(m.steps.size());
   using Clock = std::chrono::steady_clock;
   for (size_t i = 0; i < m.steps.size(); ++i) {
+    if (m.steps[i].fused_into_previous) continue;  // timed with the step before
+    FusedPartSeconds parts;
     const Clock::time_point start = Clock::now();
-    m.run_step(m.steps[i]);
-    (*layer_seconds)[i] = std::chrono::duration<double>(Clock::now() - start).count();
+    m.run_step(m.steps[i], &parts);
+    const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+    if (m.steps[i].fused_with_next) {
+      // One job ran both layers: its wall time is shared out as the tasks' time in each part.
+      const double busy = parts.depthwise + parts.pointwise;
+      const double depthwise = busy > 0 ? wall * parts.depthwise / busy : wall / 2;
+      (*layer_seconds)[i] = depthwise;
+      (*layer_seconds)[i + 1] = wall - depthwise;
+    } else {
+      (*layer_seconds)[i] = wall;
+    }
   }
   return m.output;
 }

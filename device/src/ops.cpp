@@ -2,6 +2,7 @@
 #include "ubp/device/ops.h"
 
 #include <algorithm>
+#include <chrono>
 #include <limits>
 #include <stdexcept>
 #include <string>
@@ -83,6 +84,19 @@ void multiply(const PackedWeights& w, const float* x, int64_t hw, float* y, Acti
     kernels::spmm_unaligned_naive(naive->packed, x, hw, y, act, pool);
   } else {
     kernels::spmm_unaligned(std::get<kernels::UnalignedPacked>(w), x, hw, y, act, pool);
+  }
+}
+
+void multiply_pixels(const PackedWeights& w, const float* x, int64_t hw, float* y, int64_t p0,
+                     int64_t p1, Activation act) {
+  if (const auto* dense = std::get_if<kernels::DensePacked>(&w)) {
+    kernels::dense_ours_pixels(*dense, x, hw, y, p0, p1, act);
+  } else if (const auto* aligned = std::get_if<kernels::AlignedPacked>(&w)) {
+    kernels::spmm_aligned_pixels(*aligned, x, hw, y, p0, p1, act);
+  } else if (const auto* naive = std::get_if<NaiveUnalignedWeights>(&w)) {
+    kernels::spmm_unaligned_naive_pixels(naive->packed, x, hw, y, p0, p1, act);
+  } else {
+    kernels::spmm_unaligned_pixels(std::get<kernels::UnalignedPacked>(w), x, hw, y, p0, p1, act);
   }
 }
 
@@ -168,6 +182,61 @@ void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape
   if (weights == nullptr) reject("depthwise_conv3x3", "weights must not be null");
   depthwise3x3_output_shape(in, stride);  // rejects strides other than 1 and 2
   kernels::depthwise3x3(weights, bias, in.channels, in.height, in.width, stride, x, y, act, pool);
+}
+
+namespace {
+// Bands of output rows for a fused depthwise + 1x1 job: one per thread at least, so each thread
+// has a band to call its own; up to four per thread where the plane is tall enough for bands of
+// 7 rows or more, so a late thread's share can be taken over in smaller pieces. A band's two halo
+// rows are read twice, which is why bands are not thinner.
+int64_t fused_bands(int threads, int64_t out_rows) {
+  if (threads == 1) return 1;
+  const int64_t bands = std::clamp<int64_t>(out_rows / 7, threads, 4 * int64_t{threads});
+  return std::min(bands, out_rows);
+}
+}  // namespace
+
+void depthwise_pointwise(const float* dw_weights, const float* dw_bias, const ImageShape& in,
+                         const float* x, int stride, Activation dw_act, float* mid,
+                         const PackedWeights& pw, float* y, Activation pw_act, ThreadPool* pool,
+                         FusedPartSeconds* seconds) {
+  check_image("depthwise_pointwise", in, x, y);
+  if (dw_weights == nullptr || mid == nullptr) {
+    reject("depthwise_pointwise", "depthwise weights and the middle buffer must not be null");
+  }
+  const ImageShape out = depthwise3x3_output_shape(in, stride);
+  if (input_columns(pw) != in.channels) {
+    reject("depthwise_pointwise", "the 1x1 weights have " + std::to_string(input_columns(pw)) +
+                                      " columns, the depthwise layer has " +
+                                      std::to_string(in.channels) + " channels");
+  }
+  const int64_t bands = fused_bands(kernels::pool_threads(pool), out.height);
+  std::vector<FusedPartSeconds> per_band(seconds == nullptr ? 0 : static_cast<size_t>(bands));
+  using Clock = std::chrono::steady_clock;
+  auto band = [&](int64_t b) {
+    const int64_t oy0 = out.height * b / bands, oy1 = out.height * (b + 1) / bands;
+    const Clock::time_point start = seconds == nullptr ? Clock::time_point{} : Clock::now();
+    kernels::depthwise3x3_rows(dw_weights, dw_bias, in.channels, in.height, in.width, stride, x,
+                               mid, oy0, oy1, dw_act);
+    const Clock::time_point middle = seconds == nullptr ? Clock::time_point{} : Clock::now();
+    multiply_pixels(pw, mid, out.pixels(), y, oy0 * out.width, oy1 * out.width, pw_act);
+    if (seconds != nullptr) {
+      per_band[static_cast<size_t>(b)] = {std::chrono::duration<double>(middle - start).count(),
+                                          std::chrono::duration<double>(Clock::now() - middle).count()};
+    }
+  };
+  if (bands == 1) {
+    band(0);
+  } else {
+    pool->parallel_for(bands, band);
+  }
+  if (seconds != nullptr) {
+    *seconds = {};
+    for (const FusedPartSeconds& s : per_band) {
+      seconds->depthwise += s.depthwise;
+      seconds->pointwise += s.pointwise;
+    }
+  }
 }
 
 void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act) {

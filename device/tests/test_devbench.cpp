@@ -295,6 +295,20 @@ TEST(Devbench, OutputFileEqualsTheInProcessEngineBitwise) {
   EXPECT_NE(host_engine_output(model, 8), expected);
 }
 
+TEST(Devbench, FusingDepthwiseAnd1x1LayersKeepsTheOutputAndIsRecordedInTheSettings) {
+  TempDir dir;
+  const std::string model = write_small_model(dir);
+  const std::string out = dir.file("fused.f32");
+  const json fused = devbench_json({"--model", model, "--seed", "7", "--threads", "2",
+                                    "--fuse-depthwise-pointwise", "--output-file", out});
+  EXPECT_EQ(fused.at("settings").at("fuse_depthwise_pointwise"), true);
+  const std::string bytes = read_bytes(out);
+  const std::vector<float> expected = host_engine_output(model, 7);
+  ASSERT_EQ(bytes.size(), 4 * expected.size());
+  EXPECT_EQ(std::memcmp(bytes.data(), expected.data(), bytes.size()), 0);
+  EXPECT_EQ(devbench_json({"--model", model}).at("settings").at("fuse_depthwise_pointwise"), false);
+}
+
 TEST(Devbench, WarmsUpForTheGivenRunsAndSecondsBeforeTiming) {
   TempDir dir;
   const std::string model = write_small_model(dir);

@@ -335,6 +335,59 @@ TEST(Engine, OneAndThreeThreadsGiveIdenticalBits) {
   }
 }
 
+Engine fused_engine(const PackedModel& model, int threads) {
+  EngineOptions options;
+  options.fuse_depthwise_pointwise = true;
+  return Engine(model, threads, options);
+}
+
+// Each depthwise layer and its 1x1 layer as one job split by rows: the same bits as the layers
+// one by one, on any thread count, timed or not (one time per layer, the pair's shared out).
+TEST(Engine, FusingDepthwiseAnd1x1LayersKeepsEveryBitForAnyThreadCount) {
+  uint64_t seed = 70;
+  for (Activation act : kActivations) {
+    const PackedModel model = mobilenet_like(act, seed += 10);
+    const std::vector<float> input = random_input(model, seed);
+    const std::vector<float> separate = run_engine(model, input, 1);
+    for (int threads : {1, 2, 3}) {
+      Engine fused = fused_engine(model, threads);
+      const std::string what = kernels::to_string(act) + ", " + std::to_string(threads) + " threads";
+      EXPECT_TRUE(bitwise_equal(fused.run(input), separate)) << what;
+      std::vector<double> seconds;
+      const float* timed = fused.run(input.data(), &seconds);
+      EXPECT_TRUE(bitwise_equal(std::vector<float>(timed, timed + fused.output_shape().size()),
+                                separate))
+          << what << ", timed";
+      ASSERT_EQ(seconds.size(), model.layers.size()) << what;
+      for (size_t i = 0; i < seconds.size(); ++i) {
+        EXPECT_GT(seconds[i], 0.0) << what << ", layer " << i << " '" << model.layers[i].name << "'";
+      }
+    }
+  }
+}
+
+// A depthwise output that a later add reads as well stays a layer of its own; the model is still
+// computed right with fusion on.
+TEST(Engine, FusionLeavesADepthwiseOutputWithTwoReadersAlone) {
+  ModelBuilder b("shared-depthwise", {3, 11, 9}, 81);
+  b.conv("conv_stem", 8, 3, 1, 1, Activation::kRelu, WeightStorage::kDense);
+  const int dw = b.depthwise("dw", 1, Activation::kRelu);
+  b.conv("pw", 8, 1, 1, 0, Activation::kNone, WeightStorage::kUnaligned);
+  b.add("add", dw, Activation::kRelu);
+  b.depthwise("dw2", 2, Activation::kRelu);
+  b.conv("pw2", 12, 1, 1, 0, Activation::kRelu, WeightStorage::kAligned);
+  b.pool("avgpool", PoolKind::kGlobalAverage);
+  b.fc("fc", 5, Activation::kNone, WeightStorage::kDense);
+  const PackedModel model = b.model();
+  const std::vector<float> input = random_input(model, 82);
+  const std::vector<float> separate = run_engine(model, input, 1);
+  expect_model_matches_reference(model, input, model.name);
+  for (int threads : {1, 2}) {
+    Engine fused = fused_engine(model, threads);
+    EXPECT_TRUE(bitwise_equal(fused.run(input), separate)) << threads << " threads";
+  }
+}
+
 // The naive unaligned kernel runs the same operations as WROS on the same arrays: swapping the
 // storage of every unaligned layer between unaligned and unaligned-naive keeps every bit.
 TEST(Engine, UnalignedNaiveStorageGivesTheSameBitsAsWros) {

@@ -264,6 +264,64 @@ TEST(DepthwiseConv3x3, RejectsStridesOtherThanOneAndTwo) {
   EXPECT_THROW(depthwise3x3_output_shape(ImageShape{1, 4, 4}, 0), std::invalid_argument);
 }
 
+TEST(DepthwisePointwise, GivesTheBitsOfTheTwoLayersRunOneAfterTheOtherForAnyThreadCount) {
+  // Every weight format, strides 1 and 2, planes from one row to 57 (1 to 8 bands of rows), on
+  // one thread and on 2, 3 and 7 (more threads than rows included).
+  ThreadPool two(2), seven(7);
+  uint64_t seed = 1300;
+  for (Format format :
+       {Format::kDense, Format::kAligned, Format::kUnaligned, Format::kUnalignedNaive}) {
+    for (int stride : {1, 2}) {
+      for (auto [h, w_] : {std::pair<int64_t, int64_t>{1, 1}, {3, 2}, {7, 7}, {14, 14}, {15, 9},
+                           {57, 30}}) {
+        ++seed;
+        const ImageShape in{1 + static_cast<int64_t>(seed % 13), h, w_};
+        const int64_t cout = 1 + static_cast<int64_t>((seed * 5) % 19);
+        const auto dw = random_floats(in.channels * 9, seed);
+        const auto dw_bias = random_floats(in.channels, seed + 1);
+        const auto x = random_floats(in.size(), seed + 2);
+        auto pw_w = random_floats(cout * in.channels, seed + 3);
+        const auto pw_bias = random_floats(cout, seed + 4);
+        const PackedWeights pw = pack(format, pw_w, pw_bias, cout, in.channels, seed + 5);
+        const ImageShape mid = depthwise3x3_output_shape(in, stride);
+        // The two operators, one thread.
+        std::vector<float> mid_ref(static_cast<size_t>(mid.size())), y_ref(
+            static_cast<size_t>(cout * mid.pixels()));
+        Workspace workspace;
+        depthwise_conv3x3(dw.data(), dw_bias.data(), in, x.data(), stride, mid_ref.data(),
+                          Activation::kRelu6, nullptr);
+        conv2d(pw, mid, mid_ref.data(), ConvParams{1, 1, 0}, y_ref.data(), Activation::kRelu,
+               nullptr, workspace);
+        for (ThreadPool* pool : {static_cast<ThreadPool*>(nullptr), &two, &three_threads(), &seven}) {
+          const std::string what = std::string(format_name(format)) + " s" +
+                                   std::to_string(stride) + " " + std::to_string(in.channels) +
+                                   "x" + std::to_string(h) + "x" + std::to_string(w_) + " cout " +
+                                   std::to_string(cout) + " threads " +
+                                   std::to_string(kernels::pool_threads(pool));
+          std::vector<float> m(mid_ref.size(), -7.0f), y(y_ref.size(), -7.0f);
+          FusedPartSeconds seconds;
+          depthwise_pointwise(dw.data(), dw_bias.data(), in, x.data(), stride, Activation::kRelu6,
+                              m.data(), pw, y.data(), Activation::kRelu, pool, &seconds);
+          EXPECT_EQ(m, mid_ref) << what;
+          EXPECT_EQ(y, y_ref) << what;
+          EXPECT_GT(seconds.depthwise, 0.0) << what;
+          EXPECT_GT(seconds.pointwise, 0.0) << what;
+        }
+      }
+    }
+  }
+}
+
+TEST(DepthwisePointwise, RejectsA1x1LayerWhoseColumnsAreNotTheDepthwiseChannels) {
+  const ImageShape in{4, 5, 5};
+  const auto w = random_floats(64, 1);
+  const PackedWeights pw = kernels::pack_dense(w.data(), nullptr, 2, 3);  // 3 columns, 4 channels
+  std::vector<float> x(static_cast<size_t>(in.size())), mid(x.size()), y(50);
+  EXPECT_THROW(depthwise_pointwise(w.data(), nullptr, in, x.data(), 1, Activation::kNone,
+                                   mid.data(), pw, y.data(), Activation::kNone, nullptr),
+               std::invalid_argument);
+}
+
 TEST(ResidualAdd, AddsAndClampsElementwiseAlsoInPlace) {
   const int64_t n = 1001;
   // Scaled by 8 so ReLU6's upper clamp is reached.

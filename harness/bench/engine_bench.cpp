@@ -13,6 +13,8 @@
 //           aligned-0.8-4x1    pointwise layers masked at 80% by the `aligned` selector, stored
 //                              aligned
 //           unaligned-0.8-4x1  pointwise layers masked at 80% by `bed`, stored unaligned (WROS)
+//           unaligned-0.8-4x1-fused  the same model with each depthwise layer and its 1x1
+//                              layer run as one job (EngineOptions::fuse_depthwise_pointwise)
 //           unaligned-naive-0.8-4x1  the same masks and arrays, naive unaligned kernel (1 thread)
 //   mode    dense          XNNPACK's NHWC inference on the dense model
 //           sparse-0.8-4x1 XNNPACK's NCHW (SpMM) inference, forced (this snapshot disables it on
@@ -75,11 +77,16 @@ struct KernelCase {
   std::string label;
   exporter::ExportKernel kernel;
   std::string method;  // the selector choosing the masks; "none" for no masks
+  bool fused = false;  // EngineOptions::fuse_depthwise_pointwise
+  // The packed model's key: cases that differ only in `fused` share one export.
+  std::string weights() const { return label.substr(0, label.rfind("-fused")); }
 };
 
 const KernelCase kDense{"dense", exporter::ExportKernel::kDense, "none"};
 const KernelCase kAligned{"aligned-0.8-4x1", exporter::ExportKernel::kAligned, "aligned"};
 const KernelCase kUnaligned{"unaligned-0.8-4x1", exporter::ExportKernel::kUnaligned, "bed"};
+const KernelCase kUnalignedFused{"unaligned-0.8-4x1-fused", exporter::ExportKernel::kUnaligned,
+                                 "bed", true};
 const KernelCase kNaive{"unaligned-naive-0.8-4x1", exporter::ExportKernel::kUnalignedNaive,
                         "bed"};
 
@@ -116,7 +123,7 @@ std::shared_ptr<models::Classifier> shared_model(const std::string& model) {
 // The packed model of (architecture, kernel), exported once.
 const device::PackedModel& packed_model(const std::string& model, const KernelCase& c) {
   static std::map<std::string, device::PackedModel> packed;
-  const std::string key = model + "/" + c.label;
+  const std::string key = model + "/" + c.weights();
   auto it = packed.find(key);
   if (it != packed.end()) return it->second;
   auto torch_model = shared_model(model);
@@ -163,14 +170,18 @@ void time_iterations(benchmark::State& state, const std::string& name, F forward
 device::Engine& engine_for(const std::string& model, const KernelCase& c, int threads) {
   static std::map<std::string, std::unique_ptr<device::Engine>> engines;
   auto& engine = engines[model + "/" + c.label + "/" + std::to_string(threads)];
-  if (!engine) engine = std::make_unique<device::Engine>(packed_model(model, c), threads);
+  if (!engine) {
+    device::EngineOptions options;
+    options.fuse_depthwise_pointwise = c.fused;
+    engine = std::make_unique<device::Engine>(packed_model(model, c), threads, options);
+  }
   return *engine;
 }
 
 // The engine's output on the benchmark input, 1 thread: what every other case must reproduce.
 const std::vector<float>& engine_output(const std::string& model, const KernelCase& c) {
   static std::map<std::string, std::vector<float>> outputs;
-  auto& out = outputs[model + "/" + c.label];
+  auto& out = outputs[model + "/" + c.weights()];
   if (out.empty()) out = engine_for(model, c, 1).run(random_input());
   return out;
 }
@@ -367,7 +378,8 @@ int main(int argc, char** argv) {
   };
   const std::vector<EngineCase> engine_cases = {
       {kMobileNet, &kDense, {1, 2}},    {kMobileNet, &kAligned, {1, 2}},
-      {kMobileNet, &kUnaligned, {1, 2}}, {kMobileNet, &kNaive, {1}},
+      {kMobileNet, &kUnaligned, {1, 2}}, {kMobileNet, &kUnalignedFused, {1, 2}},
+      {kMobileNet, &kNaive, {1}},
       {kResNet, &kDense, {1, 2}},
   };
   for (const EngineCase& e : engine_cases) {
@@ -455,6 +467,10 @@ int main(int argc, char** argv) {
   print_ratio("ubp dense / LibTorch dense (1t)", engine_name(m, kDense, 1), torch_name, "<= 1.5");
   print_ratio("ubp unaligned-naive / ubp aligned (1t)", engine_name(m, kNaive, 1),
               engine_name(m, kAligned, 1), "none");
+  for (int t : {1, 2}) {
+    print_ratio("ubp unaligned fused / separate layers (" + std::to_string(t) + "t)",
+                engine_name(m, kUnalignedFused, t), engine_name(m, kUnaligned, t), "none");
+  }
   std::printf("\nratios of medians, %s:\n", kResNet);
   for (int t : {1, 2}) {
     print_ratio("ubp dense / XNNPACK dense (" + std::to_string(t) + "t)",

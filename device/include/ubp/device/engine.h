@@ -25,6 +25,12 @@ int64_t default_engine_memory_limit();
 
 struct EngineOptions {
   int64_t memory_limit_bytes = default_engine_memory_limit();
+  // Runs each depthwise layer and the 1x1 convolution that alone reads its output as one job
+  // split by bands of rows (ops.h, depthwise_pointwise): the same output bits, and a thread
+  // multiplies the pixels it has just computed. Off by default: on the 2-vCPU development VM it
+  // was 2-10% slower than separate layers at 2 threads and no faster at 1 (device/README.md,
+  // "Fusing depthwise and 1x1 layers"); an option so other devices can measure it.
+  bool fuse_depthwise_pointwise = false;
 };
 
 // What the engine would allocate for a model (before it does), in bytes.
@@ -55,7 +61,8 @@ class Engine {
 
   // One forward pass. `input` holds input_shape().size() floats. Returns the output
   // (output_shape().size() floats), valid until the next call. When `layer_seconds` is given it
-  // is resized to num_layers() and receives each layer's wall time in seconds.
+  // is resized to num_layers() and receives each layer's wall time in seconds (a fused depthwise
+  // + 1x1 pair's wall time is shared out in proportion to the time its tasks spent in each).
   const float* run(const float* input, std::vector<double>* layer_seconds = nullptr);
   std::vector<float> run(const std::vector<float>& input);
 

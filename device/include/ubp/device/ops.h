@@ -49,6 +49,9 @@ int64_t input_columns(const PackedWeights& w);    // Cin*k*k
 // Y (Cout x hw) = act(W X + b) with the kernel that matches the format of `w`.
 void multiply(const PackedWeights& w, const float* x, int64_t hw, float* y, Activation act,
               ThreadPool* pool);
+// Pixels [p0, p1) of multiply's Y only, in the calling thread (the kernels' *_pixels).
+void multiply_pixels(const PackedWeights& w, const float* x, int64_t hw, float* y, int64_t p0,
+                     int64_t p1, Activation act);
 
 // Scratch memory reused across operators so a forward pass allocates only while it warms up.
 class Workspace {
@@ -88,6 +91,24 @@ void conv_direct(const float* weights, const float* bias, int64_t out_channels,
 ImageShape depthwise3x3_output_shape(const ImageShape& in, int stride);
 void depthwise_conv3x3(const float* weights, const float* bias, const ImageShape& in,
                        const float* x, int stride, float* y, Activation act, ThreadPool* pool);
+
+// A depthwise 3x3 layer and the 1x1 stride-1 convolution that reads its output, run as one job
+// split into bands of output rows: a task computes the depthwise rows of its band for every
+// channel into `mid`, then the 1x1 layer's pixels of that band into `y`. A thread so multiplies
+// the pixels it has just written, and its next depthwise band reads (besides one halo row on each
+// side) the pixels it multiplied; split as separate layers (depthwise by channel, 1x1 by pixel
+// tile) half of every feature map crossed between cores at each layer boundary. Bitwise the same
+// `mid` and `y` as depthwise_conv3x3 then conv2d, for any thread count (the kernels' row and
+// pixel ranges give the whole layer's values). `mid`: C x OH x OW; `y`: Cout x OH x OW; neither
+// may overlap `x` or each other. When `seconds` is given, it receives the time spent in each
+// part, summed over the tasks: {depthwise, 1x1}.
+struct FusedPartSeconds {
+  double depthwise = 0, pointwise = 0;
+};
+void depthwise_pointwise(const float* dw_weights, const float* dw_bias, const ImageShape& in,
+                         const float* x, int stride, Activation dw_act, float* mid,
+                         const PackedWeights& pw, float* y, Activation pw_act, ThreadPool* pool,
+                         FusedPartSeconds* seconds = nullptr);
 
 // y[i] = act(a[i] + b[i]) for i < count; y may be a or b (in place).
 void residual_add(const float* a, const float* b, int64_t count, float* y, Activation act);
