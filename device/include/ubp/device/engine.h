@@ -28,7 +28,7 @@ struct EngineOptions {
   // Runs each depthwise layer and the 1x1 convolution that alone reads its output as one job
   // split by bands of rows (ops.h, depthwise_pointwise): the same output bits, and a thread
   // multiplies the pixels it has just computed. Off by default: on the 2-vCPU development VM it
-  // was 2-10% slower than separate layers at 2 threads and no faster at 1 (device/README.md,
+  // was 7-31% slower than separate layers at 2 threads and no faster at 1 (device/README.md,
   // "Fusing depthwise and 1x1 layers"); an option so other devices can measure it.
   bool fuse_depthwise_pointwise = false;
 };
