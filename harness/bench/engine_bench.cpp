@@ -35,7 +35,9 @@
 //
 // Defaults unless given: --benchmark_repetitions=5, --benchmark_min_time=0.3, random
 // interleaving of the repetitions (slow drifts of a shared machine hit every case alike).
-// After the run: every case's median over all its timed iterations, then the ratios of
+// After the run: every case's median over all its timed iterations, the cache-line round trip
+// between the two CPUs measured before each case (counter round_trip_ns: on a VM it tells the
+// minutes in which a second thread can help from those in which it cannot), then the ratios of
 // device/README.md ("Engine against XNNPACK") with their targets.
 //
 //   build/bin/ubp-bench-engine
@@ -49,6 +51,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <exception>
 #include <functional>
 #include <map>
 #include <memory>
@@ -59,6 +62,7 @@
 #include "export/packed_export.h"
 #include "models/model_utils.h"
 #include "ubp/device/engine.h"
+#include "ubp/kernels/core_round_trip.h"
 #include "ubp/support/statistics.h"
 #if defined(UBP_BENCH_HAVE_XNNPACK)
 #include "xnnpack_engine.h"
@@ -154,8 +158,35 @@ std::map<std::string, std::vector<double>>& iteration_seconds() {
   return samples;
 }
 
+// Cache-line round trips between the first two CPUs, one before each case's timed loop: on a
+// VM whose vCPUs the host moves about, this tells fast minutes for two threads from slow ones
+// (kernels/core_round_trip.h). Empty, with the reason, where it cannot be measured.
+struct RoundTrips {
+  std::vector<double> ns;
+  std::vector<int> cpus;
+  std::string not_measured;
+};
+RoundTrips& round_trips() {
+  static RoundTrips trips;
+  return trips;
+}
+
+void sample_round_trip(benchmark::State& state) {
+  RoundTrips& trips = round_trips();
+  if (!trips.not_measured.empty()) return;
+  try {
+    const kernels::CoreRoundTrip trip = kernels::measure_core_round_trip(2000, 3);
+    trips.ns.push_back(trip.median_ns);
+    trips.cpus = trip.cpus;
+    state.counters["round_trip_ns"] = trip.median_ns;
+  } catch (const std::exception& e) {
+    trips.not_measured = e.what();
+  }
+}
+
 template <class F>
 void time_iterations(benchmark::State& state, const std::string& name, F forward) {
+  sample_round_trip(state);
   auto& samples = iteration_seconds()[name];
   for (auto _ : state) {
     const auto start = std::chrono::steady_clock::now();
@@ -354,6 +385,22 @@ void print_xnnpack_layer_kinds(const std::string& model, const std::string& labe
 }
 #endif
 
+void print_round_trips() {
+  const RoundTrips& trips = round_trips();
+  if (trips.ns.empty()) {
+    std::printf("\ncore-to-core cache-line round trip: not measured (%s)\n",
+                trips.not_measured.empty() ? "no case ran" : trips.not_measured.c_str());
+    return;
+  }
+  const auto [lo, hi] = std::minmax_element(trips.ns.begin(), trips.ns.end());
+  const std::string cpus = trips.cpus.size() == 2 ? "CPUs " + std::to_string(trips.cpus[0]) +
+                                                        " and " + std::to_string(trips.cpus[1])
+                                                  : "threads not pinned";
+  std::printf("\ncore-to-core cache-line round trip before each case (%s; the counter "
+              "round_trip_ns above): median %.0f ns, %.0f to %.0f ns over %zu cases\n",
+              cpus.c_str(), support::median(trips.ns), *lo, *hi, trips.ns.size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -431,6 +478,8 @@ int main(int argc, char** argv) {
   for (const auto& [name, why] : failed_cases()) {
     if (!iteration_seconds().count(name)) std::printf("  %-52s FAILED: %s\n", name.c_str(), why.c_str());
   }
+
+  print_round_trips();
 
   for (const auto& [name, diff] : agreement()) {
     std::printf("  %-52s max |diff| to the engine %.3g, largest |logit| %.3g\n", name.c_str(),

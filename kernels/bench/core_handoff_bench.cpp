@@ -3,6 +3,8 @@
 // (device/README.md, "What limits two threads"). Two threads of our ThreadPool throughout.
 //
 // Families:
+//   handoff/round_trip         one cache line passed between two pinned threads and back
+//                              (kernels/core_round_trip.h); counter ns per round trip
 //   handoff/write/<KiB>/keep   each thread writes its own half of a buffer, every iteration
 //   handoff/write/<KiB>/swap   the halves change hands every iteration: every line a thread
 //                              writes was last written by the other core
@@ -30,6 +32,7 @@
 #include <string>
 #include <vector>
 
+#include "ubp/kernels/core_round_trip.h"
 #include "ubp/kernels/layers.h"
 #include "ubp/kernels/thread_pool.h"
 
@@ -41,6 +44,12 @@ using ubp::kernels::ThreadPool;
 ThreadPool& two_threads() {
   static ThreadPool pool(2);
   return pool;
+}
+
+void bm_round_trip(benchmark::State& state) {
+  double sum_ns = 0.0;
+  for (auto _ : state) sum_ns += ubp::kernels::measure_core_round_trip(20000, 1).median_ns;
+  state.counters["ns"] = sum_ns / static_cast<double>(state.iterations());
 }
 
 void bm_write(benchmark::State& state, int64_t kib, bool swap) {
@@ -99,6 +108,7 @@ void bm_depthwise(benchmark::State& state, bool by_pixels, bool with_depthwise) 
 }  // namespace
 
 int main(int argc, char** argv) {
+  benchmark::RegisterBenchmark("handoff/round_trip", bm_round_trip)->UseRealTime()->MinTime(0.2);
   for (int64_t kib : {256, 800, 3200}) {
     for (bool swap : {false, true}) {
       const std::string name =
