@@ -143,6 +143,12 @@ void conv2d(const PackedWeights& w, const ImageShape& in, const float* x, const 
     return;
   }
   const kernels::ConvGeometry g{in.channels, in.height, in.width, p.kernel, p.stride, p.padding};
+  if (const auto* dense = std::get_if<kernels::DensePacked>(&w)) {
+    // Packs the column matrix tile by tile from the image: no k*k-times-the-image pass written
+    // out and read back, and each thread reads the image rows near its own pixels.
+    kernels::dense_conv_ours(*dense, g, x, y, act, pool);
+    return;
+  }
   float* cols = workspace.floats(g.rows() * g.cols());
   kernels::im2col(g, x, cols, pool);
   multiply(w, cols, g.cols(), y, act, pool);

@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "hwy/highway.h"
+#include "ubp/kernels/im2col.h"
 #include "ubp/kernels/packed.h"
 
 HWY_BEFORE_NAMESPACE();
@@ -550,8 +551,26 @@ void DenseMicroPartial(int vectors, int64_t kc, const float* wp, const float* xp
 }
 
 // One task: pixels [p0, p1) x row panels [q0, q1); any p0 gives the same values per pixel.
-void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64_t p0,
-               int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
+// Where DenseTaskOver reads X from: a K x HW matrix in memory ...
+struct MatrixColumns {
+  const float* x;
+  int64_t hw;
+  void copy(int64_t k, int64_t p, int64_t count, float* dst) const {
+    std::memcpy(dst, x + k * hw + p, static_cast<size_t>(count) * sizeof(float));
+  }
+};
+// ... or im2col's column matrix, read straight from the image while packing, so the matrix
+// (k*k times the image) is never written out and read back.
+struct ImageColumns {
+  const Im2colRows* rows;
+  void copy(int64_t k, int64_t p, int64_t count, float* dst) const {
+    rows->copy(k, p, count, dst);
+  }
+};
+
+template <class Columns>
+void DenseTaskOver(const DensePacked& w, const Columns& columns, int64_t hw, float* y,
+                   int64_t p0, int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
   const DF d;
   const int64_t N = static_cast<int64_t>(hn::Lanes(d));
   const int64_t nr = kDenseVectors * N;
@@ -570,8 +589,7 @@ void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64
         const int64_t nw = (width + N - 1) / N * N;
         float* dst = xpack + j * kc * nr;
         for (int64_t k = 0; k < kc; ++k) {
-          const float* src = x + (pc + k) * hw + jc + j * nr;
-          std::memcpy(dst + k * nw, src, static_cast<size_t>(width) * sizeof(float));
+          columns.copy(pc + k, jc + j * nr, width, dst + k * nw);
           std::fill(dst + k * nw + width, dst + k * nw + nw, 0.0f);
         }
       }
@@ -603,6 +621,16 @@ void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64
   }
 }
 
+void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64_t p0,
+               int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
+  DenseTaskOver(w, MatrixColumns{x, hw}, hw, y, p0, p1, q0, q1, lo, hi);
+}
+
+void DenseConvTask(const DensePacked& w, const Im2colRows& rows, float* y, int64_t p0,
+                   int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
+  DenseTaskOver(w, ImageColumns{&rows}, rows.geometry().cols(), y, p0, p1, q0, q1, lo, hi);
+}
+
 int64_t CurrentTarget() { return HWY_TARGET; }
 
 }  // namespace HWY_NAMESPACE
@@ -628,6 +656,7 @@ HWY_EXPORT(SpmmUnalignedTask);
 HWY_EXPORT(SpmmUnalignedNaiveTask);
 HWY_EXPORT(SparsePixelTile);
 HWY_EXPORT(DenseTask);
+HWY_EXPORT(DenseConvTask);
 HWY_EXPORT(DensePixelTile);
 HWY_EXPORT(CurrentTarget);
 #define UBP_DISPATCH(FN) HWY_DYNAMIC_DISPATCH(FN)
@@ -798,19 +827,19 @@ void dense_ours_pixels(const DensePacked& w, const float* x, int64_t hw, float* 
                           detail::activation_hi(act));
 }
 
-void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y, Activation act,
-                ThreadPool* pool) {
-  detail::check_call("dense_ours", x, hw, y);
-  if (w.rows < 1 || w.cols < 1) throw std::invalid_argument("dense_ours: empty weights");
-  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+namespace {
+
+// Splits a dense product over pixel tiles (and panels of output rows when there are too few
+// tiles) and runs task(p0, p1, q0, q1) for each part.
+template <class Task>
+void run_dense(const DensePacked& w, int64_t hw, ThreadPool* pool, const Task& task) {
   const int64_t nr = UBP_DISPATCH(DensePixelTile)();
   const int64_t panels = (w.rows + kDensePanelRows - 1) / kDensePanelRows;
-  const auto task = UBP_DISPATCH(DenseTask);
   const int threads = pool_threads(pool);
   const int64_t tiles = (hw + nr - 1) / nr;
   const Split s = split_work(threads, tiles, panels, 1, 2);
   if (s.tile_tasks == 1 && s.row_tasks == 1) {
-    task(w, x, hw, y, 0, hw, 0, panels, lo, hi);
+    task(0, hw, 0, panels);
     return;
   }
   pool->parallel_for(s.tile_tasks * s.row_tasks, [&](int64_t i) {
@@ -818,7 +847,36 @@ void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y, Acti
     const int64_t q0 = panels * r / s.row_tasks, q1 = panels * (r + 1) / s.row_tasks;
     const int64_t p0 = std::min(hw, tiles * t / s.tile_tasks * nr);
     const int64_t p1 = std::min(hw, tiles * (t + 1) / s.tile_tasks * nr);
-    if (q1 > q0 && p1 > p0) task(w, x, hw, y, p0, p1, q0, q1, lo, hi);
+    if (q1 > q0 && p1 > p0) task(p0, p1, q0, q1);
+  });
+}
+
+}  // namespace
+
+void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y, Activation act,
+                ThreadPool* pool) {
+  detail::check_call("dense_ours", x, hw, y);
+  if (w.rows < 1 || w.cols < 1) throw std::invalid_argument("dense_ours: empty weights");
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto task = UBP_DISPATCH(DenseTask);
+  run_dense(w, hw, pool, [&](int64_t p0, int64_t p1, int64_t q0, int64_t q1) {
+    task(w, x, hw, y, p0, p1, q0, q1, lo, hi);
+  });
+}
+
+void dense_conv_ours(const DensePacked& w, const ConvGeometry& g, const float* x, float* y,
+                     Activation act, ThreadPool* pool) {
+  const Im2colRows rows(g, x);  // checks the geometry and x
+  if (y == nullptr) throw std::invalid_argument("dense_conv_ours: output pointer must not be null");
+  if (w.rows < 1 || w.cols != g.rows()) {
+    throw std::invalid_argument("dense_conv_ours: weights are " + std::to_string(w.rows) + " x " +
+                                std::to_string(w.cols) + ", need at least one row and Cin*k*k = " +
+                                std::to_string(g.rows()) + " columns");
+  }
+  const float lo = detail::activation_lo(act), hi = detail::activation_hi(act);
+  const auto task = UBP_DISPATCH(DenseConvTask);
+  run_dense(w, g.cols(), pool, [&](int64_t p0, int64_t p1, int64_t q0, int64_t q1) {
+    task(w, rows, y, p0, p1, q0, q1, lo, hi);
   });
 }
 

@@ -26,4 +26,22 @@ struct ConvGeometry {
 // [Cout][Cin][k][k] flattened) is Y = W * out.
 void im2col(const ConvGeometry& g, const float* x, float* out, ThreadPool* pool = nullptr);
 
+// Any stretch of one row of im2col's output, read straight from the image, for kernels that pack
+// the column matrix tile by tile instead of writing all of it first (dense_conv_ours). The
+// geometry is checked once, in the constructor; copy() then only checks nothing.
+class Im2colRows {
+ public:
+  // Throws std::invalid_argument for a bad geometry or a null image.
+  Im2colRows(const ConvGeometry& g, const float* x);
+  // out[i] = im2col(g, x)[row][p0 + i] for i in [0, count); needs row < rows() and
+  // 0 <= p0 <= p0 + count <= cols().
+  void copy(int64_t row, int64_t p0, int64_t count, float* out) const;
+  const ConvGeometry& geometry() const { return g_; }
+
+ private:
+  ConvGeometry g_;
+  const float* x_;
+  int64_t out_height_, out_width_;
+};
+
 }  // namespace ubp::kernels

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "ubp/kernels/common.h"
+#include "ubp/kernels/im2col.h"
 #include "ubp/kernels/packed.h"
 #include "ubp/kernels/thread_pool.h"
 
@@ -49,6 +50,11 @@ void dense_reference(const float* w, const float* bias, int64_t rows, int64_t co
 // dense-ours: our SIMD GEMM on pre-packed weights (pack_dense).
 void dense_ours(const DensePacked& w, const float* x, int64_t hw, float* y,
                 Activation act = Activation::kNone, ThreadPool* pool = nullptr);
+// A k x k convolution through dense-ours: y = w * im2col(g, x), the column matrix packed tile by
+// tile straight from the image (x: Cin x H x W) instead of written out first; bitwise equal to
+// im2col then dense_ours, for any thread count. w: Cout x Cin*k*k.
+void dense_conv_ours(const DensePacked& w, const ConvGeometry& g, const float* x, float* y,
+                     Activation act = Activation::kNone, ThreadPool* pool = nullptr);
 // dense-blas: OpenBLAS cblas_sgemm, then bias + activation in one pass. OpenBLAS threads are a
 // process-wide setting: this sets them to `threads` (>= 1) for the call.
 void dense_blas(const float* w, const float* bias, int64_t rows, int64_t cols, const float* x,
