@@ -550,7 +550,6 @@ void DenseMicroPartial(int vectors, int64_t kc, const float* wp, const float* xp
           ...));
 }
 
-// One task: pixels [p0, p1) x row panels [q0, q1); any p0 gives the same values per pixel.
 // Where DenseTaskOver reads X from: a K x HW matrix in memory ...
 struct MatrixColumns {
   const float* x;
@@ -568,6 +567,7 @@ struct ImageColumns {
   }
 };
 
+// One task: pixels [p0, p1) x row panels [q0, q1); any p0 gives the same values per pixel.
 template <class Columns>
 void DenseTaskOver(const DensePacked& w, const Columns& columns, int64_t hw, float* y,
                    int64_t p0, int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
