@@ -479,12 +479,11 @@ int main(int argc, char** argv) {
     if (!iteration_seconds().count(name)) std::printf("  %-52s FAILED: %s\n", name.c_str(), why.c_str());
   }
 
-  print_round_trips();
-
   for (const auto& [name, diff] : agreement()) {
     std::printf("  %-52s max |diff| to the engine %.3g, largest |logit| %.3g\n", name.c_str(),
                 diff.first, diff.second);
   }
+  print_round_trips();
 
   const std::string m = kMobileNet;
   std::printf("\nratios of medians, %s (targets: device/README.md):\n", kMobileNet);
