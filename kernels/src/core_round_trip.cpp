@@ -10,20 +10,10 @@
 #if defined(__linux__)
 #include <sched.h>
 #endif
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
+#include "cpu_relax.h"
 
 namespace ubp::kernels {
 namespace {
-
-inline void relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
 
 // The first two CPUs the calling thread may run on; empty where that cannot be known.
 std::vector<int> first_two_cpus() {
@@ -104,7 +94,7 @@ CoreRoundTrip measure_core_round_trip(int round_trips, int batches) {
   std::thread partner([&] {
     if (pinned && !pin_to(cpus[1])) partner_pinned.store(false);
     for (int64_t i = 0; i < total; ++i) {
-      while (line.value.load(std::memory_order_acquire) != 2 * i + 1) relax();
+      while (line.value.load(std::memory_order_acquire) != 2 * i + 1) detail::cpu_relax();
       line.value.store(2 * i + 2, std::memory_order_release);
     }
   });
@@ -115,7 +105,7 @@ CoreRoundTrip measure_core_round_trip(int round_trips, int batches) {
     const auto start = std::chrono::steady_clock::now();
     for (int i = 0; i < round_trips; ++i, ++next) {
       line.value.store(2 * next + 1, std::memory_order_release);
-      while (line.value.load(std::memory_order_acquire) != 2 * next + 2) relax();
+      while (line.value.load(std::memory_order_acquire) != 2 * next + 2) detail::cpu_relax();
     }
     const std::chrono::duration<double, std::nano> took = std::chrono::steady_clock::now() - start;
     per_trip_ns.push_back(took.count() / round_trips);

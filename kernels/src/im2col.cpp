@@ -30,10 +30,9 @@ void ConvGeometry::validate() const {
 }
 
 Im2colRows::Im2colRows(const ConvGeometry& g, const float* x)
-    : g_(g), x_(x), out_height_(0), out_width_(0) {
+    : g_(g), x_(x), out_width_(0) {
   g.validate();
   if (x == nullptr) throw std::invalid_argument("im2col: input pointer must not be null");
-  out_height_ = g.out_height();
   out_width_ = g.out_width();
 }
 

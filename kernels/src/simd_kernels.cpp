@@ -550,20 +550,14 @@ void DenseMicroPartial(int vectors, int64_t kc, const float* wp, const float* xp
           ...));
 }
 
-// Where DenseTaskOver reads X from: a K x HW matrix in memory ...
+// Where DenseTaskOver reads X from: a K x HW matrix in memory, or im2col's column matrix read
+// straight from the image while packing (Im2colRows, which has the same copy()), so that matrix
+// (k*k times the image) is never written out and read back.
 struct MatrixColumns {
   const float* x;
   int64_t hw;
   void copy(int64_t k, int64_t p, int64_t count, float* dst) const {
     std::memcpy(dst, x + k * hw + p, static_cast<size_t>(count) * sizeof(float));
-  }
-};
-// ... or im2col's column matrix, read straight from the image while packing, so the matrix
-// (k*k times the image) is never written out and read back.
-struct ImageColumns {
-  const Im2colRows* rows;
-  void copy(int64_t k, int64_t p, int64_t count, float* dst) const {
-    rows->copy(k, p, count, dst);
   }
 };
 
@@ -628,7 +622,7 @@ void DenseTask(const DensePacked& w, const float* x, int64_t hw, float* y, int64
 
 void DenseConvTask(const DensePacked& w, const Im2colRows& rows, float* y, int64_t p0,
                    int64_t p1, int64_t q0, int64_t q1, float lo, float hi) {
-  DenseTaskOver(w, ImageColumns{&rows}, rows.geometry().cols(), y, p0, p1, q0, q1, lo, hi);
+  DenseTaskOver(w, rows, rows.geometry().cols(), y, p0, p1, q0, q1, lo, hi);
 }
 
 int64_t CurrentTarget() { return HWY_TARGET; }

@@ -36,9 +36,7 @@
 #include <thread>
 #include <vector>
 
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#endif
+#include "cpu_relax.h"
 
 namespace ubp::kernels {
 namespace {
@@ -49,13 +47,7 @@ constexpr std::chrono::microseconds kSpin{50};
 // counts as several jobs.
 constexpr int64_t kMaxTasksPerJob = std::numeric_limits<int32_t>::max();
 
-inline void cpu_relax() {
-#if defined(__x86_64__) || defined(__i386__)
-  _mm_pause();
-#elif defined(__aarch64__)
-  asm volatile("yield" ::: "memory");
-#endif
-}
+using detail::cpu_relax;
 
 // Spins until done() or kSpin has passed; returns done()'s last value.
 template <class Pred>

@@ -41,7 +41,7 @@ class Im2colRows {
  private:
   ConvGeometry g_;
   const float* x_;
-  int64_t out_height_, out_width_;
+  int64_t out_width_;
 };
 
 }  // namespace ubp::kernels
